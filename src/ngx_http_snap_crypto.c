@@ -1,0 +1,235 @@
+
+/*
+ * Copyright (C) ngx_http_snap_module authors
+ */
+
+
+#include "ngx_http_snap_module.h"
+
+#include <openssl/bio.h>
+#include <openssl/decoder.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+
+#define NGX_HTTP_SNAP_MAX_KEY_FILE  65536
+
+
+static ngx_int_t ngx_http_snap_read_file(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *out);
+static void ngx_http_snap_pkey_cleanup(void *data);
+
+
+static ngx_int_t
+ngx_http_snap_read_file(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *out)
+{
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_file_t       file;
+    ngx_file_info_t  fi;
+
+    if (ngx_conf_full_name(cf->cycle, name, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", name);
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.fd = fd;
+    file.name = *name;
+    file.log = cf->log;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%V\" failed", name);
+        goto failed;
+    }
+
+    if (ngx_file_size(&fi) > NGX_HTTP_SNAP_MAX_KEY_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" is too large for a key file", name);
+        goto failed;
+    }
+
+    out->len = (size_t) ngx_file_size(&fi);
+    out->data = ngx_pnalloc(cf->pool, out->len + 1);
+    if (out->data == NULL) {
+        goto failed;
+    }
+
+    n = ngx_read_file(&file, out->data, out->len, 0);
+    if (n == NGX_ERROR || (size_t) n != out->len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "could not read \"%V\"", name);
+        goto failed;
+    }
+
+    out->data[out->len] = '\0';
+
+    ngx_close_file(fd);
+
+    return NGX_OK;
+
+failed:
+
+    ngx_close_file(fd);
+
+    return NGX_ERROR;
+}
+
+
+static void
+ngx_http_snap_pkey_cleanup(void *data)
+{
+    EVP_PKEY_free(data);
+}
+
+
+/*
+ * Partners hand over their key as SPKI ("BEGIN PUBLIC KEY"), PKCS#1
+ * ("BEGIN RSA PUBLIC KEY") or inside an X.509 certificate (BCA asks for
+ * one); all three are accepted.
+ */
+
+EVP_PKEY *
+ngx_http_snap_load_public_key(ngx_conf_t *cf, ngx_str_t *file)
+{
+    BIO                 *bio;
+    X509                *x509;
+    size_t               len;
+    EVP_PKEY            *pkey;
+    ngx_str_t            name, pem;
+    const u_char        *p;
+    OSSL_DECODER_CTX    *dctx;
+    ngx_pool_cleanup_t  *cln;
+
+    name = *file;
+
+    if (ngx_http_snap_read_file(cf, &name, &pem) != NGX_OK) {
+        return NULL;
+    }
+
+    pkey = NULL;
+
+    bio = BIO_new_mem_buf(pem.data, (int) pem.len);
+    if (bio == NULL) {
+        return NULL;
+    }
+
+    if (ngx_strstr(pem.data, "PRIVATE KEY-----")) {
+        BIO_free(bio);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" holds a private key, give the partner's "
+                           "public key (openssl rsa -pubout)", &name);
+        return NULL;
+    }
+
+    if (ngx_strstr(pem.data, "-----BEGIN CERTIFICATE-----")) {
+        x509 = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+        if (x509) {
+            pkey = X509_get_pubkey(x509);
+            X509_free(x509);
+        }
+
+    } else {
+        /* SPKI and PKCS#1 alike */
+        dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "PEM", NULL, "RSA",
+                                             EVP_PKEY_PUBLIC_KEY, NULL, NULL);
+        if (dctx) {
+            p = pem.data;
+            len = pem.len;
+
+            if (OSSL_DECODER_from_data(dctx, &p, &len) != 1) {
+                pkey = NULL;
+            }
+
+            OSSL_DECODER_CTX_free(dctx);
+        }
+    }
+
+    BIO_free(bio);
+    ERR_clear_error();
+
+    if (pkey == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" holds no PEM public key (expected "
+                           "\"BEGIN PUBLIC KEY\", \"BEGIN RSA PUBLIC KEY\" "
+                           "or \"BEGIN CERTIFICATE\")", &name);
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        EVP_PKEY_free(pkey);
+        return NULL;
+    }
+
+    cln->handler = ngx_http_snap_pkey_cleanup;
+    cln->data = pkey;
+
+    if (EVP_PKEY_base_id(pkey) != EVP_PKEY_RSA) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" is not an RSA public key", &name);
+        return NULL;
+    }
+
+    if (EVP_PKEY_bits(pkey) < 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "RSA key \"%V\" has %d bits, at least 1024 "
+                           "are required", &name, EVP_PKEY_bits(pkey));
+        return NULL;
+    }
+
+    return pkey;
+}
+
+
+/* the file's bytes with surrounding whitespace trimmed, at least min long */
+
+ngx_int_t
+ngx_http_snap_load_secret(ngx_conf_t *cf, ngx_str_t *file, ngx_str_t *secret,
+    size_t min)
+{
+    u_char     *start, *end;
+    ngx_str_t   name, data;
+
+    name = *file;
+
+    if (ngx_http_snap_read_file(cf, &name, &data) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    start = data.data;
+    end = data.data + data.len;
+
+    while (start < end && (*start == ' ' || *start == '\t'
+                           || *start == '\r' || *start == '\n'))
+    {
+        start++;
+    }
+
+    while (end > start && (end[-1] == ' ' || end[-1] == '\t'
+                           || end[-1] == '\r' || end[-1] == '\n'))
+    {
+        end--;
+    }
+
+    if ((size_t) (end - start) < min || end == start) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" holds %uz bytes, at least %uz are "
+                           "required", &name, (size_t) (end - start),
+                           min ? min : 1);
+        return NGX_ERROR;
+    }
+
+    secret->data = start;
+    secret->len = end - start;
+
+    return NGX_OK;
+}

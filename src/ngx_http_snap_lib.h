@@ -1,0 +1,128 @@
+
+/*
+ * Copyright (C) ngx_http_snap_module authors
+ *
+ * Functions that need neither the nginx runtime nor its headers: the SNAP
+ * minifier, X-TIMESTAMP parsing, strict base64, the string to sign, the
+ * token format and the signature primitives.  The unit tests and the fuzz
+ * targets link this file alone.
+ */
+
+
+#ifndef _NGX_HTTP_SNAP_LIB_H_INCLUDED_
+#define _NGX_HTTP_SNAP_LIB_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <stdint.h>
+#include <openssl/evp.h>
+
+
+/* shared between the files of the module, kept out of the global table */
+#if defined(__GNUC__)
+#define NGX_HTTP_SNAP_API  __attribute__((visibility("hidden")))
+#else
+#define NGX_HTTP_SNAP_API
+#endif
+
+
+#define NGX_HTTP_SNAP_SHA256_HEX_LEN   64
+#define NGX_HTTP_SNAP_HMAC512_LEN      64
+#define NGX_HTTP_SNAP_TOKEN_JTI_LEN    16
+
+/* seconds east of UTC of Western Indonesian Time, the SNAP "day" */
+#define NGX_HTTP_SNAP_WIB_OFFSET       (7 * 3600)
+
+#define ngx_http_snap_base64_encoded_len(n)   (((n) + 2) / 3 * 4)
+#define ngx_http_snap_base64url_encoded_len(n)  (((n) * 4 + 2) / 3)
+
+
+typedef struct {
+    unsigned                  in_string:1;
+    unsigned                  escape:1;
+} ngx_http_snap_minify_t;
+
+
+typedef int (*ngx_http_snap_emit_pt)(void *data, const unsigned char *p,
+    size_t len);
+
+
+typedef struct {
+    EVP_MD_CTX               *md;
+    ngx_http_snap_minify_t    minify;
+} ngx_http_snap_digest_t;
+
+
+typedef struct {
+    const unsigned char      *client_id;
+    size_t                    client_id_len;
+    int64_t                   iat;
+    int64_t                   nbf;
+    int64_t                   exp;
+} ngx_http_snap_claims_t;
+
+
+typedef struct {
+    const unsigned char      *data;
+    size_t                    len;
+} ngx_http_snap_key_t;
+
+
+NGX_HTTP_SNAP_API int ngx_http_snap_minify(ngx_http_snap_minify_t *st,
+    const unsigned char *p, size_t len, ngx_http_snap_emit_pt emit,
+    void *data);
+NGX_HTTP_SNAP_API size_t ngx_http_snap_minify_buf(const unsigned char *src,
+    size_t len, unsigned char *dst);
+
+NGX_HTTP_SNAP_API int ngx_http_snap_digest_init(ngx_http_snap_digest_t *d);
+NGX_HTTP_SNAP_API int ngx_http_snap_digest_update(ngx_http_snap_digest_t *d,
+    const unsigned char *p, size_t len);
+NGX_HTTP_SNAP_API int ngx_http_snap_digest_final(ngx_http_snap_digest_t *d,
+    unsigned char *hex);
+NGX_HTTP_SNAP_API void ngx_http_snap_digest_free(ngx_http_snap_digest_t *d);
+NGX_HTTP_SNAP_API int ngx_http_snap_body_hash(const unsigned char *body,
+    size_t len, unsigned char *hex);
+
+NGX_HTTP_SNAP_API int ngx_http_snap_parse_timestamp(const unsigned char *p,
+    size_t len, int64_t *t);
+NGX_HTTP_SNAP_API int64_t ngx_http_snap_wib_day(int64_t t);
+NGX_HTTP_SNAP_API void ngx_http_snap_format_wib(int64_t t, unsigned char *dst);
+
+NGX_HTTP_SNAP_API size_t ngx_http_snap_base64_encode(unsigned char *dst,
+    const unsigned char *src, size_t len, int url);
+NGX_HTTP_SNAP_API int ngx_http_snap_base64_decode(unsigned char *dst,
+    size_t *dlen, const unsigned char *src, size_t len, int url);
+
+NGX_HTTP_SNAP_API size_t ngx_http_snap_string_to_sign_len(size_t method,
+    size_t url, size_t token, int with_token, size_t ts);
+NGX_HTTP_SNAP_API size_t ngx_http_snap_string_to_sign(unsigned char *dst,
+    const unsigned char *method, size_t method_len,
+    const unsigned char *url, size_t url_len,
+    const unsigned char *token, size_t token_len, int with_token,
+    const unsigned char *hex, const unsigned char *ts, size_t ts_len);
+
+NGX_HTTP_SNAP_API int ngx_http_snap_hmac_sha512(const unsigned char *key,
+    size_t key_len, const unsigned char *msg, size_t len,
+    unsigned char *out);
+NGX_HTTP_SNAP_API int ngx_http_snap_rsa_verify(EVP_PKEY *pkey,
+    const unsigned char *msg, size_t len, const unsigned char *sig,
+    size_t sig_len);
+
+NGX_HTTP_SNAP_API int ngx_http_snap_header_value_ok(const unsigned char *p,
+    size_t len, size_t max);
+
+#define NGX_HTTP_SNAP_TOKEN_MAX_CLIENT  64
+#define NGX_HTTP_SNAP_TOKEN_MAX_LEN  512
+
+NGX_HTTP_SNAP_API size_t ngx_http_snap_token_create(unsigned char *dst,
+    const ngx_http_snap_key_t *key, const unsigned char *jti,
+    const unsigned char *client_id, size_t client_id_len, int64_t iat,
+    int64_t exp);
+NGX_HTTP_SNAP_API int ngx_http_snap_token_verify(const unsigned char *tok,
+    size_t len, const ngx_http_snap_key_t *keys, size_t nkeys,
+    unsigned char *scratch, ngx_http_snap_claims_t *claims);
+NGX_HTTP_SNAP_API int ngx_http_snap_token_parse_claims(
+    const unsigned char *p, size_t len, ngx_http_snap_claims_t *claims);
+
+
+#endif /* _NGX_HTTP_SNAP_LIB_H_INCLUDED_ */

@@ -1,0 +1,1139 @@
+
+/*
+ * Copyright (C) ngx_http_snap_module authors
+ *
+ * Directives, configuration, variables and the per-request context.
+ */
+
+
+#include "ngx_http_snap_module.h"
+
+
+typedef struct {
+    const char                 *name;
+    ngx_uint_t                  code;
+} ngx_http_snap_service_t;
+
+
+static ngx_int_t ngx_http_snap_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_snap_init(ngx_conf_t *cf);
+static void *ngx_http_snap_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_snap_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_snap_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_snap_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_snap_client(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_snap_token_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_snap_token(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_snap_verify(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_snap_service_code(ngx_str_t *name);
+static ngx_int_t ngx_http_snap_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static void ngx_http_snap_ctx_cleanup(void *data);
+static ngx_int_t ngx_http_snap_log_handler(ngx_http_request_t *r);
+
+
+#define NGX_HTTP_SNAP_VAR_CLIENT_ID    0
+#define NGX_HTTP_SNAP_VAR_PARTNER_ID   1
+#define NGX_HTTP_SNAP_VAR_EXTERNAL_ID  2
+#define NGX_HTTP_SNAP_VAR_SERVICE      3
+#define NGX_HTTP_SNAP_VAR_RESPONSE     4
+#define NGX_HTTP_SNAP_VAR_REASON       5
+
+
+static ngx_conf_enum_t  ngx_http_snap_log_levels[] = {
+    { ngx_string("info"), NGX_LOG_INFO },
+    { ngx_string("notice"), NGX_LOG_NOTICE },
+    { ngx_string("warn"), NGX_LOG_WARN },
+    { ngx_string("error"), NGX_LOG_ERR },
+    { ngx_null_string, 0 }
+};
+
+
+/* SNAP's "Informasi Umum" service codes, plus QoinHub's expire (93) */
+static ngx_http_snap_service_t  ngx_http_snap_services[] = {
+    { "registration-card-bind", 1 },
+    { "registration-card-bind-limit", 2 },
+    { "registration-card-inquiry", 3 },
+    { "otp-verification", 4 },
+    { "registration-card-unbind", 5 },
+    { "registration-account-creation", 6 },
+    { "registration-account-binding", 7 },
+    { "registration-account-inquiry", 8 },
+    { "registration-account-unbinding", 9 },
+    { "get-auth-code", 10 },
+    { "balance-inquiry", 11 },
+    { "transaction-history-list", 12 },
+    { "transaction-history-detail", 13 },
+    { "bank-statement", 14 },
+    { "account-inquiry-internal", 15 },
+    { "account-inquiry-external", 16 },
+    { "transfer-intrabank", 17 },
+    { "transfer-interbank", 18 },
+    { "transfer-request-for-payment", 19 },
+    { "transfer-interbank-bulk", 20 },
+    { "transfer-interbank-bulk-notify", 21 },
+    { "transfer-rtgs", 22 },
+    { "transfer-skn", 23 },
+    { "transfer-va-inquiry", 24 },
+    { "transfer-va-payment", 25 },
+    { "transfer-va-status", 26 },
+    { "transfer-va-create-va", 27 },
+    { "transfer-va-update-va", 28 },
+    { "transfer-va-update-status", 29 },
+    { "transfer-va-inquiry-va", 30 },
+    { "transfer-va-delete-va", 31 },
+    { "transfer-va-inquiry-intrabank", 32 },
+    { "transfer-va-payment-intrabank", 33 },
+    { "transfer-va-notify-payment-intrabank", 34 },
+    { "transfer-va-report", 35 },
+    { "transfer-status", 36 },
+    { "emoney-account-inquiry", 37 },
+    { "emoney-topup", 38 },
+    { "emoney-topup-status", 39 },
+    { "emoney-bulk-cashin-payment", 40 },
+    { "emoney-bulk-cashin-notify", 41 },
+    { "emoney-bank-account-inquiry", 42 },
+    { "emoney-transfer-bank", 43 },
+    { "emoney-otc-cashout", 44 },
+    { "emoney-otc-status", 45 },
+    { "emoney-otc-cancel", 46 },
+    { "qr-mpm-generate", 47 },
+    { "qr-mpm-decode", 48 },
+    { "qr-apply-ott", 49 },
+    { "qr-mpm-payment", 50 },
+    { "qr-mpm-query", 51 },
+    { "qr-mpm-notify", 52 },
+    { "qr-mpm-status", 53 },
+    { "debit-payment-host-to-host", 54 },
+    { "debit-status", 55 },
+    { "debit-notify", 56 },
+    { "debit-cancel", 57 },
+    { "debit-refund", 58 },
+    { "qr-cpm-generate", 59 },
+    { "qr-cpm-payment", 60 },
+    { "qr-cpm-query", 61 },
+    { "qr-cpm-cancel", 62 },
+    { "auth-payment", 63 },
+    { "auth-query", 64 },
+    { "auth-capture", 65 },
+    { "auth-capture-query", 66 },
+    { "auth-void", 67 },
+    { "auth-void-query", 68 },
+    { "auth-refund", 69 },
+    { "debit-fast-emandate", 70 },
+    { "debit-fast-payment", 71 },
+    { "debit-fast-notify", 72 },
+    { "access-token-b2b", 73 },
+    { "access-token-b2b2c", 74 },
+    { "transfer-skn-notify", 75 },
+    { "transfer-rtgs-notify", 76 },
+    { "qr-mpm-cancel", 77 },
+    { "qr-mpm-refund", 78 },
+    { "qr-cpm-notify", 79 },
+    { "qr-cpm-refund", 80 },
+    { "otp", 81 },
+    { "qr-mpm-expire-billnumber", 93 },
+    { NULL, 0 }
+};
+
+
+static ngx_command_t  ngx_http_snap_commands[] = {
+
+    { ngx_string("snap_client"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_snap_client,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("snap_token_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_snap_token_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("snap_token_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_snap_loc_conf_t, token_ttl),
+      NULL },
+
+    { ngx_string("snap_token"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_snap_token,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("snap_verify"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_snap_verify,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("snap_replay_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_snap_replay_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("snap_replay"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_snap_replay,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("snap_clock_skew"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_snap_loc_conf_t, clock_skew),
+      NULL },
+
+    { ngx_string("snap_signed_path"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_snap_loc_conf_t, signed_path),
+      NULL },
+
+    { ngx_string("snap_log_level"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_snap_loc_conf_t, log_level),
+      &ngx_http_snap_log_levels },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_snap_module_ctx = {
+    ngx_http_snap_add_variables,           /* preconfiguration */
+    ngx_http_snap_init,                    /* postconfiguration */
+
+    ngx_http_snap_create_main_conf,        /* create main configuration */
+    ngx_http_snap_init_main_conf,          /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_snap_create_loc_conf,         /* create location configuration */
+    ngx_http_snap_merge_loc_conf           /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_snap_module = {
+    NGX_MODULE_V1,
+    &ngx_http_snap_module_ctx,             /* module context */
+    ngx_http_snap_commands,                /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_variable_t  ngx_http_snap_vars[] = {
+
+    { ngx_string("snap_client_id"), NULL, ngx_http_snap_variable,
+      NGX_HTTP_SNAP_VAR_CLIENT_ID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("snap_partner_id"), NULL, ngx_http_snap_variable,
+      NGX_HTTP_SNAP_VAR_PARTNER_ID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("snap_external_id"), NULL, ngx_http_snap_variable,
+      NGX_HTTP_SNAP_VAR_EXTERNAL_ID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("snap_service_code"), NULL, ngx_http_snap_variable,
+      NGX_HTTP_SNAP_VAR_SERVICE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("snap_response_code"), NULL, ngx_http_snap_variable,
+      NGX_HTTP_SNAP_VAR_RESPONSE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("snap_reject_reason"), NULL, ngx_http_snap_variable,
+      NGX_HTTP_SNAP_VAR_REASON, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_int_t
+ngx_http_snap_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_snap_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_snap_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    u_char               *p;
+    ngx_str_t             s;
+    const char           *name;
+    ngx_http_snap_ctx_t  *ctx;
+
+    ctx = ngx_http_snap_get_ctx(r);
+
+    ngx_str_null(&s);
+
+    if (ctx) {
+        switch (data) {
+
+        case NGX_HTTP_SNAP_VAR_CLIENT_ID:
+            if (ctx->client) {
+                s = ctx->client->id;
+            }
+            break;
+
+        case NGX_HTTP_SNAP_VAR_PARTNER_ID:
+            if (ctx->client) {
+                s = ctx->client->partner_id;
+            }
+            break;
+
+        case NGX_HTTP_SNAP_VAR_EXTERNAL_ID:
+            if (ctx->external_id) {
+                s = ctx->external_id->value;
+            }
+            break;
+
+        case NGX_HTTP_SNAP_VAR_SERVICE:
+            p = ngx_pnalloc(r->pool, 2);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            s.len = ngx_sprintf(p, "%02ui", ctx->service % 100) - p;
+            s.data = p;
+            break;
+
+        case NGX_HTTP_SNAP_VAR_RESPONSE:
+            if (ctx->rejected) {
+                s.data = ctx->response_code;
+                s.len = 7;
+            }
+            break;
+
+        default: /* NGX_HTTP_SNAP_VAR_REASON */
+            if (ctx->rejected) {
+                name = ngx_http_snap_reason_name(ctx->reason);
+                s.data = (u_char *) name;
+                s.len = ngx_strlen(name);
+            }
+            break;
+        }
+    }
+
+    if (s.data == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = s.len;
+    v->data = s.data;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_snap_ctx_cleanup(void *data)
+{
+    /* marks the context so that it can be found after internal redirects */
+}
+
+
+/*
+ * An internal redirect (error_page, try_files) zeroes r->ctx; finding the
+ * context again through its pool cleanup, as realip does, keeps a request
+ * from being verified and recorded twice.
+ */
+
+ngx_http_snap_ctx_t *
+ngx_http_snap_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t   *cln;
+    ngx_http_snap_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_snap_module);
+
+    if (ctx || !(r->internal || r->filter_finalize)) {
+        return ctx;
+    }
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_snap_ctx_cleanup) {
+            ctx = cln->data;
+            ngx_http_set_ctx(r, ctx, ngx_http_snap_module);
+            return ctx;
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_http_snap_ctx_t *
+ngx_http_snap_create_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_snap_ctx_t        *ctx;
+    ngx_http_snap_loc_conf_t   *slcf;
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_snap_ctx_t));
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    ctx = cln->data;
+    ngx_memzero(ctx, sizeof(ngx_http_snap_ctx_t));
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
+    ctx->service = slcf->token ? NGX_HTTP_SNAP_SERVICE_TOKEN : slcf->service;
+
+    cln->handler = ngx_http_snap_ctx_cleanup;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_snap_module);
+
+    return ctx;
+}
+
+
+/*
+ * One pass over the request headers.  A repeated security header is an
+ * error, never "first one wins": nginx 1.22 would give the first to a
+ * variable, a backend might take the last.
+ */
+
+ngx_int_t
+ngx_http_snap_collect_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
+    ngx_str_t *dup)
+{
+    ngx_uint_t         i;
+    ngx_list_part_t   *part;
+    ngx_table_elt_t   *h, **slot;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        slot = NULL;
+
+        switch (h[i].key.len) {
+
+        case 10:
+            if (ngx_strncmp(h[i].lowcase_key, "channel-id", 10) == 0) {
+                slot = &ctx->channel_id;
+            }
+            break;
+
+        case 11:
+            if (ngx_strncmp(h[i].lowcase_key, "x-timestamp", 11) == 0) {
+                slot = &ctx->timestamp;
+
+            } else if (ngx_strncmp(h[i].lowcase_key, "x-signature", 11)
+                       == 0)
+            {
+                slot = &ctx->signature;
+            }
+            break;
+
+        case 12:
+            if (ngx_strncmp(h[i].lowcase_key, "x-partner-id", 12) == 0) {
+                slot = &ctx->partner_id;
+
+            } else if (ngx_strncmp(h[i].lowcase_key, "x-channel-id", 12)
+                       == 0)
+            {
+                slot = &ctx->channel_id;
+
+            } else if (ngx_strncmp(h[i].lowcase_key, "x-client-key", 12)
+                       == 0)
+            {
+                slot = &ctx->client_key;
+            }
+            break;
+
+        case 13:
+            if (ngx_strncmp(h[i].lowcase_key, "x-external-id", 13) == 0) {
+                slot = &ctx->external_id;
+
+            } else if (ngx_strncmp(h[i].lowcase_key, "authorization", 13)
+                       == 0)
+            {
+                slot = &ctx->authorization;
+            }
+            break;
+        }
+
+        if (slot == NULL) {
+            continue;
+        }
+
+        if (*slot) {
+            dup->len = h[i].key.len;
+            dup->data = h[i].key.data;
+            return NGX_DECLINED;
+        }
+
+        *slot = &h[i];
+    }
+
+    return NGX_OK;
+}
+
+
+/* returns NGX_HTTP_SNAP_REASONS when the timestamp is well formed and fresh */
+
+ngx_int_t
+ngx_http_snap_check_timestamp(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
+    time_t skew)
+{
+    int64_t   diff;
+
+    if (ngx_http_snap_parse_timestamp(ctx->timestamp->value.data,
+                                      ctx->timestamp->value.len, &ctx->ts)
+        != 0)
+    {
+        return NGX_HTTP_SNAP_BAD_FORMAT;
+    }
+
+    diff = (int64_t) ngx_time() - ctx->ts;
+
+    if (diff > skew || diff < -skew) {
+        return NGX_HTTP_SNAP_TIMESTAMP;
+    }
+
+    return NGX_HTTP_SNAP_REASONS;
+}
+
+
+/*
+ * The whole request body as one string: in place when nginx holds it in a
+ * single memory buffer, else copied out of its buffers or its temp file.
+ */
+
+ngx_int_t
+ngx_http_snap_read_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    off_t         len;
+    u_char       *p;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    ngx_str_null(body);
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        body->data = (u_char *) "";
+        return NGX_OK;
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL && !cl->buf->in_file) {
+        body->data = cl->buf->pos;
+        body->len = cl->buf->last - cl->buf->pos;
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for ( /* void */ ; cl; cl = cl->next) {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    if (len == 0) {
+        body->data = (u_char *) "";
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, (size_t) len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            n = ngx_read_file(b->file, p, (size_t) (b->file_last - b->file_pos),
+                              b->file_pos);
+
+            if (n == NGX_ERROR || n != b->file_last - b->file_pos) {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "snap: could not read the request body file");
+                return NGX_ERROR;
+            }
+
+            p += n;
+
+        } else {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        }
+    }
+
+    body->len = p - body->data;
+
+    return NGX_OK;
+}
+
+
+ngx_http_snap_client_t *
+ngx_http_snap_find_client(ngx_http_snap_main_conf_t *smcf, ngx_str_t *id,
+    ngx_uint_t by_partner)
+{
+    ngx_str_t               *key;
+    ngx_uint_t               i;
+    ngx_http_snap_client_t  *c;
+
+    c = smcf->clients.elts;
+
+    for (i = 0; i < smcf->clients.nelts; i++) {
+        key = by_partner ? &c[i].partner_id : &c[i].id;
+
+        if (key->len == id->len
+            && ngx_strncmp(key->data, id->data, id->len) == 0)
+        {
+            return &c[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+static void *
+ngx_http_snap_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_snap_main_conf_t  *smcf;
+
+    smcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_snap_main_conf_t));
+    if (smcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&smcf->clients, cf->pool, 4,
+                       sizeof(ngx_http_snap_client_t))
+        != NGX_OK
+        || ngx_array_init(&smcf->token_keys, cf->pool, 2,
+                          sizeof(ngx_http_snap_key_t))
+           != NGX_OK
+        || ngx_array_init(&smcf->zones, cf->pool, 2,
+                          sizeof(ngx_shm_zone_t *))
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return smcf;
+}
+
+
+static char *
+ngx_http_snap_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_snap_main_conf_t *smcf = conf;
+
+    if (smcf->tokens_used && smcf->token_keys.nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"snap_token\" and \"snap_verify\" with HMAC "
+                           "signatures need \"snap_token_key\" in the http "
+                           "block");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_snap_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_snap_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_snap_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->service = 0;
+     *     conf->signature = 0;
+     */
+
+    conf->verify = NGX_CONF_UNSET;
+    conf->token = NGX_CONF_UNSET;
+    conf->token_ttl = NGX_CONF_UNSET;
+    conf->clock_skew = NGX_CONF_UNSET;
+    conf->log_level = NGX_CONF_UNSET_UINT;
+    conf->signed_path = NGX_CONF_UNSET_PTR;
+    conf->replay_zone = NGX_CONF_UNSET_PTR;
+    conf->replay_numeric = NGX_CONF_UNSET;
+    conf->replay_release = NGX_CONF_UNSET;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_snap_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_snap_loc_conf_t  *prev = parent;
+    ngx_http_snap_loc_conf_t  *conf = child;
+
+    /* nested locations inherit the verification, not the token handler */
+    if (conf->verify == NGX_CONF_UNSET && conf->token != 1) {
+        conf->verify = prev->verify;
+        conf->service = prev->service;
+        conf->signature = prev->signature;
+    }
+
+    ngx_conf_merge_value(conf->verify, 0, 0);
+    ngx_conf_merge_value(conf->token, 0, 0);
+    ngx_conf_merge_sec_value(conf->token_ttl, prev->token_ttl, 900);
+    ngx_conf_merge_sec_value(conf->clock_skew, prev->clock_skew, 300);
+    ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_INFO);
+    ngx_conf_merge_ptr_value(conf->signed_path, prev->signed_path, NULL);
+
+    if (conf->replay_zone == NGX_CONF_UNSET_PTR) {
+        conf->replay_zone = prev->replay_zone;
+        conf->replay_numeric = prev->replay_numeric;
+        conf->replay_release = prev->replay_release;
+    }
+
+    ngx_conf_merge_ptr_value(conf->replay_zone, NULL, NULL);
+    ngx_conf_merge_value(conf->replay_numeric, 0, 0);
+    ngx_conf_merge_value(conf->replay_release, 0, 0);
+
+    if (conf->token_ttl < 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"snap_token_ttl\" must be at least 1s");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* snap_client ID public_key=FILE [secret_file=FILE] [partner_id=ID] ... */
+
+static char *
+ngx_http_snap_client(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_snap_main_conf_t *smcf = conf;
+
+    u_char                  *p;
+    EVP_PKEY               **pkey;
+    ngx_str_t               *value, file, *secret;
+    ngx_uint_t               i;
+    ngx_http_snap_client_t  *c, *other;
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].len > NGX_HTTP_SNAP_TOKEN_MAX_CLIENT) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "client id \"%V\" must be 1 to %d characters",
+                           &value[1], NGX_HTTP_SNAP_TOKEN_MAX_CLIENT);
+        return NGX_CONF_ERROR;
+    }
+
+    for (p = value[1].data; p < value[1].data + value[1].len; p++) {
+        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "client id \"%V\" may only hold printable "
+                               "ASCII without quotes or backslashes",
+                               &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (ngx_http_snap_find_client(smcf, &value[1], 0)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate snap_client \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    c = ngx_array_push(&smcf->clients);
+    if (c == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(c, sizeof(ngx_http_snap_client_t));
+
+    c->id = value[1];
+
+    if (ngx_array_init(&c->pkeys, cf->pool, 1, sizeof(EVP_PKEY *)) != NGX_OK
+        || ngx_array_init(&c->secrets, cf->pool, 1, sizeof(ngx_str_t))
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "public_key=", 11) == 0) {
+            file.data = value[i].data + 11;
+            file.len = value[i].len - 11;
+
+            pkey = ngx_array_push(&c->pkeys);
+            if (pkey == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            *pkey = ngx_http_snap_load_public_key(cf, &file);
+            if (*pkey == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "secret_file=", 12) == 0) {
+            file.data = value[i].data + 12;
+            file.len = value[i].len - 12;
+
+            secret = ngx_array_push(&c->secrets);
+            if (secret == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            if (ngx_http_snap_load_secret(cf, &file, secret, 0) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "partner_id=", 11) == 0) {
+            if (c->partner_id.data) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "duplicate \"partner_id\" for client "
+                                   "\"%V\"", &c->id);
+                return NGX_CONF_ERROR;
+            }
+
+            c->partner_id.data = value[i].data + 11;
+            c->partner_id.len = value[i].len - 11;
+
+            if (!ngx_http_snap_header_value_ok(c->partner_id.data,
+                                               c->partner_id.len, 64))
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid partner_id \"%V\"",
+                                   &c->partner_id);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\", expected public_key=, "
+                           "secret_file= or partner_id=", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (c->pkeys.nelts == 0 && c->secrets.nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "snap_client \"%V\" needs public_key= or "
+                           "secret_file=", &c->id);
+        return NGX_CONF_ERROR;
+    }
+
+    if (c->partner_id.data == NULL) {
+        c->partner_id = c->id;
+    }
+
+    /* FNV-1a: the replay store keys a partner by this, never by position */
+    c->hash = 0xcbf29ce484222325ULL;
+
+    for (p = c->partner_id.data;
+         p < c->partner_id.data + c->partner_id.len;
+         p++)
+    {
+        c->hash = (c->hash ^ *p) * 0x100000001b3ULL;
+    }
+
+    other = smcf->clients.elts;
+
+    for (i = 0; i + 1 < smcf->clients.nelts; i++) {
+        if (other[i].partner_id.len == c->partner_id.len
+            && ngx_strncmp(other[i].partner_id.data, c->partner_id.data,
+                           c->partner_id.len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "partner_id \"%V\" is used by two snap_client "
+                               "directives", &c->partner_id);
+            return NGX_CONF_ERROR;
+        }
+
+        if (other[i].hash == c->hash) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "partner_id \"%V\" collides with \"%V\" in "
+                               "the replay store, rename one of them",
+                               &c->partner_id, &other[i].partner_id);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_snap_token_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_snap_main_conf_t *smcf = conf;
+
+    ngx_str_t            *value, secret;
+    ngx_http_snap_key_t  *key;
+
+    value = cf->args->elts;
+
+    if (ngx_http_snap_load_secret(cf, &value[1], &secret, 32) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    key = ngx_array_push(&smcf->token_keys);
+    if (key == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    key->data = secret.data;
+    key->len = secret.len;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_snap_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_snap_loc_conf_t *slcf = conf;
+
+    ngx_http_core_loc_conf_t   *clcf;
+    ngx_http_snap_main_conf_t  *smcf;
+
+    if (slcf->token != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    if (slcf->verify == 1) {
+        return "cannot be mixed with \"snap_verify\" in one location";
+    }
+
+    slcf->token = 1;
+    slcf->service = NGX_HTTP_SNAP_SERVICE_TOKEN;
+
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_snap_module);
+    smcf->tokens_used = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_snap_token_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_snap_service_code(ngx_str_t *name)
+{
+    u_char                   buf[64], *p;
+    size_t                   len;
+    ngx_http_snap_service_t  *s;
+
+    if (name->len == 2 && isdigit(name->data[0]) && isdigit(name->data[1])) {
+        return (name->data[0] - '0') * 10 + name->data[1] - '0';
+    }
+
+    if (name->len >= sizeof(buf)) {
+        return NGX_ERROR;
+    }
+
+    /* "qr/qr-mpm-notify" as in the spec's paths is "qr-mpm-notify" */
+    p = name->data;
+    len = name->len;
+
+    if (len > 3 && ngx_strncmp(p, "qr/qr-", 6) == 0) {
+        p += 3;
+        len -= 3;
+    }
+
+    ngx_memcpy(buf, p, len);
+
+    for (p = buf; p < buf + len; p++) {
+        if (*p == '/') {
+            *p = '-';
+        }
+    }
+
+    for (s = ngx_http_snap_services; s->name; s++) {
+        if (ngx_strlen(s->name) == len
+            && ngx_strncmp(s->name, buf, len) == 0)
+        {
+            return s->code;
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
+/* snap_verify NAME|CODE [signature=hmac|rsa] */
+
+static char *
+ngx_http_snap_verify(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_snap_loc_conf_t *slcf = conf;
+
+    ngx_int_t                   code;
+    ngx_str_t                  *value;
+    ngx_http_snap_main_conf_t  *smcf;
+
+    if (slcf->verify != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    if (slcf->token == 1) {
+        return "cannot be mixed with \"snap_token\" in one location";
+    }
+
+    value = cf->args->elts;
+
+    code = ngx_http_snap_service_code(&value[1]);
+    if (code == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown SNAP service \"%V\", use a service name "
+                           "such as \"qr-mpm-notify\" or a 2-digit code",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    slcf->verify = 1;
+    slcf->service = code;
+    slcf->signature = NGX_HTTP_SNAP_SIG_HMAC;
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strcmp(value[2].data, "signature=hmac") == 0) {
+            slcf->signature = NGX_HTTP_SNAP_SIG_HMAC;
+
+        } else if (ngx_strcmp(value[2].data, "signature=rsa") == 0) {
+            slcf->signature = NGX_HTTP_SNAP_SIG_RSA;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\", expected "
+                               "\"signature=hmac\" or \"signature=rsa\"",
+                               &value[2]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (slcf->signature == NGX_HTTP_SNAP_SIG_HMAC) {
+        smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_snap_module);
+        smcf->tokens_used = 1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The access handler goes to the front of the handler array, which the
+ * phase engine runs last: allow/deny, auth_basic and auth_request decide
+ * before a body is read for verification.
+ */
+
+static ngx_int_t
+ngx_http_snap_init(ngx_conf_t *cf)
+{
+    ngx_array_t                *a;
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    a = &cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers;
+
+    h = ngx_array_push(a);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h = a->elts;
+    ngx_memmove(&h[1], &h[0], (a->nelts - 1) * sizeof(ngx_http_handler_pt));
+    h[0] = ngx_http_snap_access_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_snap_log_handler;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_snap_log_handler(ngx_http_request_t *r)
+{
+    ngx_http_snap_ctx_t  *ctx;
+
+    ctx = ngx_http_snap_get_ctx(r);
+
+    if (ctx && ctx->recorded && !ctx->released) {
+        (void) ngx_http_snap_replay_release(r, ctx);
+    }
+
+    return NGX_OK;
+}

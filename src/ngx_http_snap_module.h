@@ -1,0 +1,157 @@
+
+/*
+ * Copyright (C) ngx_http_snap_module authors
+ */
+
+
+#ifndef _NGX_HTTP_SNAP_MODULE_H_INCLUDED_
+#define _NGX_HTTP_SNAP_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <openssl/evp.h>
+
+#include "ngx_http_snap_lib.h"
+
+
+#define NGX_HTTP_SNAP_SIG_HMAC      1
+#define NGX_HTTP_SNAP_SIG_RSA       2
+
+#define NGX_HTTP_SNAP_SERVICE_TOKEN 73
+
+#define NGX_HTTP_SNAP_EXTERNAL_ID_MAX  36
+
+
+/* every reason nginx can refuse a request for; see ngx_http_snap_error.c */
+typedef enum {
+    NGX_HTTP_SNAP_MISSING_FIELD = 0,
+    NGX_HTTP_SNAP_BAD_FORMAT,
+    NGX_HTTP_SNAP_DUPLICATE_HEADER,
+    NGX_HTTP_SNAP_BAD_REQUEST,
+    NGX_HTTP_SNAP_TIMESTAMP,
+    NGX_HTTP_SNAP_UNKNOWN_CLIENT,
+    NGX_HTTP_SNAP_SIGNATURE,
+    NGX_HTTP_SNAP_TOKEN_NOT_FOUND,
+    NGX_HTTP_SNAP_TOKEN_INVALID,
+    NGX_HTTP_SNAP_TOKEN_EXPIRED,
+    NGX_HTTP_SNAP_TOKEN_PARTNER,
+    NGX_HTTP_SNAP_METHOD,
+    NGX_HTTP_SNAP_REPLAY,
+    NGX_HTTP_SNAP_RATE_LIMITED,
+    NGX_HTTP_SNAP_ZONE_FULL,
+    NGX_HTTP_SNAP_INTERNAL,
+    NGX_HTTP_SNAP_UPSTREAM,
+    NGX_HTTP_SNAP_TIMEOUT,
+    NGX_HTTP_SNAP_REASONS
+} ngx_http_snap_reason_e;
+
+
+typedef struct {
+    ngx_str_t                   id;
+    ngx_str_t                   partner_id;
+    uint64_t                    hash;         /* of partner_id */
+    ngx_array_t                 pkeys;        /* EVP_PKEY * */
+    ngx_array_t                 secrets;      /* ngx_str_t */
+} ngx_http_snap_client_t;
+
+
+typedef struct {
+    ngx_array_t                 clients;      /* ngx_http_snap_client_t */
+    ngx_array_t                 token_keys;   /* ngx_http_snap_key_t */
+    ngx_array_t                 zones;        /* ngx_shm_zone_t * */
+    ngx_uint_t                  tokens_used;
+} ngx_http_snap_main_conf_t;
+
+
+typedef struct {
+    ngx_uint_t                  service;
+    ngx_uint_t                  signature;
+    ngx_flag_t                  verify;
+    ngx_flag_t                  token;
+
+    time_t                      token_ttl;
+    time_t                      clock_skew;
+    ngx_uint_t                  log_level;
+    ngx_http_complex_value_t   *signed_path;
+
+    ngx_shm_zone_t             *replay_zone;
+    ngx_flag_t                  replay_numeric;
+    ngx_flag_t                  replay_release;
+} ngx_http_snap_loc_conf_t;
+
+
+typedef struct {
+    ngx_int_t                   status;
+
+    ngx_http_snap_client_t     *client;
+    ngx_uint_t                  service;
+
+    ngx_table_elt_t            *timestamp;
+    ngx_table_elt_t            *signature;
+    ngx_table_elt_t            *partner_id;
+    ngx_table_elt_t            *external_id;
+    ngx_table_elt_t            *channel_id;
+    ngx_table_elt_t            *authorization;
+    ngx_table_elt_t            *client_key;
+
+    ngx_str_t                   token;
+    int64_t                     ts;
+
+    ngx_uint_t                  reason;
+    u_char                      response_code[7];
+
+    unsigned                    rejected:1;
+    unsigned                    recorded:1;
+    unsigned                    released:1;
+} ngx_http_snap_ctx_t;
+
+
+extern ngx_module_t  ngx_http_snap_module;
+
+
+NGX_HTTP_SNAP_API ngx_http_snap_ctx_t *ngx_http_snap_get_ctx(
+    ngx_http_request_t *r);
+NGX_HTTP_SNAP_API ngx_http_snap_ctx_t *ngx_http_snap_create_ctx(
+    ngx_http_request_t *r);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_collect_headers(
+    ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx, ngx_str_t *dup);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_check_timestamp(
+    ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx, time_t skew);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_read_body(ngx_http_request_t *r,
+    ngx_str_t *body);
+
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_send_error(ngx_http_request_t *r,
+    ngx_uint_t service, ngx_uint_t reason, ngx_str_t *field);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *body);
+NGX_HTTP_SNAP_API const char *ngx_http_snap_reason_name(ngx_uint_t reason);
+
+NGX_HTTP_SNAP_API EVP_PKEY *ngx_http_snap_load_public_key(ngx_conf_t *cf,
+    ngx_str_t *file);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_load_secret(ngx_conf_t *cf,
+    ngx_str_t *file, ngx_str_t *secret, size_t min);
+
+NGX_HTTP_SNAP_API ngx_http_snap_client_t *ngx_http_snap_find_client(
+    ngx_http_snap_main_conf_t *smcf, ngx_str_t *id, ngx_uint_t by_partner);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_token_handler(
+    ngx_http_request_t *r);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_token_validate(
+    ngx_http_request_t *r, ngx_str_t *token,
+    ngx_http_snap_client_t **client);
+
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_access_handler(
+    ngx_http_request_t *r);
+
+NGX_HTTP_SNAP_API char *ngx_http_snap_replay_zone(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+NGX_HTTP_SNAP_API char *ngx_http_snap_replay(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_replay_record(
+    ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_replay_release(
+    ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx);
+
+
+#endif /* _NGX_HTTP_SNAP_MODULE_H_INCLUDED_ */

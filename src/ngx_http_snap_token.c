@@ -1,0 +1,346 @@
+
+/*
+ * Copyright (C) ngx_http_snap_module authors
+ *
+ * Access Token B2B (service 73): nginx answers it itself and issues
+ * stateless HS256 tokens that any node sharing snap_token_key accepts.
+ */
+
+
+#include "ngx_http_snap_module.h"
+
+#include <openssl/rand.h>
+#include <cjson/cJSON.h>
+
+
+/* how far a token's nbf may lie ahead of this node's clock */
+#define NGX_HTTP_SNAP_TOKEN_LEEWAY  60
+
+
+static void ngx_http_snap_token_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_snap_token_grant(ngx_http_request_t *r,
+    ngx_str_t *body, ngx_str_t *field);
+static ngx_int_t ngx_http_snap_token_issue(ngx_http_request_t *r,
+    ngx_http_snap_ctx_t *ctx);
+static ngx_int_t ngx_http_snap_token_headers(ngx_http_request_t *r,
+    ngx_http_snap_ctx_t *ctx, ngx_str_t *field);
+
+
+ngx_int_t
+ngx_http_snap_token_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc, reason;
+    ngx_str_t                  field;
+    ngx_http_snap_ctx_t       *ctx;
+
+    ctx = ngx_http_snap_create_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_null(&field);
+
+    if (r->method != NGX_HTTP_POST) {
+        reason = NGX_HTTP_SNAP_METHOD;
+
+    } else {
+        reason = ngx_http_snap_token_headers(r, ctx, &field);
+    }
+
+    if (reason != NGX_HTTP_SNAP_REASONS) {
+        return ngx_http_snap_send_error(r, NGX_HTTP_SNAP_SERVICE_TOKEN,
+                                        reason, field.len ? &field : NULL);
+    }
+
+    rc = ngx_http_read_client_request_body(r,
+                                           ngx_http_snap_token_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* headers, timestamp, client and its RSA signature, before any body read */
+
+static ngx_int_t
+ngx_http_snap_token_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
+    ngx_str_t *field)
+{
+    u_char                     *sig;
+    size_t                      sig_len;
+    ngx_int_t                   reason;
+    ngx_str_t                   msg;
+    EVP_PKEY                  **pkey;
+    ngx_uint_t                  i;
+    ngx_http_snap_loc_conf_t   *slcf;
+    ngx_http_snap_main_conf_t  *smcf;
+
+    if (ngx_http_snap_collect_headers(r, ctx, field) != NGX_OK) {
+        return NGX_HTTP_SNAP_DUPLICATE_HEADER;
+    }
+
+    if (ctx->timestamp == NULL || ctx->timestamp->value.len == 0) {
+        ngx_str_set(field, "X-TIMESTAMP");
+        return NGX_HTTP_SNAP_MISSING_FIELD;
+    }
+
+    if (ctx->client_key == NULL || ctx->client_key->value.len == 0) {
+        ngx_str_set(field, "X-CLIENT-KEY");
+        return NGX_HTTP_SNAP_MISSING_FIELD;
+    }
+
+    if (ctx->signature == NULL || ctx->signature->value.len == 0) {
+        ngx_str_set(field, "X-SIGNATURE");
+        return NGX_HTTP_SNAP_MISSING_FIELD;
+    }
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
+
+    reason = ngx_http_snap_check_timestamp(r, ctx, slcf->clock_skew);
+    if (reason != NGX_HTTP_SNAP_REASONS) {
+        ngx_str_set(field, "X-TIMESTAMP");
+        return reason;
+    }
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_snap_module);
+
+    ctx->client = ngx_http_snap_find_client(smcf, &ctx->client_key->value, 0);
+    if (ctx->client == NULL || ctx->client->pkeys.nelts == 0) {
+        ctx->client = NULL;
+        return NGX_HTTP_SNAP_UNKNOWN_CLIENT;
+    }
+
+    /* X-CLIENT-KEY "|" X-TIMESTAMP, both byte for byte as received */
+    msg.len = ctx->client_key->value.len + 1 + ctx->timestamp->value.len;
+    msg.data = ngx_pnalloc(r->pool, msg.len);
+    sig_len = ctx->signature->value.len / 4 * 3 + 2;
+    sig = ngx_pnalloc(r->pool, sig_len);
+
+    if (msg.data == NULL || sig == NULL) {
+        return NGX_HTTP_SNAP_INTERNAL;
+    }
+
+    ngx_sprintf(msg.data, "%V|%V", &ctx->client_key->value,
+                &ctx->timestamp->value);
+
+    if (ngx_http_snap_base64_decode(sig, &sig_len,
+                                    ctx->signature->value.data,
+                                    ctx->signature->value.len, 0)
+        != 0)
+    {
+        return NGX_HTTP_SNAP_SIGNATURE;
+    }
+
+    pkey = ctx->client->pkeys.elts;
+
+    for (i = 0; i < ctx->client->pkeys.nelts; i++) {
+        if (ngx_http_snap_rsa_verify(pkey[i], msg.data, msg.len, sig, sig_len)
+            == 1)
+        {
+            return NGX_HTTP_SNAP_REASONS;
+        }
+    }
+
+    return NGX_HTTP_SNAP_SIGNATURE;
+}
+
+
+static void
+ngx_http_snap_token_body_handler(ngx_http_request_t *r)
+{
+    ngx_int_t             rc, reason;
+    ngx_str_t             body, field;
+    ngx_http_snap_ctx_t  *ctx;
+
+    ctx = ngx_http_snap_get_ctx(r);
+
+    ngx_str_null(&field);
+
+    if (ngx_http_snap_read_body(r, &body) != NGX_OK) {
+        reason = NGX_HTTP_SNAP_INTERNAL;
+
+    } else {
+        reason = ngx_http_snap_token_grant(r, &body, &field);
+    }
+
+    if (reason == NGX_HTTP_SNAP_REASONS) {
+        rc = ngx_http_snap_token_issue(r, ctx);
+
+    } else {
+        rc = ngx_http_snap_send_error(r, NGX_HTTP_SNAP_SERVICE_TOKEN, reason,
+                                      field.len ? &field : NULL);
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/* grantType, or Midtrans's grant_type, must be "client_credentials" */
+
+static ngx_int_t
+ngx_http_snap_token_grant(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_str_t *field)
+{
+    cJSON      *json, *grant;
+    ngx_int_t   reason;
+
+    json = cJSON_ParseWithLength((const char *) body->data, body->len);
+
+    if (json == NULL || !cJSON_IsObject(json)) {
+        cJSON_Delete(json);
+        return NGX_HTTP_SNAP_BAD_REQUEST;
+    }
+
+    ngx_str_set(field, "grantType");
+
+    grant = cJSON_GetObjectItemCaseSensitive(json, "grantType");
+    if (grant == NULL) {
+        grant = cJSON_GetObjectItemCaseSensitive(json, "grant_type");
+        if (grant) {
+            ngx_str_set(field, "grant_type");
+        }
+    }
+
+    if (grant == NULL) {
+        reason = NGX_HTTP_SNAP_MISSING_FIELD;
+
+    } else if (!cJSON_IsString(grant)
+               || ngx_strcmp(grant->valuestring, "client_credentials") != 0)
+    {
+        reason = NGX_HTTP_SNAP_BAD_FORMAT;
+
+    } else {
+        reason = NGX_HTTP_SNAP_REASONS;
+    }
+
+    cJSON_Delete(json);
+
+    return reason;
+}
+
+
+static ngx_int_t
+ngx_http_snap_token_issue(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
+{
+    u_char                     *p, jti[NGX_HTTP_SNAP_TOKEN_JTI_LEN];
+    size_t                      n;
+    time_t                      now;
+    ngx_str_t                   body;
+    ngx_table_elt_t            *h;
+    ngx_http_snap_key_t        *key;
+    ngx_http_snap_loc_conf_t   *slcf;
+    ngx_http_snap_main_conf_t  *smcf;
+
+    static const char  prefix[] =
+        "{\"responseCode\":\"2007300\",\"responseMessage\":\"Successful\","
+        "\"accessToken\":\"";
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_snap_module);
+
+    if (RAND_bytes(jti, sizeof(jti)) != 1) {
+        ngx_ssl_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "snap: RAND_bytes() failed");
+        return ngx_http_snap_send_error(r, NGX_HTTP_SNAP_SERVICE_TOKEN,
+                                        NGX_HTTP_SNAP_INTERNAL, NULL);
+    }
+
+    body.data = ngx_pnalloc(r->pool, sizeof(prefix) + 128
+                                     + NGX_HTTP_SNAP_TOKEN_MAX_LEN);
+    if (body.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(body.data, prefix, sizeof(prefix) - 1);
+
+    key = smcf->token_keys.elts;
+    now = ngx_time();
+
+    n = ngx_http_snap_token_create(p, &key[0], jti, ctx->client->id.data,
+                                   ctx->client->id.len, now,
+                                   now + slcf->token_ttl);
+    if (n == 0) {
+        return ngx_http_snap_send_error(r, NGX_HTTP_SNAP_SERVICE_TOKEN,
+                                        NGX_HTTP_SNAP_INTERNAL, NULL);
+    }
+
+    p = ngx_sprintf(p + n, "\",\"tokenType\":\"Bearer\",\"expiresIn\":\"%T\","
+                    "\"additionalInfo\":{}}", slcf->token_ttl);
+
+    body.len = p - body.data;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-CLIENT-KEY");
+    h->value = ctx->client->id;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "no-store");
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "snap: access token issued to client \"%V\"",
+                  &ctx->client->id);
+
+    return ngx_http_snap_send_json(r, NGX_HTTP_OK, &body);
+}
+
+
+/*
+ * The check every transactional request makes: a token from snap_token,
+ * signed by any configured snap_token_key, not expired, for a client that
+ * is still configured.  Returns NGX_HTTP_SNAP_REASONS when it is valid.
+ */
+
+ngx_int_t
+ngx_http_snap_token_validate(ngx_http_request_t *r, ngx_str_t *token,
+    ngx_http_snap_client_t **client)
+{
+    time_t                      now;
+    ngx_str_t                   id;
+    ngx_http_snap_claims_t      claims;
+    ngx_http_snap_main_conf_t  *smcf;
+    u_char                      scratch[NGX_HTTP_SNAP_TOKEN_MAX_LEN];
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_snap_module);
+
+    if (ngx_http_snap_token_verify(token->data, token->len,
+                                   smcf->token_keys.elts,
+                                   smcf->token_keys.nelts, scratch, &claims)
+        != 0)
+    {
+        return NGX_HTTP_SNAP_TOKEN_INVALID;
+    }
+
+    now = ngx_time();
+
+    if (now >= claims.exp) {
+        return NGX_HTTP_SNAP_TOKEN_EXPIRED;
+    }
+
+    if (now + NGX_HTTP_SNAP_TOKEN_LEEWAY < claims.nbf) {
+        return NGX_HTTP_SNAP_TOKEN_INVALID;
+    }
+
+    id.data = (u_char *) claims.client_id;
+    id.len = claims.client_id_len;
+
+    *client = ngx_http_snap_find_client(smcf, &id, 0);
+    if (*client == NULL) {
+        return NGX_HTTP_SNAP_TOKEN_INVALID;
+    }
+
+    return NGX_HTTP_SNAP_REASONS;
+}

@@ -1,0 +1,418 @@
+
+/*
+ * Copyright (C) ngx_http_snap_module authors
+ *
+ * Verification of transactional SNAP requests in the access phase.  The
+ * order of the checks is the contract's: cheap unauthenticated header
+ * checks first, the body and its signature next, the replay store last.
+ */
+
+
+#include "ngx_http_snap_module.h"
+
+#include <openssl/crypto.h>
+#include <cjson/cJSON.h>
+
+
+static ngx_int_t ngx_http_snap_verify_headers(ngx_http_request_t *r,
+    ngx_http_snap_ctx_t *ctx, ngx_http_snap_loc_conf_t *slcf,
+    ngx_str_t *field);
+static ngx_int_t ngx_http_snap_verify_token(ngx_http_request_t *r,
+    ngx_http_snap_ctx_t *ctx);
+static void ngx_http_snap_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_snap_verify_body(ngx_http_request_t *r,
+    ngx_http_snap_ctx_t *ctx, ngx_http_snap_loc_conf_t *slcf,
+    ngx_str_t *field);
+static ngx_int_t ngx_http_snap_verify_signature(ngx_http_request_t *r,
+    ngx_http_snap_ctx_t *ctx, ngx_http_snap_loc_conf_t *slcf,
+    ngx_str_t *body);
+static void ngx_http_snap_log_mismatch(ngx_http_request_t *r,
+    ngx_http_snap_ctx_t *ctx, ngx_http_snap_loc_conf_t *slcf,
+    ngx_str_t *url, u_char *hex);
+static ngx_int_t ngx_http_snap_reject(ngx_http_request_t *r,
+    ngx_http_snap_ctx_t *ctx, ngx_int_t reason, ngx_str_t *field);
+
+
+ngx_int_t
+ngx_http_snap_access_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc, reason;
+    ngx_str_t                  field;
+    ngx_http_snap_ctx_t       *ctx;
+    ngx_http_snap_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
+
+    if (!slcf->verify || r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_snap_get_ctx(r);
+
+    if (ctx) {
+        /* the body has been read, or this is an internal redirect */
+        return ctx->status;
+    }
+
+    ctx = ngx_http_snap_create_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->status = NGX_DONE;
+
+    ngx_str_null(&field);
+
+    reason = ngx_http_snap_verify_headers(r, ctx, slcf, &field);
+
+    if (reason != NGX_HTTP_SNAP_REASONS) {
+        rc = ngx_http_snap_reject(r, ctx, reason, &field);
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_snap_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    /*
+     * The body handler owns the request from here, whether it has already
+     * run or runs when the rest of the body arrives: drop the reference
+     * ngx_http_read_client_request_body() took and stop the phases.
+     */
+
+    ngx_http_finalize_request(r, NGX_DONE);
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_snap_reject(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
+    ngx_int_t reason, ngx_str_t *field)
+{
+    ctx->status = NGX_DONE;
+
+    return ngx_http_snap_send_error(r, ctx->service, reason,
+                                    field->len ? field : NULL);
+}
+
+
+static ngx_int_t
+ngx_http_snap_verify_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
+    ngx_http_snap_loc_conf_t *slcf, ngx_str_t *field)
+{
+    u_char                     *p, *last;
+    ngx_int_t                   reason;
+    ngx_http_snap_main_conf_t  *smcf;
+
+    if (ngx_http_snap_collect_headers(r, ctx, field) != NGX_OK) {
+        return NGX_HTTP_SNAP_DUPLICATE_HEADER;
+    }
+
+    if (ctx->timestamp == NULL || ctx->timestamp->value.len == 0) {
+        ngx_str_set(field, "X-TIMESTAMP");
+        return NGX_HTTP_SNAP_MISSING_FIELD;
+    }
+
+    if (ctx->signature == NULL || ctx->signature->value.len == 0) {
+        ngx_str_set(field, "X-SIGNATURE");
+        return NGX_HTTP_SNAP_MISSING_FIELD;
+    }
+
+    if (ctx->partner_id == NULL || ctx->partner_id->value.len == 0) {
+        ngx_str_set(field, "X-PARTNER-ID");
+        return NGX_HTTP_SNAP_MISSING_FIELD;
+    }
+
+    if (ctx->external_id == NULL || ctx->external_id->value.len == 0) {
+        ngx_str_set(field, "X-EXTERNAL-ID");
+        return NGX_HTTP_SNAP_MISSING_FIELD;
+    }
+
+    if (ctx->channel_id == NULL || ctx->channel_id->value.len == 0) {
+        ngx_str_set(field, "CHANNEL-ID");
+        return NGX_HTTP_SNAP_MISSING_FIELD;
+    }
+
+    if (slcf->signature == NGX_HTTP_SNAP_SIG_HMAC
+        && (ctx->authorization == NULL
+            || ctx->authorization->value.len == 0))
+    {
+        return NGX_HTTP_SNAP_TOKEN_NOT_FOUND;
+    }
+
+    reason = ngx_http_snap_check_timestamp(r, ctx, slcf->clock_skew);
+    if (reason != NGX_HTTP_SNAP_REASONS) {
+        ngx_str_set(field, "X-TIMESTAMP");
+        return reason;
+    }
+
+    p = ctx->external_id->value.data;
+    last = p + ctx->external_id->value.len;
+
+    if (!ngx_http_snap_header_value_ok(p, last - p,
+                                       NGX_HTTP_SNAP_EXTERNAL_ID_MAX))
+    {
+        ngx_str_set(field, "X-EXTERNAL-ID");
+        return NGX_HTTP_SNAP_BAD_FORMAT;
+    }
+
+    if (slcf->replay_zone && slcf->replay_numeric) {
+        for ( /* void */ ; p < last; p++) {
+            if (*p < '0' || *p > '9') {
+                ngx_str_set(field, "X-EXTERNAL-ID");
+                return NGX_HTTP_SNAP_BAD_FORMAT;
+            }
+        }
+    }
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_snap_module);
+
+    ctx->client = ngx_http_snap_find_client(smcf, &ctx->partner_id->value, 1);
+    if (ctx->client == NULL) {
+        return NGX_HTTP_SNAP_UNKNOWN_CLIENT;
+    }
+
+    if (slcf->signature == NGX_HTTP_SNAP_SIG_HMAC) {
+        return ngx_http_snap_verify_token(r, ctx);
+    }
+
+    return NGX_HTTP_SNAP_REASONS;
+}
+
+
+/* "Bearer" in any case, one or more spaces, then the token */
+
+static ngx_int_t
+ngx_http_snap_verify_token(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
+{
+    u_char                  *p, *last;
+    ngx_int_t                reason;
+    ngx_http_snap_client_t  *client;
+
+    p = ctx->authorization->value.data;
+    last = p + ctx->authorization->value.len;
+
+    if (last - p < 7 || ngx_strncasecmp(p, (u_char *) "Bearer ", 7) != 0) {
+        return NGX_HTTP_SNAP_TOKEN_NOT_FOUND;
+    }
+
+    for (p += 7; p < last && *p == ' '; p++) { /* void */ }
+
+    if (p == last) {
+        return NGX_HTTP_SNAP_TOKEN_NOT_FOUND;
+    }
+
+    ctx->token.data = p;
+    ctx->token.len = last - p;
+
+    reason = ngx_http_snap_token_validate(r, &ctx->token, &client);
+    if (reason != NGX_HTTP_SNAP_REASONS) {
+        return reason;
+    }
+
+    if (client != ctx->client) {
+        return NGX_HTTP_SNAP_TOKEN_PARTNER;
+    }
+
+    return NGX_HTTP_SNAP_REASONS;
+}
+
+
+static void
+ngx_http_snap_body_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc, reason;
+    ngx_str_t                  field;
+    ngx_http_snap_ctx_t       *ctx;
+    ngx_http_snap_loc_conf_t  *slcf;
+
+    ctx = ngx_http_snap_get_ctx(r);
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
+
+    ngx_str_null(&field);
+
+    reason = ngx_http_snap_verify_body(r, ctx, slcf, &field);
+
+    if (reason != NGX_HTTP_SNAP_REASONS) {
+        rc = ngx_http_snap_reject(r, ctx, reason, &field);
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    ctx->status = NGX_DECLINED;
+
+    /* the upstream forwards the body the module has read */
+    r->preserve_body = 1;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+static ngx_int_t
+ngx_http_snap_verify_body(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
+    ngx_http_snap_loc_conf_t *slcf, ngx_str_t *field)
+{
+    cJSON      *json;
+    ngx_int_t   reason;
+    ngx_str_t   body;
+
+    if (ngx_http_snap_read_body(r, &body) != NGX_OK) {
+        return NGX_HTTP_SNAP_INTERNAL;
+    }
+
+    reason = ngx_http_snap_verify_signature(r, ctx, slcf, &body);
+    if (reason != NGX_HTTP_SNAP_REASONS) {
+        return reason;
+    }
+
+    if (body.len) {
+        json = cJSON_ParseWithLength((const char *) body.data, body.len);
+        if (json == NULL) {
+            return NGX_HTTP_SNAP_BAD_REQUEST;
+        }
+
+        cJSON_Delete(json);
+    }
+
+    if (slcf->replay_zone) {
+        return ngx_http_snap_replay_record(r, ctx);
+    }
+
+    return NGX_HTTP_SNAP_REASONS;
+}
+
+
+static ngx_int_t
+ngx_http_snap_verify_signature(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
+    ngx_http_snap_loc_conf_t *slcf, ngx_str_t *body)
+{
+    int          hmac;
+    u_char      *sig, hex[NGX_HTTP_SNAP_SHA256_HEX_LEN];
+    u_char       mac[NGX_HTTP_SNAP_HMAC512_LEN];
+    size_t       sig_len;
+    EVP_PKEY   **pkey;
+    ngx_str_t    url, sts, *secret;
+    ngx_uint_t   i;
+
+    if (ngx_http_snap_body_hash(body->data, body->len, hex) != 0) {
+        return NGX_HTTP_SNAP_INTERNAL;
+    }
+
+    if (slcf->signed_path) {
+        if (ngx_http_complex_value(r, slcf->signed_path, &url) != NGX_OK) {
+            return NGX_HTTP_SNAP_INTERNAL;
+        }
+
+    } else {
+        url = r->unparsed_uri;
+    }
+
+    hmac = (slcf->signature == NGX_HTTP_SNAP_SIG_HMAC);
+
+    sts.len = ngx_http_snap_string_to_sign_len(r->method_name.len, url.len,
+                                               ctx->token.len, hmac,
+                                               ctx->timestamp->value.len);
+    sts.data = ngx_pnalloc(r->pool, sts.len);
+
+    sig_len = ctx->signature->value.len / 4 * 3 + 2;
+    sig = ngx_pnalloc(r->pool, sig_len);
+
+    if (sts.data == NULL || sig == NULL) {
+        return NGX_HTTP_SNAP_INTERNAL;
+    }
+
+    sts.len = ngx_http_snap_string_to_sign(sts.data,
+                                           r->method_name.data,
+                                           r->method_name.len,
+                                           url.data, url.len,
+                                           ctx->token.data, ctx->token.len,
+                                           hmac, hex,
+                                           ctx->timestamp->value.data,
+                                           ctx->timestamp->value.len);
+
+    if (ngx_http_snap_base64_decode(sig, &sig_len, ctx->signature->value.data,
+                                    ctx->signature->value.len, 0)
+        == 0)
+    {
+        if (hmac) {
+            secret = ctx->client->secrets.elts;
+
+            for (i = 0; i < ctx->client->secrets.nelts; i++) {
+                if (ngx_http_snap_hmac_sha512(secret[i].data, secret[i].len,
+                                              sts.data, sts.len, mac)
+                    != 0)
+                {
+                    return NGX_HTTP_SNAP_INTERNAL;
+                }
+
+                if (sig_len == sizeof(mac)
+                    && CRYPTO_memcmp(mac, sig, sizeof(mac)) == 0)
+                {
+                    return NGX_HTTP_SNAP_REASONS;
+                }
+            }
+
+        } else {
+            pkey = ctx->client->pkeys.elts;
+
+            for (i = 0; i < ctx->client->pkeys.nelts; i++) {
+                if (ngx_http_snap_rsa_verify(pkey[i], sts.data, sts.len,
+                                             sig, sig_len)
+                    == 1)
+                {
+                    return NGX_HTTP_SNAP_REASONS;
+                }
+            }
+        }
+    }
+
+    ngx_http_snap_log_mismatch(r, ctx, slcf, &url, hex);
+
+    return NGX_HTTP_SNAP_SIGNATURE;
+}
+
+
+/*
+ * "Why does my signature not match" is the first question of every
+ * integration, so the string nginx signed is logged, with the token
+ * masked; never the secret, the token or the received signature.
+ */
+
+static void
+ngx_http_snap_log_mismatch(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
+    ngx_http_snap_loc_conf_t *slcf, ngx_str_t *url, u_char *hex)
+{
+    const char  *kind;
+
+    kind = "";
+
+    if (slcf->signature == NGX_HTTP_SNAP_SIG_HMAC) {
+        if (ctx->client->secrets.nelts == 0) {
+            kind = ", the client has no secret_file";
+        }
+
+        ngx_log_error(slcf->log_level, r->connection->log, 0,
+                      "snap: signature mismatch for client \"%V\"%s, "
+                      "string to sign \"%V:%V:<token, %uz bytes>:%*s:%V\"",
+                      &ctx->client->id, kind, &r->method_name, url,
+                      ctx->token.len, (size_t) NGX_HTTP_SNAP_SHA256_HEX_LEN,
+                      hex, &ctx->timestamp->value);
+        return;
+    }
+
+    if (ctx->client->pkeys.nelts == 0) {
+        kind = ", the client has no public_key";
+    }
+
+    ngx_log_error(slcf->log_level, r->connection->log, 0,
+                  "snap: signature mismatch for client \"%V\"%s, "
+                  "string to sign \"%V:%V:%*s:%V\"",
+                  &ctx->client->id, kind, &r->method_name, url,
+                  (size_t) NGX_HTTP_SNAP_SHA256_HEX_LEN, hex,
+                  &ctx->timestamp->value);
+}

@@ -1,0 +1,600 @@
+package SnapTest;
+
+# The project's test harness, in nginx-tests' style: a temp prefix per test
+# file, free loopback ports, the real /usr/sbin/nginx with the built module,
+# a recording upstream, and a SNAP client.  Core Perl plus
+# Crypt::OpenSSL::RSA only.
+
+use strict;
+use warnings;
+
+use Carp qw(croak);
+use Digest::SHA qw(sha256_hex hmac_sha512);
+use File::Path qw(rmtree);
+use File::Temp qw(tempdir);
+use IO::Select;
+use IO::Socket::INET;
+use JSON::PP;
+use MIME::Base64 qw(encode_base64);
+use POSIX qw(strftime :sys_wait_h);
+use Socket qw(SOL_SOCKET SO_REUSEADDR);
+use Test::More;
+use Time::HiRes qw(sleep time);
+
+use Crypt::OpenSSL::RSA;
+
+our $NGINX = $ENV{NGINX_BIN} || '/usr/sbin/nginx';
+our $MODULE = $ENV{SNAP_MODULE}
+    or die "SNAP_MODULE is not set: run the tests through `make test`\n";
+
+my $json = JSON::PP->new->canonical;
+
+sub new {
+    my ($class, %opts) = @_;
+
+    my $self = bless {
+        dir => tempdir('snap-test-XXXXXXXX', TMPDIR => 1,
+            CLEANUP => !$ENV{TEST_SNAP_LEAVE}),
+        workers => $opts{workers} // 2,
+        allow => [],
+        daemons => [],
+    }, $class;
+
+    chmod 0755, $self->{dir};
+    mkdir "$self->{dir}/upstream";
+
+    return $self;
+}
+
+sub dir { $_[0]{dir} }
+
+sub free_port {
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+        LocalPort => 0, Proto => 'tcp', ReuseAddr => 1) or die "port: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+sub port {
+    my ($self, $n) = @_;
+    $n //= 0;
+    return $self->{ports}{$n} //= free_port();
+}
+
+sub write_file {
+    my ($self, $name, $content) = @_;
+    my $path = "$self->{dir}/$name";
+    open my $fh, '>', $path or die "$path: $!";
+    binmode $fh;
+    print $fh $content;
+    close $fh;
+    return $path;
+}
+
+sub read_file {
+    my ($self, $name) = @_;
+    my $path = $name =~ m{^/} ? $name : "$self->{dir}/$name";
+    open my $fh, '<', $path or return '';
+    binmode $fh;
+    local $/;
+    my $c = <$fh>;
+    close $fh;
+    return $c // '';
+}
+
+# Error-log lines a test expects, exempt from the final [crit]/[alert] check.
+sub allow_log {
+    my ($self, $re) = @_;
+    push @{$self->{allow}}, $re;
+}
+
+##############################################################################
+# keys and partners
+
+sub rsa_key {
+    my ($self, $name, $bits) = @_;
+    my $rsa = Crypt::OpenSSL::RSA->generate_key($bits // 2048);
+    $rsa->use_sha256_hash;
+    $self->write_file("$name.pem", $rsa->get_public_key_x509_string);
+    $self->write_file("$name.pkcs1.pem", $rsa->get_public_key_string);
+    $self->write_file("$name.key", $rsa->get_private_key_string);
+    return $rsa;
+}
+
+# A partner: RSA key pair, HMAC secret, id; files in the test dir.
+sub partner {
+    my ($self, $id, %o) = @_;
+    my $p = {
+        id => $id,
+        partner_id => $o{partner_id} // $id,
+        secret => $o{secret} // "secret-of-$id-0123456789",
+        rsa => $self->rsa_key("$id", $o{bits}),
+    };
+    $self->write_file("$id.secret", $p->{secret} . "\n");
+    $p->{pem} = "$self->{dir}/$id.pem";
+    $p->{secret_file} = "$self->{dir}/$id.secret";
+    $self->{partners}{$id} = $p;
+    return $p;
+}
+
+sub token_key {
+    my ($self, $name, $value) = @_;
+    return $self->write_file($name, $value // ('k' x 16) . $name . ('K' x 16));
+}
+
+##############################################################################
+# nginx
+
+sub globals {
+    my ($self) = @_;
+    my $d = $self->{dir};
+    my $user = $> == 0 ? "user root;\n" : '';
+    return <<"EOF";
+load_module $MODULE;
+${user}master_process on;
+worker_processes $self->{workers};
+pid $d/nginx.pid;
+error_log $d/error.log info;
+EOF
+}
+
+sub http_globals {
+    my ($self) = @_;
+    my $d = $self->{dir};
+    return <<"EOF";
+    access_log $d/access.log;
+    client_body_temp_path $d/client_body_temp;
+    proxy_temp_path $d/proxy_temp;
+    fastcgi_temp_path $d/fastcgi_temp;
+    uwsgi_temp_path $d/uwsgi_temp;
+    scgi_temp_path $d/scgi_temp;
+EOF
+}
+
+# Expands %%PORT%%, %%PORT_n%%, %%UPSTREAM%%, %%DIR%%.
+sub expand {
+    my ($self, $conf) = @_;
+    $conf =~ s/%%PORT_(\d+)%%/$self->port($1)/ge;
+    $conf =~ s/%%PORT%%/$self->port(0)/ge;
+    $conf =~ s/%%UPSTREAM%%/'127.0.0.1:' . $self->upstream_port/ge;
+    $conf =~ s/%%DIR%%/$self->{dir}/g;
+    return $conf;
+}
+
+# The http{} block's contents; the harness adds the rest.
+sub config {
+    my ($self, $http, %o) = @_;
+    my $conf = $self->globals . ($o{main} // '')
+        . "events { worker_connections 1024; }\n"
+        . "http {\n" . $self->http_globals . $self->expand($http) . "}\n";
+    $self->write_file('nginx.conf', $conf);
+    return $conf;
+}
+
+sub test_config {
+    my ($self, $http, %o) = @_;
+    my $d = $self->{dir};
+    $self->config($http, %o);
+    my $out = `$NGINX -t -p $d/ -c $d/nginx.conf -e $d/error-t.log 2>&1`;
+    return ($? == 0, $out);
+}
+
+sub run {
+    my ($self, $http, %o) = @_;
+    my $d = $self->{dir};
+    $self->config($http, %o) if defined $http;
+
+    my $out = `$NGINX -p $d/ -c $d/nginx.conf -e $d/error.log 2>&1`;
+    die "nginx failed to start: $out\n" . $self->read_file('error.log')
+        if $?;
+
+    for (1 .. 100) {
+        last if -s "$d/nginx.pid" && $self->_listening;
+        sleep 0.05;
+    }
+    $self->{running} = 1;
+    return $self;
+}
+
+sub _listening {
+    my ($self) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $self->port(0));
+    return defined $s;
+}
+
+sub pid {
+    my ($self) = @_;
+    my $pid = $self->read_file('nginx.pid');
+    chomp $pid;
+    return $pid;
+}
+
+sub worker_pids {
+    my ($self) = @_;
+    my $master = $self->pid;
+    my @w = grep { /^\d+$/ } split /\s+/, `pgrep -P $master 2>/dev/null`;
+    return @w;
+}
+
+sub reload {
+    my ($self, $http) = @_;
+    $self->config($http) if defined $http;
+    my @old = $self->worker_pids;
+    kill 'HUP', $self->pid;
+    # the old workers exit once the new ones run
+    for (1 .. 200) {
+        my %now = map { $_ => 1 } $self->worker_pids;
+        last unless grep { $now{$_} } @old;
+        sleep 0.05;
+    }
+    sleep 0.1;
+}
+
+sub stop {
+    my ($self) = @_;
+    return unless $self->{running};
+    my $pid = $self->pid;
+    if ($pid) {
+        kill 'QUIT', $pid;
+        for (1 .. 200) {
+            last unless kill 0, $pid;
+            sleep 0.05;
+        }
+        kill 'TERM', $pid if kill 0, $pid;
+    }
+    $self->{running} = 0;
+}
+
+# The error log must hold no [alert], [crit], [emerg] or sanitizer report
+# other than those the test said it expects.
+sub check_log {
+    my ($self) = @_;
+    my @bad = grep {
+        my $l = $_;
+        ($l =~ /\[(alert|crit|emerg)\]/ || $l =~ /Sanitizer|runtime error/)
+            && !grep { $l =~ $_ } @{$self->{allow}};
+    } split /\n/, $self->read_file('error.log');
+    ok(!@bad, 'no alerts, crits or sanitizer reports in error.log')
+        or diag(join "\n", @bad[0 .. ($#bad > 9 ? 9 : $#bad)]);
+}
+
+sub done {
+    my ($self) = @_;
+    $self->stop;
+    $self->stop_upstream;
+    $self->check_log;
+    $self->{done} = 1;
+    done_testing();
+}
+
+sub DESTROY {
+    my ($self) = @_;
+    $self->stop;
+    $self->stop_upstream;
+}
+
+##############################################################################
+# the recording upstream: every request it gets, raw, in upstream/NNNN
+
+sub upstream_port {
+    my ($self) = @_;
+    return $self->{upstream_port} //= free_port();
+}
+
+sub start_upstream {
+    my ($self, %o) = @_;
+    my $status = $o{status} // 200;
+    my $body = $o{body} // '{"responseCode":"2005200","responseMessage":"Successful"}';
+    my $delay = $o{delay} // 0;
+    my $dir = "$self->{dir}/upstream";
+
+    my $server = IO::Socket::INET->new(Listen => 128,
+        LocalAddr => '127.0.0.1:' . $self->upstream_port, Proto => 'tcp',
+        ReuseAddr => 1) or die "upstream: $!";
+
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+
+    if ($pid == 0) {
+        my $n = 0;
+        local $SIG{TERM} = sub { exit 0 };
+        while (my $c = $server->accept) {
+            my $req = _read_request($c);
+            next unless defined $req;
+            $n++;
+            my $f = sprintf "%s/%04d", $dir, $n;
+            open my $fh, '>', "$f.tmp";
+            binmode $fh;
+            print $fh $req;
+            close $fh;
+            rename "$f.tmp", $f;
+            sleep $delay if $delay;
+            print $c "HTTP/1.1 $status X\r\nContent-Type: application/json\r\n"
+                . "Content-Length: " . length($body) . "\r\n"
+                . "Connection: close\r\n\r\n$body";
+            close $c;
+        }
+        exit 0;
+    }
+
+    close $server;
+    push @{$self->{daemons}}, $pid;
+    return $pid;
+}
+
+sub _read_request {
+    my ($c) = @_;
+    my $buf = '';
+    local $SIG{ALRM} = sub { die "timeout\n" };
+    my $ok = eval {
+        alarm 10;
+        while ($buf !~ /\r\n\r\n/) {
+            my $n = sysread($c, $buf, 65536, length $buf);
+            return undef unless $n;
+        }
+        my ($head) = $buf =~ /^(.*?\r\n\r\n)/s;
+        my $len = $head =~ /^content-length:\s*(\d+)/mi ? $1 : 0;
+        while (length($buf) < length($head) + $len) {
+            my $n = sysread($c, $buf, 65536, length $buf);
+            last unless $n;
+        }
+        alarm 0;
+        1;
+    };
+    alarm 0;
+    return $ok ? $buf : undef;
+}
+
+sub stop_upstream {
+    my ($self) = @_;
+    for my $pid (@{$self->{daemons}}) {
+        kill 'TERM', $pid;
+        waitpid $pid, 0;
+    }
+    $self->{daemons} = [];
+}
+
+# What the upstream received: a list of { head, body, headers => {lc name} }.
+sub upstream_requests {
+    my ($self) = @_;
+    my $dir = "$self->{dir}/upstream";
+    opendir my $dh, $dir or return ();
+    my @files = sort grep { /^\d{4}$/ } readdir $dh;
+    closedir $dh;
+    my @r;
+    for my $f (@files) {
+        my $raw = $self->read_file("$dir/$f");
+        my ($head, $body) = $raw =~ /^(.*?)\r\n\r\n(.*)$/s;
+        my %h;
+        for (split /\r\n/, $head) {
+            $h{lc $1} = $2 if /^([^:]+):\s*(.*)$/;
+        }
+        my ($line) = split /\r\n/, $head;
+        push @r, { raw => $raw, line => $line, head => $head, body => $body,
+            headers => \%h };
+    }
+    return @r;
+}
+
+sub upstream_count { scalar(my @r = $_[0]->upstream_requests) }
+
+##############################################################################
+# HTTP
+
+# Raw bytes over one connection; returns everything read until close or
+# the timeout.  Options: sleep between the head and `body`, `split` to
+# send the body in pieces with pauses.
+sub http {
+    my ($self, $request, %o) = @_;
+    my $s = IO::Socket::INET->new(Proto => 'tcp',
+        PeerAddr => '127.0.0.1:' . ($o{port} // $self->port(0)))
+        or die "connect: $!";
+    $s->autoflush(1);
+    binmode $s;
+
+    print $s $request;
+    if (defined $o{body}) {
+        sleep($o{sleep} // 0.1);
+        print $s $o{body};
+    }
+    for my $piece (@{$o{pieces} || []}) {
+        sleep($o{sleep} // 0.1);
+        print $s $piece;
+    }
+
+    return _read_all($s, $o{timeout} // 8);
+}
+
+sub _read_all {
+    my ($s, $timeout) = @_;
+    my $reply = '';
+    my $sel = IO::Select->new($s);
+    my $deadline = time + $timeout;
+    while (time < $deadline) {
+        last unless $sel->can_read($deadline - time);
+        my $n = sysread($s, $reply, 65536, length $reply);
+        last unless $n;
+    }
+    return $reply;
+}
+
+# One HTTP/1.1 request, Connection: close; returns a parsed response.
+sub request {
+    my ($self, %a) = @_;
+    my $method = $a{method} // 'POST';
+    my $path = $a{path} // '/';
+    my $body = $a{body} // '';
+    my $raw = "$method $path HTTP/1.1\r\nHost: localhost\r\n"
+        . "Connection: close\r\n";
+    my @h = @{$a{headers} || []};
+    while (my ($k, $v) = splice @h, 0, 2) {
+        $raw .= "$k: $v\r\n";
+    }
+    $raw .= "Content-Length: " . length($body) . "\r\n"
+        if length $body || $method eq 'POST';
+    $raw .= "\r\n" . $body;
+    return parse_response($self->http($raw, port => $a{port}));
+}
+
+sub parse_response {
+    my ($raw) = @_;
+    my ($head, $body) = $raw =~ /^(.*?)\r\n\r\n(.*)$/s;
+    $head //= $raw;
+    $body //= '';
+    my ($status) = $head =~ m{^HTTP/1\.[01] (\d{3})};
+    my %h;
+    for (split /\r\n/, $head) {
+        $h{lc $1} = $2 if /^([^:]+):\s*(.*)$/;
+    }
+    my $j = eval { $json->decode($body) };
+    return { status => $status // 0, headers => \%h, body => $body,
+        json => $j, raw => $raw };
+}
+
+##############################################################################
+# SNAP client
+
+# X-TIMESTAMP for now (+offset seconds) in +07:00, or UTC with Z and millis.
+sub timestamp {
+    my ($offset, $style) = @_;
+    my $t = time + ($offset // 0);
+    if (($style // '') eq 'Z') {
+        return strftime('%Y-%m-%dT%H:%M:%S', gmtime $t)
+            . sprintf('.%03dZ', ($t - int $t) * 1000);
+    }
+    return strftime('%Y-%m-%dT%H:%M:%S+07:00', gmtime($t + 7 * 3600));
+}
+
+# Whitespace outside JSON strings removed, independently of the module.
+sub minify {
+    my ($s) = @_;
+    my ($out, $in, $esc) = ('', 0, 0);
+    for my $c (split //, $s) {
+        if ($in) {
+            if ($esc) { $esc = 0 }
+            elsif ($c eq '\\') { $esc = 1 }
+            elsif ($c eq '"') { $in = 0 }
+            $out .= $c;
+            next;
+        }
+        $in = 1 if $c eq '"';
+        $out .= $c unless $c =~ /[ \t\r\n]/;
+    }
+    return $out;
+}
+
+sub rsa_sign {
+    my ($rsa, $msg) = @_;
+    $rsa->use_sha256_hash;
+    return encode_base64($rsa->sign($msg), '');
+}
+
+# Headers for the Access Token B2B call.
+sub token_headers {
+    my ($self, $p, %o) = @_;
+    my $ts = $o{timestamp} // timestamp();
+    my $client = $o{client_key} // $p->{id};
+    my $sig = $o{signature}
+        // rsa_sign($o{rsa} // $p->{rsa}, "$client|$ts");
+    return ['Content-Type' => 'application/json', 'X-TIMESTAMP' => $ts,
+        'X-CLIENT-KEY' => $client, 'X-SIGNATURE' => $sig];
+}
+
+sub get_token {
+    my ($self, $p, %o) = @_;
+    my $r = $self->request(path => $o{path} // '/token',
+        headers => $self->token_headers($p, %o),
+        body => '{"grantType":"client_credentials"}', port => $o{port});
+    die "token call failed: $r->{raw}" unless $r->{json}
+        && $r->{json}{accessToken};
+    return $r->{json}{accessToken};
+}
+
+sub string_to_sign {
+    my (%a) = @_;
+    my $hash = sha256_hex(minify($a{body} // ''));
+    return defined $a{token}
+        ? "$a{method}:$a{path}:$a{token}:$hash:$a{timestamp}"
+        : "$a{method}:$a{path}:$hash:$a{timestamp}";
+}
+
+# Headers for a transactional call: HMAC (type 1) when a token is given,
+# RSA (type 2) otherwise.  Any header can be overridden or left out (undef).
+sub snap_headers {
+    my ($self, $p, %a) = @_;
+    my $method = $a{method} // 'POST';
+    my $ts = $a{timestamp} // timestamp();
+    my $sts = string_to_sign(method => $method,
+        path => $a{signed_path} // $a{path}, token => $a{token},
+        body => $a{body}, timestamp => $ts);
+    my $sig = defined $a{token}
+        ? encode_base64(hmac_sha512($sts, $a{secret} // $p->{secret}), '')
+        : rsa_sign($p->{rsa}, $sts);
+
+    my %h = (
+        'Content-Type' => 'application/json',
+        'X-TIMESTAMP' => $ts,
+        'X-SIGNATURE' => $sig,
+        'X-PARTNER-ID' => $p->{partner_id},
+        'X-EXTERNAL-ID' => $a{external_id} // external_id(),
+        'CHANNEL-ID' => '95221',
+    );
+    $h{Authorization} = "Bearer $a{token}" if defined $a{token};
+    my %over = %{$a{override} || {}};
+    @h{keys %over} = values %over;
+
+    my @order = ('Content-Type', 'Authorization', 'X-TIMESTAMP',
+        'X-SIGNATURE', 'X-PARTNER-ID', 'X-EXTERNAL-ID', 'CHANNEL-ID');
+    my %seen;
+    my @out;
+    for my $k (@order, sort keys %h) {
+        next if $seen{$k}++;
+        next unless defined $h{$k};
+        push @out, $k => $h{$k};
+    }
+    push @out, @{$a{extra} || []};
+    return \@out;
+}
+
+# Sign and send; returns the parsed response.
+sub snap {
+    my ($self, $p, %a) = @_;
+    my $method = $a{method} // 'POST';
+    my $headers = $self->snap_headers($p, %a);
+    return $self->request(method => $method, path => $a{path},
+        headers => $headers, body => $a{body} // '', port => $a{port});
+}
+
+my $ext = 0;
+sub external_id {
+    return sprintf '%d%05d%06d', time, $$ % 100000, ++$ext;
+}
+
+# Assert a SNAP error: status, code, message; returns the response.
+sub is_snap_error {
+    my ($r, $code, $message, $name) = @_;
+    my $status = substr $code, 0, 3;
+    my $ok = $r->{status} == $status
+        && $r->{json}
+        && ($r->{json}{responseCode} // '') eq $code
+        && ($r->{json}{responseMessage} // '') eq $message
+        && ($r->{headers}{'content-type'} // '') eq 'application/json'
+        && ($r->{headers}{'x-timestamp'} // '')
+            =~ /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+07:00$/;
+    ok($ok, $name) or diag("expected $code \"$message\", got:\n$r->{raw}");
+    return $r;
+}
+
+sub import {
+    my $caller = caller;
+    no strict 'refs';
+    *{"${caller}::is_snap_error"} = \&is_snap_error;
+    *{"${caller}::timestamp"} = \&timestamp;
+    *{"${caller}::minify"} = \&minify;
+    *{"${caller}::rsa_sign"} = \&rsa_sign;
+    *{"${caller}::string_to_sign"} = \&string_to_sign;
+    *{"${caller}::external_id"} = \&external_id;
+}
+
+1;

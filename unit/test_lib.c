@@ -1,0 +1,432 @@
+
+/*
+ * Unit tests of the nginx-free functions: SNAP.md's published vectors, the
+ * minifier, timestamps, base64, the token format.  TAP output.
+ */
+
+
+#include <stdio.h>
+#include <string.h>
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+
+#include "ngx_http_snap_lib.h"
+
+
+static int  tests, failures;
+
+
+static void
+ok(int cond, const char *name)
+{
+    tests++;
+
+    if (!cond) {
+        failures++;
+    }
+
+    printf("%sok %d - %s\n", cond ? "" : "not ", tests, name);
+}
+
+
+static void
+is_str(const char *got, size_t got_len, const char *want, const char *name)
+{
+    int  cond;
+
+    cond = strlen(want) == got_len && memcmp(got, want, got_len) == 0;
+    ok(cond, name);
+
+    if (!cond) {
+        printf("#   got:  '%.*s'\n#   want: '%s'\n", (int) got_len, got, want);
+    }
+}
+
+
+static const char  midtrans_pub[] =
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAlWbtlh3eM+bW3n5AFj42\n"
+    "wddC4L7tQqbLiCFbTv8K67yng9iwK5mEn+UMXiRhvB2JVWFafCPPxFamsiVG3Mjn\n"
+    "eGjC0BYgmpmw4qXnAnyO3nCdCuPtmZ3ljhKvSTPdWZxrcLi1Xa9V/+Pzb8hrjb5i\n"
+    "wMn6SZFNeMmZYgFKiSeueo6TPln2PoTqXCzs1HtsM8eUVe8GAsjJe/3dYl992nyX\n"
+    "OpG21GgNu8o5T3WOptPg6GdDTWkTWUu483yRbVVy04Pz4L8DDZTDv+WcsAViDn1r\n"
+    "A/jB1Auj/UGKx2ovGcBH/a/hor5TbABbODU6cPTHT54K3sSZtvZNV4eFDB1f/4wd\n"
+    "fwIDAQAB\n"
+    "-----END PUBLIC KEY-----\n";
+
+
+static void
+test_hmac_vector(const char *method, const char *url, const char *body,
+    const char *want_hash, const char *want_sig, const char *name)
+{
+    char           buf[256];
+    unsigned char  hex[64], sts[1024], mac[64], b64[128];
+    size_t         n, len;
+    const char    *ts = "2024-03-05T10:37:16.196Z";
+
+    ok(ngx_http_snap_body_hash((const unsigned char *) body, strlen(body),
+                               hex) == 0, "body hash computed");
+    snprintf(buf, sizeof(buf), "%s: body hash", name);
+    is_str((char *) hex, 64, want_hash, buf);
+
+    len = ngx_http_snap_string_to_sign_len(strlen(method), strlen(url), 13,
+                                           1, strlen(ts));
+    n = ngx_http_snap_string_to_sign(sts, (const unsigned char *) method,
+                                     strlen(method),
+                                     (const unsigned char *) url, strlen(url),
+                                     (const unsigned char *) "myaccesstoken",
+                                     13, 1, hex, (const unsigned char *) ts,
+                                     strlen(ts));
+    ok(n == len, "string to sign length is predicted");
+
+    ngx_http_snap_hmac_sha512((const unsigned char *) "myclientsecret", 14,
+                              sts, n, mac);
+    n = ngx_http_snap_base64_encode(b64, mac, 64, 0);
+    snprintf(buf, sizeof(buf), "%s: X-SIGNATURE", name);
+    is_str((char *) b64, n, want_sig, buf);
+}
+
+
+static void
+test_vectors(void)
+{
+    BIO            *bio;
+    EVP_PKEY       *pkey;
+    unsigned char   sig[512];
+    size_t          n;
+    const char     *v2, *msg;
+
+    /* V1: Midtrans HMAC-SHA512 sample */
+    test_hmac_vector("POST", "/v1.0/qr/qr-mpm-generate",
+        "{\"partnerReferenceNo\":\"2020102900000000000001\",\"amount\":"
+        "{\"value\":\"12345678.00\",\"currency\":\"IDR\"},\"feeAmount\":"
+        "{\"value\":\"12345678.00\",\"currency\":\"IDR\"},\"merchantId\":"
+        "\"00007100010926\",\"terminalId\":\"213141251124\","
+        "\"validityPeriod\":\"2009-07-03T12:08:56-07:00\"}",
+        "01463f60dbb6ca538581579dd95b31c8ba9fc6600eca750e4d8460ca4e402111",
+        "wmzT7yjg1SxxCsxNsFgCR9SYXiZGGbceF6fV8xe97sAMHxZ+7OEBMIBmvb6Sj6Gc"
+        "ksGp3iv77DiomgSbcST3XQ==", "V1");
+
+    /* the same body pretty-printed hashes the same */
+    test_hmac_vector("POST", "/v1.0/qr/qr-mpm-generate",
+        "{\n  \"partnerReferenceNo\": \"2020102900000000000001\",\n"
+        "  \"amount\": {\n    \"value\": \"12345678.00\",\n"
+        "    \"currency\": \"IDR\"\n  },\n  \"feeAmount\": {\r\n"
+        "\t\"value\": \"12345678.00\", \"currency\": \"IDR\" },\n"
+        "  \"merchantId\": \"00007100010926\",\n"
+        "  \"terminalId\": \"213141251124\",\n"
+        "  \"validityPeriod\": \"2009-07-03T12:08:56-07:00\"\n}\n",
+        "01463f60dbb6ca538581579dd95b31c8ba9fc6600eca750e4d8460ca4e402111",
+        "wmzT7yjg1SxxCsxNsFgCR9SYXiZGGbceF6fV8xe97sAMHxZ+7OEBMIBmvb6Sj6Gc"
+        "ksGp3iv77DiomgSbcST3XQ==", "V1 pretty-printed");
+
+    /* empty-body GET */
+    test_hmac_vector("GET", "/v1.0/balance-inquiry", "",
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "nrm0zF33cbWX+pSNLCHIeZrcPlZDTyphW0HNIBYNXC3NTo1Tilf0L02MZgewbeLl"
+        "FIYM7dUaoIL8n9Z2B65rQQ==", "GET empty body");
+
+    /* V2: access-token signature, Midtrans RSA-2048 key */
+    bio = BIO_new_mem_buf(midtrans_pub, -1);
+    pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    ok(pkey != NULL, "V2 public key loads");
+
+    v2 = "WzW49tYIgKIBmBi/gVBHGLAkhEaZlXM11zcZxAiyHji6TLPjPbwLu3Z45it25AIeG0"
+         "XDItcdTSkds47zFEMh6IP0PXPIP1+Ey4RmX/o2fuYRF/xBHvfvKnMmANMTS1axsXB"
+         "SW3EHqYpbVrkCcqNnB3u+wu63us9WIhRZaWgxgQ2PJLaiVHIwgu9u7jxkWX7Bg4r"
+         "erZH3RKdQfIJAAJsSN13efR7VdSAyzU7QaKjgislxrLqmesYNJkbD03XLjHdo6YW"
+         "uzAVV7xdZRpLiGkIAkW7luXTBZYBO+4oENZAPQYzrLeN1qRY1Sr7BgLONCA2QA26"
+         "BB6SYW4R7qofS9+RyOQ==";
+    msg = "G1234325-SNAP|2024-03-01T08:27:49.024Z";
+
+    ok(ngx_http_snap_base64_decode(sig, &n, (const unsigned char *) v2,
+                                   strlen(v2), 0) == 0 && n == 256,
+       "V2 signature decodes to 256 bytes");
+    ok(ngx_http_snap_rsa_verify(pkey, (const unsigned char *) msg,
+                                strlen(msg), sig, n) == 1,
+       "V2 signature verifies");
+
+    sig[100] ^= 0x01;
+    ok(ngx_http_snap_rsa_verify(pkey, (const unsigned char *) msg,
+                                strlen(msg), sig, n) != 1,
+       "V2 with one signature byte changed is refused");
+    sig[100] ^= 0x01;
+
+    ok(ngx_http_snap_rsa_verify(pkey,
+                                (const unsigned char *)
+                                "G1234325-SNAP|2024-03-01T08:27:49.025Z",
+                                strlen(msg), sig, n) != 1,
+       "V2 with one message byte changed is refused");
+
+    EVP_PKEY_free(pkey);
+}
+
+
+static void
+minify_case(const char *in, const char *want, const char *name)
+{
+    unsigned char  out[1024];
+    size_t         n;
+
+    n = ngx_http_snap_minify_buf((const unsigned char *) in, strlen(in), out);
+    is_str((char *) out, n, want, name);
+}
+
+
+static int
+collect(void *data, const unsigned char *p, size_t len)
+{
+    unsigned char  **dst = data;
+
+    memcpy(*dst, p, len);
+    *dst += len;
+
+    return 0;
+}
+
+
+static void
+test_minify(void)
+{
+    size_t                   i, len;
+    unsigned char            out[256], *p;
+    ngx_http_snap_minify_t   st;
+    const char              *in;
+
+    minify_case("{ \"a\" : \"x y\" ,\n\t\"b\" : [ 1 , 2 ] }",
+                "{\"a\":\"x y\",\"b\":[1,2]}", "spaces inside strings kept");
+    minify_case("{\"a\":\"x\\\\\", \"b\": 1}",
+                "{\"a\":\"x\\\\\",\"b\":1}",
+                "escaped backslash before a closing quote");
+    minify_case("{\"a\":\"say \\\" hi \", \"b\" : 2}",
+                "{\"a\":\"say \\\" hi \",\"b\":2}",
+                "escaped quote inside a string");
+    minify_case("{\"n\": 1.50, \"big\": 12345678901234567890, \"e\": 1E+2}",
+                "{\"n\":1.50,\"big\":12345678901234567890,\"e\":1E+2}",
+                "numbers untouched");
+    minify_case("{\"u\": \"\\u00e9\\/\\n\", \"s\": \"   12334\"}",
+                "{\"u\":\"\\u00e9\\/\\n\",\"s\":\"   12334\"}",
+                "escapes and padding untouched");
+    minify_case("", "", "empty body");
+    minify_case(" \r\n\t ", "", "only whitespace");
+    minify_case("{\"k\":\"tab\there\"}", "{\"k\":\"tab\there\"}",
+                "raw tab inside a string kept");
+
+    /* split at every position: the state carries over */
+    in = "{ \"a\" : \"x\\\\\" , \"b\" : \"\\\" q \" }";
+    len = strlen(in);
+
+    for (i = 0; i <= len; i++) {
+        memset(&st, 0, sizeof(st));
+        p = out;
+        ngx_http_snap_minify(&st, (const unsigned char *) in, i, collect, &p);
+        ngx_http_snap_minify(&st, (const unsigned char *) in + i, len - i,
+                             collect, &p);
+
+        if ((size_t) (p - out) != strlen("{\"a\":\"x\\\\\",\"b\":\"\\\" q \"}")
+            || memcmp(out, "{\"a\":\"x\\\\\",\"b\":\"\\\" q \"}", p - out))
+        {
+            break;
+        }
+    }
+
+    ok(i == len + 1, "minify split at every byte gives the same output");
+}
+
+
+static void
+ts_case(const char *s, int valid, int64_t want, const char *name)
+{
+    int      rc;
+    int64_t  t;
+
+    t = 0;
+    rc = ngx_http_snap_parse_timestamp((const unsigned char *) s, strlen(s),
+                                       &t);
+
+    if (valid) {
+        ok(rc == 0 && t == want, name);
+
+        if (rc != 0 || t != want) {
+            printf("#   %s: rc %d, t %lld, want %lld\n", s, rc,
+                   (long long) t, (long long) want);
+        }
+
+    } else {
+        ok(rc != 0, name);
+    }
+}
+
+
+static void
+test_timestamp(void)
+{
+    unsigned char  buf[25];
+
+    ts_case("2020-12-17T10:55:00+07:00", 1, 1608177300, "spec sample +07:00");
+    ts_case("2024-03-05T10:37:16.196Z", 1, 1709635036, "millis and Z");
+    ts_case("2021-11-29T09:22:18.172+07:00", 1, 1638152538, "BRI millis");
+    ts_case("2024-03-05T03:37:16.123456789Z", 1, 1709609836, "nanoseconds");
+    ts_case("2024-03-04T20:37:16-07:00", 1, 1709609836, "negative offset");
+    ts_case("2024-02-29T00:00:00Z", 1, 1709164800, "leap day");
+    ts_case("1970-01-01T00:00:00Z", 1, 0, "epoch");
+    ts_case("2023-02-29T00:00:00Z", 0, 0, "no Feb 29 in 2023");
+    ts_case("2100-02-29T00:00:00Z", 0, 0, "no Feb 29 in 2100");
+    ts_case("9999-99-99T99:99:99+07:00", 0, 0, "9999-99-99");
+    ts_case("2024-03-05T23:59:60Z", 0, 0, "leap second refused");
+    ts_case("2024-03-05T10:37:16+15:00", 0, 0, "offset over 14 hours");
+    ts_case("2024-03-05T10:37:16+07:60", 0, 0, "offset minutes 60");
+    ts_case("2024-03-05T10:37:16+0700", 0, 0, "offset without colon");
+    ts_case("2024-03-05T10:37:16", 0, 0, "no offset");
+    ts_case("2024-03-05 10:37:16+07:00", 0, 0, "space instead of T");
+    ts_case("2022-08-24 11:14:17", 0, 0, "seed 002 sample format");
+    ts_case("2024-03-05T10:37:16.Z", 0, 0, "empty fraction");
+    ts_case("2024-03-05T10:37:16Z ", 0, 0, "trailing space");
+    ts_case("2024-03-05T10:37:16z", 0, 0, "lowercase z");
+    ts_case("+024-03-05T10:37:16Z", 0, 0, "sign in year");
+    ts_case("2024-3-05T10:37:16Z", 0, 0, "short month");
+    ts_case("", 0, 0, "empty");
+
+    ngx_http_snap_format_wib(1608177300, buf);
+    is_str((char *) buf, 25, "2020-12-17T10:55:00+07:00", "format in WIB");
+    ngx_http_snap_format_wib(1709658000, buf);
+    is_str((char *) buf, 25, "2024-03-06T00:00:00+07:00", "WIB midnight");
+
+    ok(ngx_http_snap_wib_day(1709658000)
+       == ngx_http_snap_wib_day(1709658000 + 86399)
+       && ngx_http_snap_wib_day(1709658000 - 1)
+          == ngx_http_snap_wib_day(1709658000) - 1,
+       "WIB day changes at 00:00 +07:00");
+}
+
+
+static void
+b64_bad(const char *s, int url, const char *name)
+{
+    size_t         n;
+    unsigned char  out[64];
+
+    ok(ngx_http_snap_base64_decode(out, &n, (const unsigned char *) s,
+                                   strlen(s), url) != 0, name);
+}
+
+
+static void
+test_base64(void)
+{
+    size_t         i, n, m;
+    unsigned char  in[64], enc[128], dec[128];
+
+    for (i = 0; i < sizeof(in); i++) {
+        in[i] = (unsigned char) (i * 37 + 11);
+    }
+
+    for (i = 0; i <= 8; i++) {
+        n = ngx_http_snap_base64_encode(enc, in, i, 0);
+        ok(ngx_http_snap_base64_decode(dec, &m, enc, n, 0) == (i ? 0 : -1)
+           && (i == 0 || (m == i && memcmp(dec, in, i) == 0)),
+           "base64 round trip (empty is refused)");
+
+        n = ngx_http_snap_base64_encode(enc, in, i, 1);
+        ok(ngx_http_snap_base64_decode(dec, &m, enc, n, 1) == 0 && m == i
+           && memcmp(dec, in, i) == 0, "base64url round trip");
+    }
+
+    b64_bad("QQ", 0, "missing padding");
+    b64_bad("QR==", 0, "stray bits");
+    b64_bad("QUI=QUI=", 0, "padding in the middle");
+    b64_bad("QU I=", 0, "space");
+    b64_bad("QUJD\n", 0, "newline");
+    b64_bad("QU-_", 0, "url alphabet in standard");
+    b64_bad("QU+/", 1, "standard alphabet in url");
+    b64_bad("QUI=", 1, "padding in url");
+    b64_bad("Q", 1, "one char");
+    b64_bad("", 0, "empty");
+    b64_bad("====", 0, "only padding");
+}
+
+
+static void
+test_token(void)
+{
+    size_t                  n;
+    unsigned char           tok[NGX_HTTP_SNAP_TOKEN_MAX_LEN];
+    unsigned char           scratch[NGX_HTTP_SNAP_TOKEN_MAX_LEN];
+    unsigned char           jti[16] = "0123456789abcdef";
+    ngx_http_snap_key_t     keys[2];
+    ngx_http_snap_claims_t  c;
+
+    keys[0].data = (const unsigned char *) "0123456789abcdef0123456789abcdef";
+    keys[0].len = 32;
+    keys[1].data = (const unsigned char *) "fedcba9876543210fedcba9876543210";
+    keys[1].len = 32;
+
+    n = ngx_http_snap_token_create(tok, &keys[0], jti,
+                                   (const unsigned char *) "QoinSnap", 8,
+                                   1700000000, 1700000900);
+    ok(n > 0 && n < sizeof(tok), "token created");
+    ok(memcmp(tok, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.", 37) == 0,
+       "HS256 JWT header");
+
+    ok(ngx_http_snap_token_verify(tok, n, keys, 1, scratch, &c) == 0
+       && c.client_id_len == 8 && memcmp(c.client_id, "QoinSnap", 8) == 0
+       && c.iat == 1700000000 && c.nbf == 1700000000 && c.exp == 1700000900,
+       "token verifies, claims parsed");
+    ok(ngx_http_snap_token_verify(tok, n, &keys[1], 1, scratch, &c) != 0,
+       "other key refuses");
+    ok(ngx_http_snap_token_verify(tok, n, keys, 2, scratch, &c) == 0,
+       "rotation: any listed key verifies");
+
+    tok[40] ^= 0x01;
+    ok(ngx_http_snap_token_verify(tok, n, keys, 1, scratch, &c) != 0,
+       "tampered claims refused");
+    tok[40] ^= 0x01;
+
+    ok(ngx_http_snap_token_verify(tok, n - 1, keys, 1, scratch, &c) != 0,
+       "truncated signature refused");
+    ok(ngx_http_snap_token_verify((const unsigned char *) "a.b.c", 5, keys, 1,
+                                  scratch, &c) != 0, "garbage refused");
+
+    ok(ngx_http_snap_token_parse_claims((const unsigned char *)
+        "{\"jti\":\"0123456789abcdef0123456789abcdef\",\"clientId\":\"x\","
+        "\"iat\":1,\"nbf\":1,\"exp\":2}", 81, &c) == 0,
+       "claims parse");
+    ok(ngx_http_snap_token_parse_claims((const unsigned char *)
+        "{\"jti\":\"0123456789abcdef0123456789abcdef\",\"clientId\":\"x\","
+        "\"iat\":1,\"nbf\":1,\"exp\":2} ", 82, &c) != 0,
+       "claims with trailing bytes refused");
+}
+
+
+static void
+test_headers(void)
+{
+    ok(ngx_http_snap_header_value_ok((const unsigned char *)
+                                     "5f0e2c8a-1b7e-4c1a-9d5e-2f9c3b4a1e7d",
+                                     36, 36), "UUID is a valid external id");
+    ok(!ngx_http_snap_header_value_ok((const unsigned char *)
+                                      "0123456789012345678901234567890123456",
+                                      37, 36), "37 characters refused");
+    ok(!ngx_http_snap_header_value_ok((const unsigned char *) "a\001b", 3, 36),
+       "control character refused");
+    ok(!ngx_http_snap_header_value_ok((const unsigned char *) "\xc3\xa9", 2,
+                                      36), "non-ASCII refused");
+}
+
+
+int
+main(void)
+{
+    test_vectors();
+    test_minify();
+    test_timestamp();
+    test_base64();
+    test_token();
+    test_headers();
+
+    printf("1..%d\n", tests);
+    printf("unit: %d passed, %d failed\n", tests - failures, failures);
+
+    return failures ? 1 : 0;
+}
