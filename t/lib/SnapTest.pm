@@ -185,6 +185,7 @@ sub run {
     my $d = $self->{dir};
     $self->config($http, %o) if defined $http;
 
+    local %ENV = (%ENV, %{$o{env} || {}});
     my $out = `$NGINX -p $d/ -c $d/nginx.conf -e $d/error.log 2>&1`;
     die "nginx failed to start: $out\n" . $self->read_file('error.log')
         if $?;

@@ -1,0 +1,270 @@
+#!/usr/bin/perl
+
+# X-EXTERNAL-ID same-day replay rejection in shared memory.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use IO::Socket::INET;
+use IO::Select;
+use POSIX qw(strftime);
+use Time::HiRes qw(sleep time);
+use SnapTest;
+
+my $t = SnapTest->new;
+my $p = $t->partner('QoinSnap');
+my $q = $t->partner('Second');
+my $key = $t->token_key('token.key');
+my $down = SnapTest::free_port();
+
+my $http = <<"EOF";
+    snap_client QoinSnap public_key=$p->{pem} secret_file=$p->{secret_file};
+    snap_client Second public_key=$q->{pem} secret_file=$q->{secret_file};
+    snap_token_key $key;
+    snap_replay_zone ids:1m;
+    snap_clock_skew 3d;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+
+        location = /token {
+            snap_token;
+        }
+
+        location = /notify {
+            snap_verify qr-mpm-notify;
+            snap_replay ids;
+            proxy_pass http://%%UPSTREAM%%;
+        }
+
+        location = /numeric {
+            snap_verify qr-mpm-notify;
+            snap_replay ids numeric;
+            proxy_pass http://%%UPSTREAM%%;
+        }
+
+        location = /down-release {
+            snap_verify 52;
+            snap_replay ids release_on_failure;
+            proxy_pass http://127.0.0.1:$down;
+        }
+
+        location = /down-keep {
+            snap_verify 52;
+            snap_replay ids;
+            proxy_pass http://127.0.0.1:$down;
+        }
+    }
+EOF
+
+$t->start_upstream;
+$t->run($http);
+
+my $tp = $t->get_token($p);
+my $tq = $t->get_token($q);
+my $body = '{"originalReferenceNo":"T1"}';
+
+my $r = $t->snap($p, path => '/notify', token => $tp, body => $body,
+    external_id => 'dup-1');
+is($r->{status}, 200, 'first use passes');
+$r = $t->snap($p, path => '/notify', token => $tp, body => $body,
+    external_id => 'dup-1');
+is_snap_error($r, '4095200', 'Conflict', 'second use the same day: 409');
+is(scalar(grep { $_->{headers}{'x-external-id'} eq 'dup-1' }
+    $t->upstream_requests), 1, 'the upstream saw only the first');
+
+$r = $t->snap($q, path => '/notify', token => $tq, body => $body,
+    external_id => 'dup-1');
+is($r->{status}, 200, 'the same id from another partner passes');
+
+# another WIB day (snap_clock_skew 3d lets yesterday through)
+$r = $t->snap($p, path => '/notify', token => $tp, body => $body,
+    external_id => 'dup-1', timestamp => timestamp(-86400));
+is($r->{status}, 200, 'the same id on another day passes');
+$r = $t->snap($p, path => '/notify', token => $tp, body => $body,
+    external_id => 'dup-1', timestamp => timestamp(-86400));
+is_snap_error($r, '4095200', 'Conflict', 'and is recorded for that day');
+
+# the same day written in another offset is the same day
+my $now = time;
+my $wib_day = strftime('%Y-%m-%d', gmtime($now + 7 * 3600));
+$r = $t->snap($p, path => '/notify', token => $tp, body => $body,
+    external_id => 'dup-1', timestamp => timestamp(0, 'Z'));
+is_snap_error($r, '4095200', 'Conflict',
+    "a UTC timestamp on WIB day $wib_day is the same day");
+
+# a forged request does not use up the id
+$r = $t->snap($p, path => '/notify', token => $tp, body => $body,
+    external_id => 'forged-1', secret => 'wrong');
+is_snap_error($r, '4015200', 'Unauthorized. [Signature]', 'forged request');
+$r = $t->snap($p, path => '/notify', token => $tp, body => '{bad json',
+    external_id => 'forged-1');
+is_snap_error($r, '4005200', 'Bad Request', 'bad body');
+$r = $t->snap($p, path => '/notify', token => $tp, body => $body,
+    external_id => 'forged-1');
+is($r->{status}, 200, 'the id is still free for the real partner');
+
+# formats
+$r = $t->snap($p, path => '/notify', token => $tp, body => $body,
+    external_id => '5f0e2c8a-1b7e-4c1a-9d5e-2f9c3b4a1e7d');
+is($r->{status}, 200, 'a UUID (36 characters) is accepted');
+$r = $t->snap($p, path => '/notify', token => $tp, body => $body,
+    external_id => '5f0e2c8a-1b7e-4c1a-9d5e-2f9c3b4a1e7d0');
+is_snap_error($r, '4005201', 'Invalid Field Format X-EXTERNAL-ID', '37 characters');
+$r = $t->snap($p, path => '/numeric', token => $tp, body => $body,
+    external_id => 'abc-123');
+is_snap_error($r, '4005201', 'Invalid Field Format X-EXTERNAL-ID',
+    'numeric: letters refused');
+$r = $t->snap($p, path => '/numeric', token => $tp, body => $body,
+    external_id => '41807553358950093184162180797837');
+is($r->{status}, 200, 'numeric: digits accepted');
+
+# release_on_failure: the upstream is down, the retry is not a replay
+$r = $t->snap($p, path => '/down-release', token => $tp, body => $body,
+    external_id => 'retry-1');
+is($r->{status}, 502, 'upstream down: 502');
+$r = $t->snap($p, path => '/down-release', token => $tp, body => $body,
+    external_id => 'retry-1');
+is($r->{status}, 502, 'release_on_failure: the retry is let through again');
+$r = $t->snap($p, path => '/down-keep', token => $tp, body => $body,
+    external_id => 'retry-2');
+is($r->{status}, 502, 'upstream down without the option');
+$r = $t->snap($p, path => '/down-keep', token => $tp, body => $body,
+    external_id => 'retry-2');
+is_snap_error($r, '4095200', 'Conflict', 'by default the id stays used');
+
+# a storm of 200 identical requests on separate connections, 2 workers
+my $hdrs = $t->snap_headers($p, path => '/notify', token => $tp, body => $body,
+    external_id => 'storm-1');
+my $raw = "POST /notify HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
+    . "Content-Length: " . length($body) . "\r\n";
+my @h = @$hdrs;
+while (my ($k, $v) = splice @h, 0, 2) { $raw .= "$k: $v\r\n" }
+$raw .= "\r\n$body";
+my @socks = map {
+    IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $t->port) or die $!
+} 1 .. 200;
+syswrite $_, $raw for @socks;
+my %status;
+my $sel = IO::Select->new(@socks);
+my %buf;
+my $deadline = time + 20;
+while ($sel->count && time < $deadline) {
+    for my $s ($sel->can_read(1)) {
+        my $n = sysread $s, $buf{$s}, 65536, length($buf{$s} // '');
+        next if $n;
+        $sel->remove($s);
+        my ($st) = ($buf{$s} // '') =~ m{^HTTP/1\.1 (\d+)};
+        $status{$st // 'none'}++;
+        close $s;
+    }
+}
+is($status{200}, 1, 'storm: exactly one request passes');
+is($status{409}, 199, 'storm: the other 199 get 409');
+is(scalar(grep { $_->{headers}{'x-external-id'} eq 'storm-1' }
+    $t->upstream_requests), 1, 'storm: the upstream saw one');
+my %pids;
+$pids{$1}++ for $t->read_file('error.log') =~ /\[info\] (\d+)#\d+: \*\d+ snap: request rejected with 4095200/g;
+cmp_ok(scalar(keys %pids), '>=', 1, 'rejections logged by '
+    . scalar(keys %pids) . ' worker(s)');
+
+# entries survive a reload
+$t->reload;
+$r = $t->snap($p, path => '/notify', token => $tp, body => $body,
+    external_id => 'dup-1');
+is_snap_error($r, '4095200', 'Conflict', 'entries survive nginx -s reload');
+
+# a size change starts an empty zone (documented)
+$t->reload($http =~ s/ids:1m/ids:2m/r);
+$r = $t->snap($p, path => '/notify', token => $tp, body => $body,
+    external_id => 'dup-1');
+is($r->{status}, 200, 'a new zone size starts empty');
+
+$t->stop;
+$t->check_log;
+
+# A tiny zone, at the end of a WIB day (libfaketime): it fills, refuses
+# with 500xx00 and one crit line, and accepts again after midnight + skew.
+SKIP: {
+    my $lib = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+    skip 'libfaketime not installed', 7 unless -e $lib;
+
+    my $f = SnapTest->new(workers => 1);
+    $f->{partners} = $t->{partners};
+    $f->write_file('token.key', $t->read_file('token.key'));
+    my $real = time;
+    # 23:59:48 WIB
+    my $start = strftime('%Y-%m-%d 16:59:48', gmtime($real));
+    my $off;
+    {
+        local $ENV{TZ} = 'UTC';
+        POSIX::tzset();
+        my @g = gmtime $real;
+        $off = POSIX::mktime(48, 59, 16, $g[3], $g[4], $g[5]) - $real;
+        POSIX::tzset();
+    }
+
+    $f->start_upstream;
+    # workers keep FAKETIME: libfaketime reads it again every few seconds
+    my %env = (LD_PRELOAD => $lib, FAKETIME => "\@$start");
+    $f->run(<<"EOF", env => \%env, main => "env FAKETIME;\n");
+    snap_client QoinSnap public_key=$p->{pem} secret_file=$p->{secret_file};
+    snap_token_key @{[ $f->dir ]}/token.key;
+    snap_replay_zone tiny:32k;
+    snap_clock_skew 3s;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location = /token { snap_token; }
+        location = /notify {
+            snap_verify 52;
+            snap_replay tiny;
+            proxy_pass http://%%UPSTREAM%%;
+        }
+    }
+EOF
+    $f->allow_log(qr/\[crit\].*replay zone "tiny" is full/);
+
+    my $tok = $f->get_token($p, timestamp => timestamp($off + time - $real));
+    my ($passed, $full, $n) = (0, undef, 0);
+    while ($n++ < 2000) {
+        my $r = $f->snap($p, path => '/notify', token => $tok, body => $body,
+            external_id => "fill-$n", timestamp => timestamp($off));
+        if ($r->{status} == 200) { $passed++; next }
+        $full = $r;
+        last;
+    }
+    ok($passed > 10, "the tiny zone took $passed ids");
+    is_snap_error($full, '5005200', 'General Error', 'a full zone answers 5005200');
+    for (1 .. 3) {
+        $f->snap($p, path => '/notify', token => $tok, body => $body,
+            external_id => "more-$_", timestamp => timestamp($off));
+    }
+    my @crit = $f->read_file('error.log') =~ /(\[crit\].*is full)/g;
+    is(scalar @crit, 1, 'one crit line for the burst, not one per request');
+
+    # wait for 00:00:06 WIB on the fake clock: midnight + skew has passed
+    my $wait = 18 - (time - $real);
+    sleep $wait if $wait > 0;
+    $r = $f->snap($p, path => '/notify', token => $tok, body => $body,
+        external_id => 'next-day-1', timestamp => timestamp($off));
+    is($r->{status}, 200, 'after midnight + skew the ended day is reclaimed')
+        or diag($r->{raw});
+    my $ok = 1;
+    for (2 .. 5) {
+        my $r = $f->snap($p, path => '/notify', token => $tok, body => $body,
+            external_id => "next-day-$_", timestamp => timestamp($off));
+        $ok = 0 unless $r->{status} == 200;
+    }
+    ok($ok, 'and keeps accepting');
+    unlike($f->read_file('error.log'), qr/\[alert\]/, 'no alert');
+    like($f->read_file('error.log'), qr/\[crit\].*is full with \d+ live ids/,
+        'the crit line says how many ids are live');
+    $f->stop;
+    $f->stop_upstream;
+    $f->check_log;
+}
+
+$t->done;
