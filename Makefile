@@ -10,7 +10,7 @@ CC         ?= cc
 UNIT_FLAGS := -std=c99 -O1 -g -Wall -Wextra -Werror -Isrc
 
 DEB_PACKAGES := nginx nginx-dev libcjson-dev libssl-dev pkg-config \
-                libcrypt-openssl-rsa-perl curl openssl
+                libcrypt-openssl-rsa-perl curl openssl faketime
 
 .PHONY: all deps install uninstall unit test run demo clean
 
