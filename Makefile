@@ -67,13 +67,13 @@ $(BUILD)/unit_tests: unit/test_lib.c src/ngx_http_snap_lib.c \
 unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
 
-test: $(MODULE) unit
+test: deps $(MODULE) unit
 	SNAP_MODULE=$(CURDIR)/$(MODULE) NGINX_BIN=$(NGINX) prove -r t/
 
-run: $(MODULE)
+run: deps $(MODULE)
 	tools/run.sh $(CURDIR)/$(MODULE)
 
-demo:
+demo: deps
 	tools/demo.pl
 
 clean:

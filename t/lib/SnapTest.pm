@@ -378,6 +378,12 @@ sub upstream_requests {
     return @r;
 }
 
+sub parse_size {
+    my ($s) = @_;
+    my %m = (k => 1024, m => 1048576, g => 1073741824);
+    return $s =~ /^(\d+)([kmg])?$/i ? $1 * ($2 ? $m{lc $2} : 1) : 0;
+}
+
 sub upstream_count { scalar(my @r = $_[0]->upstream_requests) }
 
 ##############################################################################
