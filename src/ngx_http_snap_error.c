@@ -1,6 +1,11 @@
 
 /*
  * Copyright (C) ngx_http_snap_module authors
+ *
+ * SNAP JSON answers: the module's own rejections, operator overrides of
+ * their codes and messages, and the errors nginx itself raises in a snap
+ * location (413, 429, 502, 504, ...), rewritten by a header and a body
+ * filter so the partner always gets a 7-digit code.
  */
 
 
@@ -12,63 +17,190 @@ typedef struct {
     ngx_uint_t                  code;
     ngx_str_t                   message;
     ngx_uint_t                  with_field;
-    const char                 *name;
+    ngx_str_t                   name;
 } ngx_http_snap_reason_t;
 
 
+static ngx_int_t ngx_http_snap_error_body(ngx_http_request_t *r,
+    ngx_http_snap_ctx_t *ctx, ngx_uint_t service, ngx_uint_t reason,
+    ngx_str_t *field, ngx_str_t *body, ngx_uint_t *status);
 static ngx_int_t ngx_http_snap_add_timestamp(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_snap_status_reason(ngx_uint_t status);
+static ngx_int_t ngx_http_snap_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_snap_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 
 /* indexed by ngx_http_snap_reason_e */
 static ngx_http_snap_reason_t  ngx_http_snap_reasons[] = {
-    { 400, 2, ngx_string("Invalid Mandatory Field "), 1, "missing_field" },
-    { 400, 1, ngx_string("Invalid Field Format "), 1, "bad_format" },
-    { 400, 1, ngx_string("Invalid Field Format "), 1, "duplicate_header" },
-    { 400, 0, ngx_string("Bad Request"), 0, "bad_json" },
-    { 401, 0, ngx_string("Unauthorized. [Timestamp]"), 0, "timestamp" },
+    { 400, 2, ngx_string("Invalid Mandatory Field "), 1,
+      ngx_string("missing_field") },
+    { 400, 1, ngx_string("Invalid Field Format "), 1,
+      ngx_string("bad_format") },
+    { 400, 1, ngx_string("Invalid Field Format "), 1,
+      ngx_string("duplicate_header") },
+    { 400, 0, ngx_string("Bad Request"), 0, ngx_string("bad_json") },
+    { 401, 0, ngx_string("Unauthorized. [Timestamp]"), 0,
+      ngx_string("timestamp") },
     { 401, 0, ngx_string("Unauthorized. [Unknown client]"), 0,
-      "unknown_client" },
-    { 401, 0, ngx_string("Unauthorized. [Signature]"), 0, "signature" },
-    { 401, 3, ngx_string("Token Not Found (B2B)"), 0, "token_missing" },
-    { 401, 1, ngx_string("Invalid Token (B2B)"), 0, "token_invalid" },
-    { 401, 1, ngx_string("Invalid Token (B2B)"), 0, "token_expired" },
-    { 401, 1, ngx_string("Invalid Token (B2B)"), 0, "token_partner" },
+      ngx_string("unknown_client") },
+    { 401, 0, ngx_string("Unauthorized. [Signature]"), 0,
+      ngx_string("signature") },
+    { 401, 3, ngx_string("Token Not Found (B2B)"), 0,
+      ngx_string("token_missing") },
+    { 401, 1, ngx_string("Invalid Token (B2B)"), 0,
+      ngx_string("token_invalid") },
+    { 401, 1, ngx_string("Invalid Token (B2B)"), 0,
+      ngx_string("token_expired") },
+    { 401, 1, ngx_string("Invalid Token (B2B)"), 0,
+      ngx_string("token_partner") },
     { 405, 0, ngx_string("Requested Function Is Not Supported"), 0,
-      "method" },
-    { 409, 0, ngx_string("Conflict"), 0, "replay" },
-    { 429, 0, ngx_string("Too Many Requests"), 0, "rate_limited" },
-    { 500, 0, ngx_string("General Error"), 0, "replay_zone_full" },
-    { 500, 0, ngx_string("General Error"), 0, "internal" },
-    { 500, 2, ngx_string("External Server Error"), 0, "upstream" },
-    { 504, 0, ngx_string("Timeout"), 0, "timeout" },
+      ngx_string("method") },
+    { 409, 0, ngx_string("Conflict"), 0, ngx_string("replay") },
+    { 429, 0, ngx_string("Too Many Requests"), 0,
+      ngx_string("rate_limited") },
+    { 500, 0, ngx_string("General Error"), 0,
+      ngx_string("replay_zone_full") },
+    { 500, 0, ngx_string("General Error"), 0, ngx_string("internal") },
+    { 500, 2, ngx_string("External Server Error"), 0,
+      ngx_string("upstream") },
+    { 504, 0, ngx_string("Timeout"), 0, ngx_string("timeout") },
+    { 400, 0, ngx_string("Bad Request"), 0, ngx_string("too_large") },
+    { 400, 0, ngx_string("Bad Request"), 0, ngx_string("bad_request") },
+    { 401, 0, ngx_string("Unauthorized. [Connection not allowed]"), 0,
+      ngx_string("forbidden") },
 };
 
 
-const char *
+ngx_str_t *
 ngx_http_snap_reason_name(ngx_uint_t reason)
 {
-    return ngx_http_snap_reasons[reason].name;
+    return &ngx_http_snap_reasons[reason].name;
+}
+
+
+ngx_int_t
+ngx_http_snap_reason_by_name(ngx_str_t *name)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_SNAP_REASONS; i++) {
+        if (ngx_http_snap_reasons[i].name.len == name->len
+            && ngx_strncmp(ngx_http_snap_reasons[i].name.data, name->data,
+                           name->len)
+               == 0)
+        {
+            return i;
+        }
+    }
+
+    return NGX_ERROR;
 }
 
 
 /*
- * The one place every SNAP error is made: the 7-digit code is the HTTP
- * status, the service code and the case code, and the HTTP status of the
- * answer is its first 3 digits.  The caller finalizes the request.
+ * The answer's body, and its HTTP status: the first 3 digits of the code,
+ * which is the HTTP status, the service code and the case code, unless
+ * the location overrides them with snap_error.
+ */
+
+static ngx_int_t
+ngx_http_snap_error_body(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
+    ngx_uint_t service, ngx_uint_t reason, ngx_str_t *field, ngx_str_t *body,
+    ngx_uint_t *status)
+{
+    u_char                    *p;
+    size_t                     len, flen;
+    ngx_str_t                  message;
+    ngx_uint_t                 i, with_field;
+    ngx_http_snap_reason_t    *sr;
+    ngx_http_snap_override_t  *ov;
+    ngx_http_snap_loc_conf_t  *slcf;
+
+    sr = &ngx_http_snap_reasons[reason];
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
+
+    *status = sr->status;
+    message = sr->message;
+    with_field = sr->with_field && field;
+
+    (void) ngx_sprintf(ctx->response_code, "%03ui%02ui%02ui",
+                       sr->status, service % 100, sr->code);
+
+    if (slcf->errors) {
+        ov = slcf->errors->elts;
+
+        for (i = 0; i < slcf->errors->nelts; i++) {
+            if (ov[i].reason != reason) {
+                continue;
+            }
+
+            ngx_memcpy(ctx->response_code, ov[i].code, 7);
+
+            if (ov[i].code[3] == 'x') {
+                (void) ngx_sprintf(ctx->response_code + 3, "%02ui",
+                                   service % 100);
+            }
+
+            *status = ov[i].status;
+            message = ov[i].message;
+            with_field = ov[i].with_field && field;
+            break;
+        }
+    }
+
+    ctx->reason = reason;
+    ctx->rejected = 1;
+
+    flen = with_field ? field->len + ngx_escape_json(NULL, field->data,
+                                                     field->len)
+                      : 0;
+
+    len = sizeof("{\"responseCode\":\"0000000\",\"responseMessage\":\"\"}") - 1
+          + message.len + flen;
+
+    body->data = ngx_pnalloc(r->pool, len);
+    if (body->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(body->data, "{\"responseCode\":\"",
+                   sizeof("{\"responseCode\":\"") - 1);
+    p = ngx_cpymem(p, ctx->response_code, 7);
+    p = ngx_cpymem(p, "\",\"responseMessage\":\"",
+                   sizeof("\",\"responseMessage\":\"") - 1);
+    p = ngx_cpymem(p, message.data, message.len);
+
+    if (with_field) {
+        p = (u_char *) ngx_escape_json(p, field->data, field->len);
+    }
+
+    *p++ = '"';
+    *p++ = '}';
+
+    body->len = p - body->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The one place every rejection of the module is made.  The caller
+ * finalizes the request with what this returns.
  */
 
 ngx_int_t
 ngx_http_snap_send_error(ngx_http_request_t *r, ngx_uint_t service,
     ngx_uint_t reason, ngx_str_t *field)
 {
-    u_char                    *p;
     ngx_str_t                  body;
-    ngx_uint_t                 code;
+    ngx_uint_t                 status;
     ngx_http_snap_ctx_t       *ctx;
-    ngx_http_snap_reason_t    *sr;
     ngx_http_snap_loc_conf_t  *slcf;
-
-    sr = &ngx_http_snap_reasons[reason];
 
     ctx = ngx_http_snap_get_ctx(r);
     if (ctx == NULL) {
@@ -78,51 +210,29 @@ ngx_http_snap_send_error(ngx_http_request_t *r, ngx_uint_t service,
         }
     }
 
-    code = sr->status * 10000 + service % 100 * 100 + sr->code;
-
-    (void) ngx_sprintf(ctx->response_code, "%07ui", code);
-    ctx->reason = reason;
-    ctx->rejected = 1;
+    if (ngx_http_snap_error_body(r, ctx, service, reason, field, &body,
+                                 &status)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
 
     if (field) {
         ngx_log_error(slcf->log_level, r->connection->log, 0,
-                      "snap: request rejected with %07ui, %s \"%V\"",
-                      code, sr->name, field);
+                      "snap: request rejected with %*s, %V \"%V\"",
+                      (size_t) 7, ctx->response_code,
+                      &ngx_http_snap_reasons[reason].name, field);
 
     } else {
         ngx_log_error(slcf->log_level, r->connection->log, 0,
-                      "snap: request rejected with %07ui, %s",
-                      code, sr->name);
+                      "snap: request rejected with %*s, %V",
+                      (size_t) 7, ctx->response_code,
+                      &ngx_http_snap_reasons[reason].name);
     }
 
-    body.len = sizeof("{\"responseCode\":\"0000000\",\"responseMessage\":\"\"}")
-               - 1 + sr->message.len;
-
-    if (sr->with_field && field) {
-        body.len += ngx_escape_json(NULL, field->data, field->len)
-                    + field->len;
-    }
-
-    body.data = ngx_pnalloc(r->pool, body.len);
-    if (body.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_sprintf(body.data, "{\"responseCode\":\"%07ui\","
-                    "\"responseMessage\":\"%V", code, &sr->message);
-
-    if (sr->with_field && field) {
-        p = (u_char *) ngx_escape_json(p, field->data, field->len);
-    }
-
-    *p++ = '"';
-    *p++ = '}';
-
-    body.len = p - body.data;
-
-    return ngx_http_snap_send_json(r, sr->status, &body);
+    return ngx_http_snap_send_json(r, status, &body);
 }
 
 
@@ -201,6 +311,167 @@ ngx_http_snap_add_timestamp(ngx_http_request_t *r)
     h->hash = 1;
     ngx_str_set(&h->key, "X-TIMESTAMP");
     h->value.len = 25;
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_snap_status_reason(ngx_uint_t status)
+{
+    switch (status) {
+
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        return NGX_HTTP_SNAP_TOO_LARGE;
+
+    case NGX_HTTP_UNAUTHORIZED:
+    case NGX_HTTP_FORBIDDEN:
+        return NGX_HTTP_SNAP_FORBIDDEN;
+
+    case NGX_HTTP_NOT_ALLOWED:
+        return NGX_HTTP_SNAP_METHOD;
+
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        return NGX_HTTP_SNAP_RATE_LIMITED;
+
+    case NGX_HTTP_BAD_GATEWAY:
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        return NGX_HTTP_SNAP_UPSTREAM;
+
+    case NGX_HTTP_GATEWAY_TIME_OUT:
+        return NGX_HTTP_SNAP_TIMEOUT;
+
+    default:
+        return status >= NGX_HTTP_INTERNAL_SERVER_ERROR
+               ? NGX_HTTP_SNAP_INTERNAL : NGX_HTTP_SNAP_BAD_REQUEST;
+    }
+}
+
+
+/*
+ * An error nginx made itself (r->err_status is set only on that path; an
+ * upstream's own answer never has it) becomes SNAP JSON in snap locations.
+ * An operator's error_page wins: it has already redirected by now.
+ */
+
+static ngx_int_t
+ngx_http_snap_header_filter(ngx_http_request_t *r)
+{
+    ngx_str_t                  body;
+    ngx_uint_t                 reason, status, service;
+    ngx_http_snap_ctx_t       *ctx;
+    ngx_http_snap_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
+
+    if ((!slcf->verify && !slcf->token)
+        || r != r->main
+        || r->err_status == 0
+        || r->error_page
+        || r->headers_out.status < NGX_HTTP_BAD_REQUEST)
+    {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_snap_get_ctx(r);
+    if (ctx == NULL) {
+        ctx = ngx_http_snap_create_ctx(r);
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    reason = ngx_http_snap_status_reason(r->headers_out.status);
+    service = slcf->token ? NGX_HTTP_SNAP_SERVICE_TOKEN : slcf->service;
+
+    if (ngx_http_snap_error_body(r, ctx, service, reason, NULL, &body,
+                                 &status)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ctx->json = body;
+    ctx->replace_body = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.status_line.len = 0;
+    r->err_status = status;
+    r->headers_out.content_length_n = body.len;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.charset.len = 0;
+
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
+
+    if (r->headers_out.location) {
+        r->headers_out.location->hash = 0;
+        r->headers_out.location = NULL;
+    }
+
+    if (ngx_http_snap_add_timestamp(r) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_snap_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_buf_t            *b;
+    ngx_chain_t          *cl, out;
+    ngx_http_snap_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_snap_module);
+
+    if (ctx == NULL || !ctx->replace_body) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    /* nginx's own HTML page is dropped */
+    for (cl = in; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+        cl->buf->file_pos = cl->buf->file_last;
+    }
+
+    if (ctx->json_sent) {
+        return ngx_http_next_body_filter(r, NULL);
+    }
+
+    ctx->json_sent = 1;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = ctx->json.data;
+    b->last = ctx->json.data + ctx->json.len;
+    b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_next_body_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_snap_init_filters(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_snap_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_snap_body_filter;
 
     return NGX_OK;
 }

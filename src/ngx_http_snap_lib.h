@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <openssl/evp.h>
+#include <cjson/cJSON.h>
 
 
 /* shared between the files of the module, kept out of the global table */
@@ -123,6 +124,43 @@ NGX_HTTP_SNAP_API int ngx_http_snap_token_verify(const unsigned char *tok,
     unsigned char *scratch, ngx_http_snap_claims_t *claims);
 NGX_HTTP_SNAP_API int ngx_http_snap_token_parse_claims(
     const unsigned char *p, size_t len, ngx_http_snap_claims_t *claims);
+
+
+
+#define NGX_HTTP_SNAP_JSON_ANY       0
+#define NGX_HTTP_SNAP_JSON_STRING    1
+#define NGX_HTTP_SNAP_JSON_OBJECT    2
+#define NGX_HTTP_SNAP_JSON_ARRAY     3
+#define NGX_HTTP_SNAP_JSON_INTEGER   4
+#define NGX_HTTP_SNAP_JSON_SCALAR    5
+
+#define NGX_HTTP_SNAP_FMT_NONE       0
+#define NGX_HTTP_SNAP_FMT_AMOUNT     1
+#define NGX_HTTP_SNAP_FMT_CURRENCY   2
+#define NGX_HTTP_SNAP_FMT_STATUS     3
+#define NGX_HTTP_SNAP_FMT_TIMESTAMP  4
+
+#define NGX_HTTP_SNAP_FIELD_OK       0
+#define NGX_HTTP_SNAP_FIELD_MISSING  1
+#define NGX_HTTP_SNAP_FIELD_BAD      2
+
+#define NGX_HTTP_SNAP_FIELD_MAX      128
+
+
+typedef struct {
+    const char               *path;
+    unsigned char             type;
+    unsigned char             format;
+    unsigned char             required;
+    unsigned short            max_len;
+} ngx_http_snap_field_t;
+
+
+NGX_HTTP_SNAP_API const ngx_http_snap_field_t *ngx_http_snap_profile(
+    unsigned service);
+NGX_HTTP_SNAP_API int ngx_http_snap_field_path_ok(const char *path);
+NGX_HTTP_SNAP_API int ngx_http_snap_check_fields(const cJSON *root,
+    const ngx_http_snap_field_t *fields, char *err, size_t errlen);
 
 
 #endif /* _NGX_HTTP_SNAP_LIB_H_INCLUDED_ */

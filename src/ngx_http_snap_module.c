@@ -30,6 +30,10 @@ static char *ngx_http_snap_token(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_snap_verify(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_snap_require(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_snap_error(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_snap_service_code(ngx_str_t *name);
 static ngx_int_t ngx_http_snap_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -207,6 +211,20 @@ static ngx_command_t  ngx_http_snap_commands[] = {
       offsetof(ngx_http_snap_loc_conf_t, signed_path),
       NULL },
 
+    { ngx_string("snap_require"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_snap_require,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("snap_error"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE3,
+      ngx_http_snap_error,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("snap_log_level"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_enum_slot,
@@ -298,7 +316,6 @@ ngx_http_snap_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 {
     u_char               *p;
     ngx_str_t             s;
-    const char           *name;
     ngx_http_snap_ctx_t  *ctx;
 
     ctx = ngx_http_snap_get_ctx(r);
@@ -345,9 +362,7 @@ ngx_http_snap_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
         default: /* NGX_HTTP_SNAP_VAR_REASON */
             if (ctx->rejected) {
-                name = ngx_http_snap_reason_name(ctx->reason);
-                s.data = (u_char *) name;
-                s.len = ngx_strlen(name);
+                s = *ngx_http_snap_reason_name(ctx->reason);
             }
             break;
         }
@@ -707,6 +722,7 @@ ngx_http_snap_create_loc_conf(ngx_conf_t *cf)
      *
      *     conf->service = 0;
      *     conf->signature = 0;
+     *     conf->profile = NULL;
      */
 
     conf->verify = NGX_CONF_UNSET;
@@ -718,6 +734,8 @@ ngx_http_snap_create_loc_conf(ngx_conf_t *cf)
     conf->replay_zone = NGX_CONF_UNSET_PTR;
     conf->replay_numeric = NGX_CONF_UNSET;
     conf->replay_release = NGX_CONF_UNSET;
+    conf->require = NGX_CONF_UNSET_PTR;
+    conf->errors = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -734,7 +752,11 @@ ngx_http_snap_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->verify = prev->verify;
         conf->service = prev->service;
         conf->signature = prev->signature;
+        conf->profile = prev->profile;
     }
+
+    ngx_conf_merge_ptr_value(conf->require, prev->require, NULL);
+    ngx_conf_merge_ptr_value(conf->errors, prev->errors, NULL);
 
     ngx_conf_merge_value(conf->verify, 0, 0);
     ngx_conf_merge_value(conf->token, 0, 0);
@@ -1062,6 +1084,11 @@ ngx_http_snap_verify(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     slcf->service = code;
     slcf->signature = NGX_HTTP_SNAP_SIG_HMAC;
 
+    /* a name brings the service's body profile, a bare code only the code */
+    if (!(value[1].len == 2 && isdigit(value[1].data[0]))) {
+        slcf->profile = ngx_http_snap_profile((unsigned) code);
+    }
+
     if (cf->args->nelts == 3) {
         if (ngx_strcmp(value[2].data, "signature=hmac") == 0) {
             slcf->signature = NGX_HTTP_SNAP_SIG_HMAC;
@@ -1081,6 +1108,162 @@ ngx_http_snap_verify(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (slcf->signature == NGX_HTTP_SNAP_SIG_HMAC) {
         smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_snap_module);
         smcf->tokens_used = 1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* snap_require FIELD ...: mandatory body fields, "a.b" or "items[].id" */
+
+static char *
+ngx_http_snap_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_snap_loc_conf_t *slcf = conf;
+
+    ngx_str_t              *value;
+    ngx_uint_t              i;
+    ngx_http_snap_field_t  *f;
+
+    value = cf->args->elts;
+
+    if (slcf->require == NGX_CONF_UNSET_PTR) {
+        slcf->require = ngx_array_create(cf->pool, cf->args->nelts,
+                                         sizeof(ngx_http_snap_field_t));
+        if (slcf->require == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+    } else {
+        /* drop the terminator, added again below */
+        slcf->require->nelts--;
+    }
+
+    for (i = 1; i < cf->args->nelts + 1; i++) {
+        f = ngx_array_push(slcf->require);
+        if (f == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(f, sizeof(ngx_http_snap_field_t));
+
+        if (i == cf->args->nelts) {
+            break;
+        }
+
+        if (!ngx_http_snap_field_path_ok((char *) value[i].data)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid field path \"%V\", expected names "
+                               "joined by \".\", \"[]\" after an array, "
+                               "as in \"amount.value\" or \"items[].id\"",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        f->path = (char *) value[i].data;
+        f->type = NGX_HTTP_SNAP_JSON_ANY;
+        f->required = 1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * snap_error REASON CODE MESSAGE: the providers disagree on codes (seed
+ * 001 answers a bad token-call signature with 4007302 "Invalid
+ * Signature"), so each reason's answer can be set; "xx" in CODE stands for
+ * the service code, a MESSAGE ending in "{field}" gets the field's name.
+ */
+
+static char *
+ngx_http_snap_error(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_snap_loc_conf_t *slcf = conf;
+
+    u_char                    *c;
+    ngx_int_t                  reason, status;
+    ngx_str_t                 *value;
+    ngx_uint_t                 i;
+    ngx_http_snap_override_t  *ov;
+
+    value = cf->args->elts;
+
+    reason = ngx_http_snap_reason_by_name(&value[1]);
+    if (reason == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown rejection reason \"%V\", see "
+                           "$snap_reject_reason in README.md", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    c = value[2].data;
+    status = (value[2].len == 7) ? ngx_atoi(c, 3) : NGX_ERROR;
+
+    if (status < 200 || status > 599
+        || !((isdigit(c[3]) && isdigit(c[4])) || (c[3] == 'x' && c[4] == 'x'))
+        || !isdigit(c[5]) || !isdigit(c[6]))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid SNAP code \"%V\", expected 7 digits "
+                           "(HTTP status, service, case) such as "
+                           "\"4007302\" or \"401xx00\"", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (value[3].len == 0 || value[3].len > 150) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the message must be 1 to 150 characters");
+        return NGX_CONF_ERROR;
+    }
+
+    if (slcf->errors == NGX_CONF_UNSET_PTR) {
+        slcf->errors = ngx_array_create(cf->pool, 4,
+                                        sizeof(ngx_http_snap_override_t));
+        if (slcf->errors == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    ov = slcf->errors->elts;
+
+    for (i = 0; i < slcf->errors->nelts; i++) {
+        if (ov[i].reason == (ngx_uint_t) reason) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate snap_error for \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    ov = ngx_array_push(slcf->errors);
+    if (ov == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ov->reason = reason;
+    ov->status = status;
+    ngx_memcpy(ov->code, c, 7);
+    ov->message = value[3];
+    ov->with_field = 0;
+
+    if (ov->message.len > 7
+        && ngx_strncmp(ov->message.data + ov->message.len - 7, "{field}", 7)
+           == 0)
+    {
+        ov->message.len -= 7;
+        ov->with_field = 1;
+    }
+
+    /* the JSON body takes the message as it is */
+    for (i = 0; i < ov->message.len; i++) {
+        if (ov->message.data[i] == '"' || ov->message.data[i] == '\\'
+            || ov->message.data[i] < 0x20)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "the message may not hold quotes, "
+                               "backslashes or control characters");
+            return NGX_CONF_ERROR;
+        }
     }
 
     return NGX_CONF_OK;
@@ -1120,7 +1303,7 @@ ngx_http_snap_init(ngx_conf_t *cf)
 
     *h = ngx_http_snap_log_handler;
 
-    return NGX_OK;
+    return ngx_http_snap_init_filters(cf);
 }
 
 

@@ -29,7 +29,7 @@ typedef enum {
     NGX_HTTP_SNAP_MISSING_FIELD = 0,
     NGX_HTTP_SNAP_BAD_FORMAT,
     NGX_HTTP_SNAP_DUPLICATE_HEADER,
-    NGX_HTTP_SNAP_BAD_REQUEST,
+    NGX_HTTP_SNAP_BAD_JSON,
     NGX_HTTP_SNAP_TIMESTAMP,
     NGX_HTTP_SNAP_UNKNOWN_CLIENT,
     NGX_HTTP_SNAP_SIGNATURE,
@@ -44,8 +44,21 @@ typedef enum {
     NGX_HTTP_SNAP_INTERNAL,
     NGX_HTTP_SNAP_UPSTREAM,
     NGX_HTTP_SNAP_TIMEOUT,
+    NGX_HTTP_SNAP_TOO_LARGE,
+    NGX_HTTP_SNAP_BAD_REQUEST,
+    NGX_HTTP_SNAP_FORBIDDEN,
     NGX_HTTP_SNAP_REASONS
 } ngx_http_snap_reason_e;
+
+
+/* snap_error REASON CODE MESSAGE */
+typedef struct {
+    ngx_uint_t                  reason;
+    ngx_uint_t                  status;
+    u_char                      code[7];
+    ngx_str_t                   message;
+    ngx_uint_t                  with_field;
+} ngx_http_snap_override_t;
 
 
 typedef struct {
@@ -79,6 +92,10 @@ typedef struct {
     ngx_shm_zone_t             *replay_zone;
     ngx_flag_t                  replay_numeric;
     ngx_flag_t                  replay_release;
+
+    const ngx_http_snap_field_t  *profile;
+    ngx_array_t                *require;      /* NULL-path terminated */
+    ngx_array_t                *errors;       /* ngx_http_snap_override_t */
 } ngx_http_snap_loc_conf_t;
 
 
@@ -101,8 +118,11 @@ typedef struct {
 
     ngx_uint_t                  reason;
     u_char                      response_code[7];
+    ngx_str_t                   json;
 
     unsigned                    rejected:1;
+    unsigned                    replace_body:1;
+    unsigned                    json_sent:1;
     unsigned                    recorded:1;
     unsigned                    released:1;
 } ngx_http_snap_ctx_t;
@@ -126,7 +146,9 @@ NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_send_error(ngx_http_request_t *r,
     ngx_uint_t service, ngx_uint_t reason, ngx_str_t *field);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_send_json(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body);
-NGX_HTTP_SNAP_API const char *ngx_http_snap_reason_name(ngx_uint_t reason);
+NGX_HTTP_SNAP_API ngx_str_t *ngx_http_snap_reason_name(ngx_uint_t reason);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_reason_by_name(ngx_str_t *name);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_init_filters(ngx_conf_t *cf);
 
 NGX_HTTP_SNAP_API EVP_PKEY *ngx_http_snap_load_public_key(ngx_conf_t *cf,
     ngx_str_t *file);

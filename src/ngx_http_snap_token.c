@@ -191,7 +191,7 @@ ngx_http_snap_token_grant(ngx_http_request_t *r, ngx_str_t *body,
 
     if (json == NULL || !cJSON_IsObject(json)) {
         cJSON_Delete(json);
-        return NGX_HTTP_SNAP_BAD_REQUEST;
+        return NGX_HTTP_SNAP_BAD_JSON;
     }
 
     ngx_str_set(field, "grantType");

@@ -23,6 +23,8 @@ static void ngx_http_snap_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_snap_verify_body(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_http_snap_loc_conf_t *slcf,
     ngx_str_t *field);
+static ngx_int_t ngx_http_snap_verify_fields(ngx_http_request_t *r,
+    ngx_http_snap_loc_conf_t *slcf, cJSON *json, ngx_str_t *field);
 static ngx_int_t ngx_http_snap_verify_signature(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_http_snap_loc_conf_t *slcf,
     ngx_str_t *body);
@@ -273,10 +275,19 @@ ngx_http_snap_verify_body(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     if (body.len) {
         json = cJSON_ParseWithLength((const char *) body.data, body.len);
         if (json == NULL) {
-            return NGX_HTTP_SNAP_BAD_REQUEST;
+            return NGX_HTTP_SNAP_BAD_JSON;
         }
 
+        reason = ngx_http_snap_verify_fields(r, slcf, json, field);
+
         cJSON_Delete(json);
+
+        if (reason != NGX_HTTP_SNAP_REASONS) {
+            return reason;
+        }
+
+    } else if (slcf->profile || slcf->require) {
+        return NGX_HTTP_SNAP_BAD_JSON;
     }
 
     if (slcf->replay_zone) {
@@ -284,6 +295,52 @@ ngx_http_snap_verify_body(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     }
 
     return NGX_HTTP_SNAP_REASONS;
+}
+
+
+/* the service's profile, then snap_require; the first failure is answered */
+
+static ngx_int_t
+ngx_http_snap_verify_fields(ngx_http_request_t *r,
+    ngx_http_snap_loc_conf_t *slcf, cJSON *json, ngx_str_t *field)
+{
+    int   rc;
+    char  err[NGX_HTTP_SNAP_FIELD_MAX * 2];
+
+    if (slcf->profile == NULL && slcf->require == NULL) {
+        return NGX_HTTP_SNAP_REASONS;
+    }
+
+    if (!cJSON_IsObject(json)) {
+        return NGX_HTTP_SNAP_BAD_JSON;
+    }
+
+    rc = NGX_HTTP_SNAP_FIELD_OK;
+
+    if (slcf->profile) {
+        rc = ngx_http_snap_check_fields(json, slcf->profile, err,
+                                        sizeof(err));
+    }
+
+    if (rc == NGX_HTTP_SNAP_FIELD_OK && slcf->require) {
+        rc = ngx_http_snap_check_fields(json, slcf->require->elts, err,
+                                        sizeof(err));
+    }
+
+    if (rc == NGX_HTTP_SNAP_FIELD_OK) {
+        return NGX_HTTP_SNAP_REASONS;
+    }
+
+    field->len = ngx_strlen(err);
+    field->data = ngx_pnalloc(r->pool, field->len);
+    if (field->data == NULL) {
+        return NGX_HTTP_SNAP_INTERNAL;
+    }
+
+    ngx_memcpy(field->data, err, field->len);
+
+    return rc == NGX_HTTP_SNAP_FIELD_MISSING ? NGX_HTTP_SNAP_MISSING_FIELD
+                                             : NGX_HTTP_SNAP_BAD_FORMAT;
 }
 
 

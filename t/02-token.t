@@ -41,7 +41,7 @@ my $http = <<"EOF";
         }
 
         location = /notify {
-            snap_verify qr-mpm-notify;
+            snap_verify 52;
             proxy_pass http://%%UPSTREAM%%;
         }
     }

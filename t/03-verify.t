@@ -45,12 +45,12 @@ $t->run(<<"EOF");
         }
 
         location = $N {
-            snap_verify qr-mpm-notify;
+            snap_verify 52;
             proxy_pass http://%%UPSTREAM%%;
         }
 
         location = /api/v1.0/debit/notify {
-            snap_verify debit-notify signature=rsa;
+            snap_verify 56 signature=rsa;
             proxy_pass http://%%UPSTREAM%%;
         }
 
