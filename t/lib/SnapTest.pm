@@ -288,6 +288,7 @@ sub start_upstream {
     my $status = $o{status} // 200;
     my $body = $o{body} // '{"responseCode":"2005200","responseMessage":"Successful"}';
     my $delay = $o{delay} // 0;
+    my %routes = %{$o{routes} || {}};
     my $dir = "$self->{dir}/upstream";
 
     my $server = IO::Socket::INET->new(Listen => 128,
@@ -310,10 +311,17 @@ sub start_upstream {
             print $fh $req;
             close $fh;
             rename "$f.tmp", $f;
-            sleep $delay if $delay;
-            print $c "HTTP/1.1 $status X\r\nContent-Type: application/json\r\n"
-                . "Content-Length: " . length($body) . "\r\n"
-                . "Connection: close\r\n\r\n$body";
+            # a route: path prefix => [status, body, delay]
+            my ($st, $b, $dl) = ($status, $body, $delay);
+            my ($path) = $req =~ m{^\S+ (\S+)};
+            for my $prefix (keys %routes) {
+                ($st, $b, $dl) = @{$routes{$prefix}}
+                    if index($path // '', $prefix) == 0;
+            }
+            sleep $dl if $dl;
+            print $c "HTTP/1.1 $st X\r\nContent-Type: application/json\r\n"
+                . "Content-Length: " . length($b) . "\r\n"
+                . "Connection: close\r\n\r\n$b";
             close $c;
         }
         exit 0;
