@@ -14,7 +14,7 @@ use POSIX qw(strftime);
 use FindBin;
 
 my $base = $ENV{SNAP_URL} || 'http://127.0.0.1:8080';
-my $demo = "$FindBin::Bin/../demo";
+my $demo = $ENV{SNAP_DEMO_DIR} || "$FindBin::Bin/../demo";
 my $http = HTTP::Tiny->new(timeout => 5);
 
 sub slurp { open my $fh, '<', $_[0] or die "$_[0]: $! (run `make run` first)\n"; local $/; my $c = <$fh>; $c =~ s/\s+$//; $c }

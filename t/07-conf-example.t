@@ -1,0 +1,48 @@
+#!/usr/bin/perl
+
+# conf.example, as `make run` starts it, runs the whole demo flow.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use SnapTest;
+
+my $t = SnapTest->new;
+my $d = $t->dir;
+my $root = "$FindBin::Bin/..";
+
+system("openssl genrsa -out $d/partner.key 2048 2>/dev/null") == 0
+    or die "openssl genrsa";
+system("openssl rsa -in $d/partner.key -pubout -out $d/partner.pub.pem "
+    . "2>/dev/null") == 0 or die "openssl rsa";
+$t->write_file('partner.secret', "demo-secret-0123456789abcdef\n");
+$t->write_file('token.key', ('t' x 40) . "\n");
+mkdir "$d/tmp";
+
+my $conf = $t->read_file("$root/conf.example");
+my ($p0, $p1) = ($t->port(0), $t->port(1));
+$conf =~ s/__MODULE__/$SnapTest::MODULE/g;
+$conf =~ s/__DEMO__/$d/g;
+$conf =~ s/127\.0\.0\.1:8080/127.0.0.1:$p0/g;
+$conf =~ s/127\.0\.0\.1:8081/127.0.0.1:$p1/g;
+$conf = "user root;\n$conf" if $> == 0;
+$t->write_file('nginx.conf', $conf);
+
+my $out = `$SnapTest::NGINX -t -p $d/ -c $d/nginx.conf 2>&1`;
+is($?, 0, 'conf.example passes nginx -t') or diag($out);
+
+$t->run;
+
+$out = `SNAP_URL=http://127.0.0.1:$p0 SNAP_DEMO_DIR=$d perl $root/tools/demo.pl 2>&1`;
+is($?, 0, 'the demo client ran') or diag($out);
+my @codes = $out =~ /-> HTTP \d+ \{"responseCode":"(\d{7})"/g;
+is_deeply(\@codes, [qw(2007300 2005200 4095200 4015200)],
+    'token, notification, replay refused, forgery refused') or diag($out);
+
+like($t->read_file('access.log'),
+    qr/client=QoinSnap partner=QoinSnap ext=\d+ svc=52 snap=4095200 reason=replay/,
+    'the log_format of conf.example shows the snap variables');
+
+$t->done;
