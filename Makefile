@@ -1,6 +1,7 @@
 # ngx_http_snap_module: build against Debian's nginx-dev, test with the real
 # /usr/sbin/nginx.  `make test` and `make run` install what is missing first.
 
+SHELL      := /bin/bash
 NGINX_SRC  ?= /usr/share/nginx/src
 NGINX      ?= /usr/sbin/nginx
 BUILD      := build
@@ -10,9 +11,16 @@ CC         ?= cc
 UNIT_FLAGS := -std=c99 -O1 -g -Wall -Wextra -Werror -Isrc
 
 DEB_PACKAGES := nginx nginx-dev libcjson-dev libssl-dev pkg-config \
-                libcrypt-openssl-rsa-perl curl openssl faketime
+                libcrypt-openssl-rsa-perl curl openssl faketime \
+                clang libclang-rt-14-dev
 
-.PHONY: all deps install uninstall unit test run demo clean
+.PHONY: all deps install uninstall unit test run demo clean fuzz fuzz-regress
+
+FUZZ_TARGETS := minify minify_diff timestamp base64 token fields header
+FUZZ_SECONDS ?= 60
+FUZZ_SRCS    := src/ngx_http_snap_lib.c src/ngx_http_snap_fields.c
+FUZZ_DEPS    := $(FUZZ_SRCS) src/ngx_http_snap_lib.h
+FUZZ_LIBS    := -lcrypto -lcjson
 
 all: $(MODULE)
 
@@ -58,16 +66,45 @@ uninstall:
 	    $(DESTDIR)/usr/share/nginx/modules-available/mod-http-snap.conf \
 	    $(DESTDIR)/etc/nginx/modules-enabled/50-mod-http-snap.conf
 
-$(BUILD)/unit_tests: unit/test_lib.c src/ngx_http_snap_lib.c \
-                     src/ngx_http_snap_lib.h
+$(BUILD)/unit_tests: unit/test_lib.c $(FUZZ_DEPS)
 	@mkdir -p $(BUILD)
-	$(CC) $(UNIT_FLAGS) -o $@ unit/test_lib.c src/ngx_http_snap_lib.c \
-	    -lcrypto
+	$(CC) $(UNIT_FLAGS) -o $@ unit/test_lib.c $(FUZZ_SRCS) $(FUZZ_LIBS)
 
 unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
 
-test: deps $(MODULE) unit
+# The kept fuzz corpora (seeds and every crash found) run under gcc's
+# sanitizers without libFuzzer, as regression tests.
+$(BUILD)/regress/%: fuzz/fuzz_%.c fuzz/driver.c $(FUZZ_DEPS)
+	@mkdir -p $(BUILD)/regress
+	$(CC) -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+	    -fno-omit-frame-pointer -Isrc -o $@ $< fuzz/driver.c $(FUZZ_SRCS) \
+	    $(FUZZ_LIBS)
+
+fuzz-regress: $(addprefix $(BUILD)/regress/,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+	    $(BUILD)/regress/$$t fuzz/corpus/$$t/* || exit 1; \
+	done
+
+# libFuzzer (clang): each target for FUZZ_SECONDS, growing a corpus in
+# build/fuzz; a crash stops the run and is left in build/fuzz/crash-*.
+$(BUILD)/fuzz/%: fuzz/fuzz_%.c $(FUZZ_DEPS)
+	@mkdir -p $(BUILD)/fuzz
+	clang -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all -Isrc -o $@ $< $(FUZZ_SRCS) $(FUZZ_LIBS)
+
+fuzz: deps $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(BUILD)/fuzz/corpus-$$t; \
+	    echo "== fuzz $$t for $(FUZZ_SECONDS)s"; \
+	    $(BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) \
+	        -artifact_prefix=$(BUILD)/fuzz/crash-$$t- -print_final_stats=1 \
+	        $(BUILD)/fuzz/corpus-$$t fuzz/corpus/$$t 2>&1 \
+	        | grep -E "^(stat::number_of_executed_units|#[0-9]+ +DONE|==[0-9]+==|SUMMARY)" \
+	        ; test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
+
+test: deps $(MODULE) unit fuzz-regress
 	SNAP_MODULE=$(CURDIR)/$(MODULE) NGINX_BIN=$(NGINX) prove -r t/
 
 run: deps $(MODULE)

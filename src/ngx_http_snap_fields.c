@@ -135,6 +135,38 @@ ngx_http_snap_profile(unsigned service)
 
 
 /*
+ * A body is JSON only when the value fills it: cJSON stops after the
+ * first value, so "{}garbage" would otherwise pass.  Whitespace may follow.
+ */
+
+cJSON *
+ngx_http_snap_json_parse(const unsigned char *p, size_t len)
+{
+    cJSON                *json;
+    const char           *end;
+    const unsigned char  *last;
+
+    end = NULL;
+    json = cJSON_ParseWithLengthOpts((const char *) p, len, &end, 0);
+
+    if (json == NULL) {
+        return NULL;
+    }
+
+    last = p + len;
+
+    for (p = (const unsigned char *) end; p < last; p++) {
+        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
+            cJSON_Delete(json);
+            return NULL;
+        }
+    }
+
+    return json;
+}
+
+
+/*
  * A field path is names joined by '.', a name followed by "[]" stands for
  * every element of that array: "a.b", "items[].id".
  */

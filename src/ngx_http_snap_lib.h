@@ -158,6 +158,8 @@ typedef struct {
 
 NGX_HTTP_SNAP_API const ngx_http_snap_field_t *ngx_http_snap_profile(
     unsigned service);
+NGX_HTTP_SNAP_API cJSON *ngx_http_snap_json_parse(const unsigned char *p,
+    size_t len);
 NGX_HTTP_SNAP_API int ngx_http_snap_field_path_ok(const char *path);
 NGX_HTTP_SNAP_API int ngx_http_snap_check_fields(const cJSON *root,
     const ngx_http_snap_field_t *fields, char *err, size_t errlen);

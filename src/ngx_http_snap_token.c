@@ -187,7 +187,7 @@ ngx_http_snap_token_grant(ngx_http_request_t *r, ngx_str_t *body,
     cJSON      *json, *grant;
     ngx_int_t   reason;
 
-    json = cJSON_ParseWithLength((const char *) body->data, body->len);
+    json = ngx_http_snap_json_parse(body->data, body->len);
 
     if (json == NULL || !cJSON_IsObject(json)) {
         cJSON_Delete(json);

@@ -273,7 +273,7 @@ ngx_http_snap_verify_body(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     }
 
     if (body.len) {
-        json = cJSON_ParseWithLength((const char *) body.data, body.len);
+        json = ngx_http_snap_json_parse(body.data, body.len);
         if (json == NULL) {
             return NGX_HTTP_SNAP_BAD_JSON;
         }

@@ -130,6 +130,8 @@ my @cases = (
     [ 'POST', {}, 'grantType=client_credentials', '4007300', 'Bad Request' ],
     [ 'POST', {}, '', '4007300', 'Bad Request' ],
     [ 'POST', {}, '["client_credentials"]', '4007300', 'Bad Request' ],
+    [ 'POST', {}, '{"grantType":"client_credentials"}x', '4007300',
+      'Bad Request' ],
     [ 'POST', {}, '{"additionalInfo":{}}', '4007302',
       'Invalid Mandatory Field grantType' ],
     [ 'POST', {}, '{"grantType":"password"}', '4007301',

@@ -262,6 +262,12 @@ is_snap_error($r, '4005200', 'Bad Request', 'signed body that is not JSON');
 $r = $t->snap($p, path => $N, token => $token, body => '{"a":1',);
 is_snap_error($r, '4005200', 'Bad Request', 'truncated JSON');
 
+$r = $t->snap($p, path => $N, token => $token, body => '{"a":1} trailing');
+is_snap_error($r, '4005200', 'Bad Request', 'JSON followed by garbage');
+
+$r = $t->snap($p, path => $N, token => $token, body => '{"a":1}{"b":2}');
+is_snap_error($r, '4005200', 'Bad Request', 'two JSON values');
+
 $r = $t->snap($p, path => $N, token => $token, body => $body,
     override => { 'X-CHANNEL-ID' => '95221', 'CHANNEL-ID' => undef });
 is($r->{status}, 200, 'X-CHANNEL-ID accepted for CHANNEL-ID');

@@ -415,6 +415,60 @@ test_headers(void)
 }
 
 
+static void
+json_case(const char *in, int valid, const char *name)
+{
+    cJSON  *j;
+
+    j = ngx_http_snap_json_parse((const unsigned char *) in, strlen(in));
+    ok((j != NULL) == valid, name);
+    cJSON_Delete(j);
+}
+
+
+static void
+test_json(void)
+{
+    char                          err[256];
+    cJSON                        *j;
+    ngx_http_snap_field_t         req[2];
+    const ngx_http_snap_field_t  *prof;
+
+    json_case("{\"a\":1}", 1, "object");
+    json_case("{\"a\":1} \r\n", 1, "trailing whitespace allowed");
+    json_case("{\"a\":1}x", 0, "trailing garbage refused");
+    json_case("{\"a\":1}{}", 0, "two values refused");
+    json_case("false[1]", 0, "a value then more refused");
+    json_case("{\"a\":", 0, "truncated refused");
+
+    ok(ngx_http_snap_field_path_ok("a.b") && ngx_http_snap_field_path_ok("items[].id")
+       && ngx_http_snap_field_path_ok("a[].b[].c"), "valid paths");
+    ok(!ngx_http_snap_field_path_ok("a..b") && !ngx_http_snap_field_path_ok("a.")
+       && !ngx_http_snap_field_path_ok("[]") && !ngx_http_snap_field_path_ok("a[]b")
+       && !ngx_http_snap_field_path_ok("a[x]"), "invalid paths");
+
+    prof = ngx_http_snap_profile(52);
+    j = ngx_http_snap_json_parse((const unsigned char *)
+        "{\"amount\":{\"currency\":\"IDR\",\"value\":\"20.00\"},"
+        "\"latestTransactionStatus\":\"00\",\"originalPartnerReferenceNo\":\"1\","
+        "\"originalReferenceNo\":\"T\",\"transactionStatusDesc\":\"S\"}", 163);
+    ok(j != NULL && ngx_http_snap_check_fields(j, prof, err, sizeof(err))
+       == NGX_HTTP_SNAP_FIELD_OK, "profile 52 passes a minimal body");
+
+    memset(req, 0, sizeof(req));
+    req[0].path = "items[].id";
+    req[0].required = 1;
+    cJSON_Delete(j);
+
+    j = ngx_http_snap_json_parse((const unsigned char *)
+        "{\"items\":[{\"id\":1},{\"x\":2}]}", 28);
+    ok(j != NULL && ngx_http_snap_check_fields(j, req, err, sizeof(err))
+       == NGX_HTTP_SNAP_FIELD_MISSING && strcmp(err, "items[1].id") == 0,
+       "array element named by index");
+    cJSON_Delete(j);
+}
+
+
 int
 main(void)
 {
@@ -424,6 +478,7 @@ main(void)
     test_base64();
     test_token();
     test_headers();
+    test_json();
 
     printf("1..%d\n", tests);
     printf("unit: %d passed, %d failed\n", tests - failures, failures);
