@@ -17,6 +17,7 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     unsigned char           tok[NGX_HTTP_SNAP_TOKEN_MAX_LEN];
     unsigned char           scratch[NGX_HTTP_SNAP_TOKEN_MAX_LEN];
     unsigned char           id[NGX_HTTP_SNAP_TOKEN_MAX_CLIENT];
+    unsigned char           jti[NGX_HTTP_SNAP_TOKEN_JTI_LEN];
     ngx_http_snap_key_t     key;
     ngx_http_snap_claims_t  c;
 
@@ -47,7 +48,10 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         return 0;
     }
 
-    n = ngx_http_snap_token_create(tok, &key, data, id, idlen, 1700000000,
+    memset(jti, 0, sizeof(jti));
+    memcpy(jti, data, size < sizeof(jti) ? size : sizeof(jti));
+
+    n = ngx_http_snap_token_create(tok, &key, jti, id, idlen, 1700000000,
                                    1700000900);
     if (n == 0 || n > sizeof(tok)) {
         abort();

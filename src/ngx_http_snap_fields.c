@@ -136,15 +136,23 @@ ngx_http_snap_profile(unsigned service)
 
 /*
  * A body is JSON only when the value fills it: cJSON stops after the
- * first value, so "{}garbage" would otherwise pass.  Whitespace may follow.
+ * first value, so "{}garbage" would otherwise pass, and it skips every
+ * control character as whitespace, so those are refused first.
  */
 
 cJSON *
 ngx_http_snap_json_parse(const unsigned char *p, size_t len)
 {
+    size_t                i;
     cJSON                *json;
     const char           *end;
     const unsigned char  *last;
+
+    for (i = 0; i < len; i++) {
+        if (p[i] < 0x20 && p[i] != '\t' && p[i] != '\r' && p[i] != '\n') {
+            return NULL;
+        }
+    }
 
     end = NULL;
     json = cJSON_ParseWithLengthOpts((const char *) p, len, &end, 0);

@@ -440,6 +440,8 @@ test_json(void)
     json_case("{\"a\":1}{}", 0, "two values refused");
     json_case("false[1]", 0, "a value then more refused");
     json_case("{\"a\":", 0, "truncated refused");
+    json_case("[\x0e1]", 0, "a control character as whitespace refused");
+    json_case("[\"a\x01b\"]", 0, "a raw control character in a string");
 
     ok(ngx_http_snap_field_path_ok("a.b") && ngx_http_snap_field_path_ok("items[].id")
        && ngx_http_snap_field_path_ok("a[].b[].c"), "valid paths");
