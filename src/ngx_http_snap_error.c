@@ -341,6 +341,10 @@ ngx_http_snap_status_reason(ngx_uint_t status)
     case NGX_HTTP_GATEWAY_TIME_OUT:
         return NGX_HTTP_SNAP_TIMEOUT;
 
+    case NGX_HTTP_NOT_IMPLEMENTED:
+        /* an unknown Transfer-Encoding: the client's request, not ours */
+        return NGX_HTTP_SNAP_BAD_REQUEST;
+
     default:
         return status >= NGX_HTTP_INTERNAL_SERVER_ERROR
                ? NGX_HTTP_SNAP_INTERNAL : NGX_HTTP_SNAP_BAD_REQUEST;
@@ -364,7 +368,7 @@ ngx_http_snap_header_filter(ngx_http_request_t *r)
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
 
-    if ((!slcf->verify && !slcf->token)
+    if ((!slcf->verify && !slcf->token && !slcf->server_errors)
         || r != r->main
         || r->err_status == 0
         || r->error_page

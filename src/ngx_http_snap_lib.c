@@ -347,7 +347,7 @@ ngx_http_snap_parse_timestamp(const unsigned char *p, size_t len, int64_t *t)
         if (end - p != 6 || p[3] != ':'
             || ngx_http_snap_digits(p + 1, 2, &oh) != 0
             || ngx_http_snap_digits(p + 4, 2, &om) != 0
-            || oh > 14 || om > 59)
+            || oh > 14 || om > 59 || (oh == 14 && om != 0))
         {
             return -1;
         }

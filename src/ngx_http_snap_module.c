@@ -35,6 +35,7 @@ static char *ngx_http_snap_require(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_snap_error(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_snap_service_code(ngx_str_t *name);
+static void ngx_http_snap_mark_server(ngx_conf_t *cf);
 static ngx_int_t ngx_http_snap_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static void ngx_http_snap_ctx_cleanup(void *data);
@@ -999,6 +1000,8 @@ ngx_http_snap_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_snap_module);
     smcf->tokens_used = 1;
 
+    ngx_http_snap_mark_server(cf);
+
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_snap_token_handler;
 
@@ -1110,7 +1113,29 @@ ngx_http_snap_verify(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         smcf->tokens_used = 1;
     }
 
+    ngx_http_snap_mark_server(cf);
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * A request nginx refuses before it has chosen a location (a malformed
+ * header, a duplicated Authorization, Content-Length with chunked) is
+ * answered with the server{}'s location configuration: marking it lets
+ * the filter answer those in SNAP JSON too, with service code 00.
+ */
+
+static void
+ngx_http_snap_mark_server(ngx_conf_t *cf)
+{
+    ngx_http_snap_loc_conf_t   *slcf;
+    ngx_http_core_srv_conf_t   *cscf;
+
+    cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
+    slcf = cscf->ctx->loc_conf[ngx_http_snap_module.ctx_index];
+
+    slcf->server_errors = 1;
 }
 
 

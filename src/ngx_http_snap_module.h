@@ -96,6 +96,9 @@ typedef struct {
     const ngx_http_snap_field_t  *profile;
     ngx_array_t                *require;      /* NULL-path terminated */
     ngx_array_t                *errors;       /* ngx_http_snap_override_t */
+
+    /* set on a server{} holding snap locations, never merged */
+    ngx_uint_t                  server_errors;
 } ngx_http_snap_loc_conf_t;
 
 

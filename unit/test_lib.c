@@ -277,6 +277,9 @@ test_timestamp(void)
     ts_case("2024-03-05T23:59:60Z", 0, 0, "leap second refused");
     ts_case("2024-03-05T10:37:16+15:00", 0, 0, "offset over 14 hours");
     ts_case("2024-03-05T10:37:16+07:60", 0, 0, "offset minutes 60");
+    ts_case("2024-03-05T10:37:16+14:01", 0, 0, "offset past +14:00");
+    ts_case("2024-03-05T10:37:16-14:00", 1, 1709685436,
+            "offset -14:00");
     ts_case("2024-03-05T10:37:16+0700", 0, 0, "offset without colon");
     ts_case("2024-03-05T10:37:16", 0, 0, "no offset");
     ts_case("2024-03-05 10:37:16+07:00", 0, 0, "space instead of T");

@@ -23,7 +23,22 @@ use Time::HiRes qw(sleep time);
 
 use Crypt::OpenSSL::RSA;
 
-our $NGINX = $ENV{NGINX_BIN} || '/usr/sbin/nginx';
+our $NGINX_BIN = $ENV{NGINX_BIN} || '/usr/sbin/nginx';
+
+# `make test-asan`: the sanitizer runtime goes first into the stock nginx
+our $PRELOAD = $ENV{SNAP_PRELOAD} // '';
+our $NGINX = nginx_command();
+
+sub nginx_command {
+    my (%env) = @_;
+    my @pre = grep { length } ($PRELOAD, $env{LD_PRELOAD} // '');
+    my $cmd = '';
+    $cmd .= "env LD_PRELOAD=" . join(':', @pre) . " " if @pre;
+    $cmd .= "ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 "
+        . "UBSAN_OPTIONS=print_stacktrace=1 " if $PRELOAD;
+    $cmd = "env $cmd" if $cmd && $cmd !~ /^env /;
+    return $cmd . $NGINX_BIN;
+}
 our $MODULE = $ENV{SNAP_MODULE}
     or die "SNAP_MODULE is not set: run the tests through `make test`\n";
 
@@ -185,8 +200,11 @@ sub run {
     my $d = $self->{dir};
     $self->config($http, %o) if defined $http;
 
-    local %ENV = (%ENV, %{$o{env} || {}});
-    my $out = `$NGINX -p $d/ -c $d/nginx.conf -e $d/error.log 2>&1`;
+    my %env = %{$o{env} || {}};
+    my $preload = delete $env{LD_PRELOAD};
+    local %ENV = (%ENV, %env);
+    my $nginx = nginx_command(LD_PRELOAD => $preload);
+    my $out = `$nginx -p $d/ -c $d/nginx.conf -e $d/error.log 2>&1`;
     die "nginx failed to start: $out\n" . $self->read_file('error.log')
         if $?;
 
