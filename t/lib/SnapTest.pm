@@ -53,6 +53,7 @@ sub new {
         workers => $opts{workers} // 2,
         allow => [],
         daemons => [],
+        owner => $$,
     }, $class;
 
     chmod 0755, $self->{dir};
@@ -252,7 +253,7 @@ sub reload {
 
 sub stop {
     my ($self) = @_;
-    return unless $self->{running};
+    return unless $self->{running} && $self->{owner} == $$;
     my $pid = $self->pid;
     if ($pid) {
         kill 'QUIT', $pid;
@@ -289,6 +290,8 @@ sub done {
 
 sub DESTROY {
     my ($self) = @_;
+    # a forked child of the test never stops the test's nginx
+    return unless $self->{owner} == $$;
     $self->stop;
     $self->stop_upstream;
 }
