@@ -15,7 +15,7 @@ DEB_PACKAGES := nginx nginx-dev libcjson-dev libssl-dev pkg-config \
                 clang libclang-rt-14-dev
 
 .PHONY: all deps install uninstall unit test run demo clean fuzz fuzz-regress \
-        test-asan valgrind
+        test-asan valgrind bench
 
 ASAN_BUILD  := build-asan
 ASAN_MODULE := $(ASAN_BUILD)/ngx_http_snap_module.so
@@ -126,6 +126,11 @@ $(ASAN_MODULE): $(ASAN_BUILD)/Makefile $(SOURCES)
 test-asan: deps $(ASAN_MODULE)
 	SNAP_MODULE=$(CURDIR)/$(ASAN_MODULE) NGINX_BIN=$(NGINX) \
 	SNAP_PRELOAD=$$($(CC) -print-file-name=libasan.so) prove -r t/
+
+bench: deps $(MODULE)
+	@command -v wrk >/dev/null || $(MAKE) --no-print-directory deps \
+	    DEB_PACKAGES=wrk
+	SNAP_MODULE=$(CURDIR)/$(MODULE) NGINX_BIN=$(NGINX) perl bench/run.pl
 
 run: deps $(MODULE)
 	tools/run.sh $(CURDIR)/$(MODULE)

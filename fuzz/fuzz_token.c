@@ -21,6 +21,7 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     ngx_http_snap_key_t     key;
     ngx_http_snap_claims_t  c;
 
+    memset(&key, 0, sizeof(key));
     key.data = (const unsigned char *) "fuzzing-key-0123456789abcdef-0123";
     key.len = 33;
 

@@ -19,6 +19,7 @@
 static ngx_int_t ngx_http_snap_read_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *out);
 static void ngx_http_snap_pkey_cleanup(void *data);
+static void ngx_http_snap_key_cleanup(void *data);
 
 
 static ngx_int_t
@@ -230,6 +231,52 @@ ngx_http_snap_load_secret(ngx_conf_t *cf, ngx_str_t *file, ngx_str_t *secret,
 
     secret->data = start;
     secret->len = end - start;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_snap_key_cleanup(void *data)
+{
+    ngx_http_snap_key_t  *key = data;
+
+    ngx_http_snap_key_free(key);
+}
+
+
+/* an HMAC key from a file, its pads hashed once here */
+
+ngx_int_t
+ngx_http_snap_load_key(ngx_conf_t *cf, ngx_str_t *file,
+    ngx_http_snap_key_t *key, size_t min, int bits)
+{
+    ngx_str_t            secret;
+    ngx_pool_cleanup_t  *cln;
+
+    ngx_memzero(key, sizeof(ngx_http_snap_key_t));
+
+    if (ngx_http_snap_load_secret(cf, file, &secret, min) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    key->data = secret.data;
+    key->len = secret.len;
+
+    /* a copy: the array holding key may move when it grows */
+    cln = ngx_pool_cleanup_add(cf->pool, sizeof(ngx_http_snap_key_t));
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_snap_key_prepare(key, bits) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "could not prepare the HMAC key of \"%V\"", file);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(cln->data, key, sizeof(ngx_http_snap_key_t));
+    cln->handler = ngx_http_snap_key_cleanup;
 
     return NGX_OK;
 }

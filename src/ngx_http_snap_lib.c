@@ -14,6 +14,8 @@
 #define NGX_HTTP_SNAP_TOKEN_HEADER  "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
 
 
+static const EVP_MD *ngx_http_snap_md(int bits);
+static EVP_MD_CTX *ngx_http_snap_work_ctx(void);
 static int ngx_http_snap_digest_emit(void *data, const unsigned char *p,
     size_t len);
 static int ngx_http_snap_copy_emit(void *data, const unsigned char *p,
@@ -35,6 +37,47 @@ static const char  ngx_http_snap_b64[] =
 static const char  ngx_http_snap_b64url[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 static const char  ngx_http_snap_hex[] = "0123456789abcdef";
+
+
+/*
+ * OpenSSL 3 looks a digest up by name on every EVP_sha256() use and
+ * allocates on every EVP_MD_CTX_new(): fetched once and reused per
+ * process instead, these cost less than the hashing itself.  nginx runs a
+ * worker in one thread, so a per-process context is safe.
+ */
+
+static const EVP_MD *
+ngx_http_snap_md(int bits)
+{
+    static EVP_MD  *sha256, *sha512;
+
+    if (bits == 512) {
+        if (sha512 == NULL) {
+            sha512 = EVP_MD_fetch(NULL, "SHA512", NULL);
+        }
+
+        return sha512 ? sha512 : EVP_sha512();
+    }
+
+    if (sha256 == NULL) {
+        sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    }
+
+    return sha256 ? sha256 : EVP_sha256();
+}
+
+
+static EVP_MD_CTX *
+ngx_http_snap_work_ctx(void)
+{
+    static EVP_MD_CTX  *work;
+
+    if (work == NULL) {
+        work = EVP_MD_CTX_new();
+    }
+
+    return work;
+}
 
 
 /*
@@ -148,7 +191,8 @@ ngx_http_snap_digest_init(ngx_http_snap_digest_t *d)
         }
     }
 
-    return EVP_DigestInit_ex(d->md, EVP_sha256(), NULL) == 1 ? 0 : -1;
+    return EVP_DigestInit_ex(d->md, ngx_http_snap_md(256), NULL) == 1
+           ? 0 : -1;
 }
 
 
@@ -193,23 +237,21 @@ int
 ngx_http_snap_body_hash(const unsigned char *body, size_t len,
     unsigned char *hex)
 {
-    int                     rc;
     ngx_http_snap_digest_t  d;
 
-    d.md = NULL;
-
-    rc = -1;
+    d.md = ngx_http_snap_work_ctx();
+    if (d.md == NULL) {
+        return -1;
+    }
 
     if (ngx_http_snap_digest_init(&d) == 0
         && ngx_http_snap_digest_update(&d, body, len) == 0
         && ngx_http_snap_digest_final(&d, hex) == 0)
     {
-        rc = 0;
+        return 0;
     }
 
-    ngx_http_snap_digest_free(&d);
-
-    return rc;
+    return -1;
 }
 
 
@@ -630,10 +672,124 @@ int
 ngx_http_snap_hmac_sha512(const unsigned char *key, size_t key_len,
     const unsigned char *msg, size_t len, unsigned char *out)
 {
-    unsigned int  n;
+    ngx_http_snap_key_t  k;
 
-    if (HMAC(EVP_sha512(), key, (int) key_len, msg, len, out, &n) == NULL
-        || n != NGX_HTTP_SNAP_HMAC512_LEN)
+    k.data = key;
+    k.len = key_len;
+    k.inner = NULL;
+    k.outer = NULL;
+
+    return ngx_http_snap_hmac(&k, 512, msg, len, out);
+}
+
+
+/*
+ * HMAC's inner and outer pads hashed once, at configuration time; a
+ * request then only copies the two states (RFC 2104, section 4).
+ */
+
+int
+ngx_http_snap_key_prepare(ngx_http_snap_key_t *key, int bits)
+{
+    size_t          i, block;
+    unsigned int    n;
+    unsigned char   k[128], pad[128];
+    const EVP_MD   *md;
+
+    md = ngx_http_snap_md(bits);
+    block = (bits == 512) ? 128 : 64;
+
+    memset(k, 0, sizeof(k));
+
+    if (key->len > block) {
+        if (EVP_Digest(key->data, key->len, k, &n, md, NULL) != 1) {
+            return -1;
+        }
+
+    } else {
+        memcpy(k, key->data, key->len);
+    }
+
+    key->inner = EVP_MD_CTX_new();
+    key->outer = EVP_MD_CTX_new();
+
+    if (key->inner == NULL || key->outer == NULL) {
+        ngx_http_snap_key_free(key);
+        return -1;
+    }
+
+    for (i = 0; i < block; i++) {
+        pad[i] = k[i] ^ 0x36;
+    }
+
+    if (EVP_DigestInit_ex(key->inner, md, NULL) != 1
+        || EVP_DigestUpdate(key->inner, pad, block) != 1)
+    {
+        ngx_http_snap_key_free(key);
+        return -1;
+    }
+
+    for (i = 0; i < block; i++) {
+        pad[i] = k[i] ^ 0x5c;
+    }
+
+    if (EVP_DigestInit_ex(key->outer, md, NULL) != 1
+        || EVP_DigestUpdate(key->outer, pad, block) != 1)
+    {
+        ngx_http_snap_key_free(key);
+        return -1;
+    }
+
+    OPENSSL_cleanse(k, sizeof(k));
+    OPENSSL_cleanse(pad, sizeof(pad));
+
+    return 0;
+}
+
+
+void
+ngx_http_snap_key_free(ngx_http_snap_key_t *key)
+{
+    EVP_MD_CTX_free(key->inner);
+    EVP_MD_CTX_free(key->outer);
+    key->inner = NULL;
+    key->outer = NULL;
+}
+
+
+/* HMAC-SHA256 or HMAC-SHA512 into out (32 or 64 bytes) */
+
+int
+ngx_http_snap_hmac(const ngx_http_snap_key_t *key, int bits,
+    const unsigned char *msg, size_t len, unsigned char *out)
+{
+    unsigned int    n, size;
+    EVP_MD_CTX     *w;
+    unsigned char   in[EVP_MAX_MD_SIZE];
+
+    size = (bits == 512) ? 64 : 32;
+
+    if (key->inner == NULL) {
+        if (HMAC(ngx_http_snap_md(bits), key->data, (int) key->len, msg, len,
+                 out, &n)
+            == NULL || n != size)
+        {
+            return -1;
+        }
+
+        return 0;
+    }
+
+    w = ngx_http_snap_work_ctx();
+
+    if (w == NULL
+        || EVP_MD_CTX_copy_ex(w, key->inner) != 1
+        || EVP_DigestUpdate(w, msg, len) != 1
+        || EVP_DigestFinal_ex(w, in, &n) != 1
+        || EVP_MD_CTX_copy_ex(w, key->outer) != 1
+        || EVP_DigestUpdate(w, in, n) != 1
+        || EVP_DigestFinal_ex(w, out, &n) != 1
+        || n != size)
     {
         return -1;
     }
@@ -658,7 +814,9 @@ ngx_http_snap_rsa_verify(EVP_PKEY *pkey, const unsigned char *msg,
 
     rc = 0;
 
-    if (EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pkey) == 1) {
+    if (EVP_DigestVerifyInit(md, NULL, ngx_http_snap_md(256), NULL, pkey)
+        == 1)
+    {
         rc = EVP_DigestVerify(md, sig, sig_len, msg, len) == 1;
     }
 
@@ -723,7 +881,6 @@ ngx_http_snap_token_create(unsigned char *dst, const ngx_http_snap_key_t *key,
     size_t client_id_len, int64_t iat, int64_t exp)
 {
     size_t         i, n;
-    unsigned int   mdlen;
     unsigned char  *p, claims[256], md[EVP_MAX_MD_SIZE];
 
     if (client_id_len > NGX_HTTP_SNAP_TOKEN_MAX_CLIENT || iat < 0 || exp < 0) {
@@ -761,14 +918,12 @@ ngx_http_snap_token_create(unsigned char *dst, const ngx_http_snap_key_t *key,
     dst[n++] = '.';
     n += ngx_http_snap_base64_encode(dst + n, claims, p - claims, 1);
 
-    if (HMAC(EVP_sha256(), key->data, (int) key->len, dst, n, md, &mdlen)
-        == NULL)
-    {
+    if (ngx_http_snap_hmac(key, 256, dst, n, md) != 0) {
         return 0;
     }
 
     dst[n++] = '.';
-    n += ngx_http_snap_base64_encode(dst + n, md, mdlen, 1);
+    n += ngx_http_snap_base64_encode(dst + n, md, 32, 1);
 
     return n;
 }
@@ -879,7 +1034,6 @@ ngx_http_snap_token_verify(const unsigned char *tok, size_t len,
 {
     int                   ok;
     size_t                i, hlen, slen, clen, n;
-    unsigned int          mdlen;
     unsigned char         md[EVP_MAX_MD_SIZE], sig[48];
     const unsigned char  *dot, *end;
 
@@ -911,10 +1065,7 @@ ngx_http_snap_token_verify(const unsigned char *tok, size_t len,
     ok = 0;
 
     for (i = 0; i < nkeys; i++) {
-        if (HMAC(EVP_sha256(), keys[i].data, (int) keys[i].len, tok,
-                 dot - tok, md, &mdlen)
-            == NULL)
-        {
+        if (ngx_http_snap_hmac(&keys[i], 256, tok, dot - tok, md) != 0) {
             return -1;
         }
 

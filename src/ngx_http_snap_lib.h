@@ -63,9 +63,12 @@ typedef struct {
 } ngx_http_snap_claims_t;
 
 
+/* an HMAC key; inner and outer hold its precomputed pads, when prepared */
 typedef struct {
     const unsigned char      *data;
     size_t                    len;
+    EVP_MD_CTX               *inner;
+    EVP_MD_CTX               *outer;
 } ngx_http_snap_key_t;
 
 
@@ -105,6 +108,11 @@ NGX_HTTP_SNAP_API size_t ngx_http_snap_string_to_sign(unsigned char *dst,
 NGX_HTTP_SNAP_API int ngx_http_snap_hmac_sha512(const unsigned char *key,
     size_t key_len, const unsigned char *msg, size_t len,
     unsigned char *out);
+NGX_HTTP_SNAP_API int ngx_http_snap_key_prepare(ngx_http_snap_key_t *key,
+    int bits);
+NGX_HTTP_SNAP_API void ngx_http_snap_key_free(ngx_http_snap_key_t *key);
+NGX_HTTP_SNAP_API int ngx_http_snap_hmac(const ngx_http_snap_key_t *key,
+    int bits, const unsigned char *msg, size_t len, unsigned char *out);
 NGX_HTTP_SNAP_API int ngx_http_snap_rsa_verify(EVP_PKEY *pkey,
     const unsigned char *msg, size_t len, const unsigned char *sig,
     size_t sig_len);

@@ -795,7 +795,8 @@ ngx_http_snap_client(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     u_char                  *p;
     EVP_PKEY               **pkey;
-    ngx_str_t               *value, file, *secret;
+    ngx_str_t               *value, file;
+    ngx_http_snap_key_t     *secret;
     ngx_uint_t               i;
     ngx_http_snap_client_t  *c, *other;
 
@@ -834,7 +835,8 @@ ngx_http_snap_client(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     c->id = value[1];
 
     if (ngx_array_init(&c->pkeys, cf->pool, 1, sizeof(EVP_PKEY *)) != NGX_OK
-        || ngx_array_init(&c->secrets, cf->pool, 1, sizeof(ngx_str_t))
+        || ngx_array_init(&c->secrets, cf->pool, 1,
+                          sizeof(ngx_http_snap_key_t))
            != NGX_OK)
     {
         return NGX_CONF_ERROR;
@@ -868,7 +870,9 @@ ngx_http_snap_client(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return NGX_CONF_ERROR;
             }
 
-            if (ngx_http_snap_load_secret(cf, &file, secret, 0) != NGX_OK) {
+            if (ngx_http_snap_load_key(cf, &file, secret, 0, 512)
+                != NGX_OK)
+            {
                 return NGX_CONF_ERROR;
             }
 
@@ -957,22 +961,19 @@ ngx_http_snap_token_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_snap_main_conf_t *smcf = conf;
 
-    ngx_str_t            *value, secret;
+    ngx_str_t            *value;
     ngx_http_snap_key_t  *key;
 
     value = cf->args->elts;
-
-    if (ngx_http_snap_load_secret(cf, &value[1], &secret, 32) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
 
     key = ngx_array_push(&smcf->token_keys);
     if (key == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    key->data = secret.data;
-    key->len = secret.len;
+    if (ngx_http_snap_load_key(cf, &value[1], key, 32, 256) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

@@ -66,7 +66,7 @@ typedef struct {
     ngx_str_t                   partner_id;
     uint64_t                    hash;         /* of partner_id */
     ngx_array_t                 pkeys;        /* EVP_PKEY * */
-    ngx_array_t                 secrets;      /* ngx_str_t */
+    ngx_array_t                 secrets;      /* ngx_http_snap_key_t */
 } ngx_http_snap_client_t;
 
 
@@ -157,6 +157,8 @@ NGX_HTTP_SNAP_API EVP_PKEY *ngx_http_snap_load_public_key(ngx_conf_t *cf,
     ngx_str_t *file);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_load_secret(ngx_conf_t *cf,
     ngx_str_t *file, ngx_str_t *secret, size_t min);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_load_key(ngx_conf_t *cf,
+    ngx_str_t *file, ngx_http_snap_key_t *key, size_t min, int bits);
 
 NGX_HTTP_SNAP_API ngx_http_snap_client_t *ngx_http_snap_find_client(
     ngx_http_snap_main_conf_t *smcf, ngx_str_t *id, ngx_uint_t by_partner);

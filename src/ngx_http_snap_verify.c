@@ -348,13 +348,14 @@ static ngx_int_t
 ngx_http_snap_verify_signature(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     ngx_http_snap_loc_conf_t *slcf, ngx_str_t *body)
 {
-    int          hmac;
-    u_char      *sig, hex[NGX_HTTP_SNAP_SHA256_HEX_LEN];
-    u_char       mac[NGX_HTTP_SNAP_HMAC512_LEN];
-    size_t       sig_len;
-    EVP_PKEY   **pkey;
-    ngx_str_t    url, sts, *secret;
-    ngx_uint_t   i;
+    int                   hmac;
+    u_char               *sig, hex[NGX_HTTP_SNAP_SHA256_HEX_LEN];
+    u_char                mac[NGX_HTTP_SNAP_HMAC512_LEN];
+    size_t                sig_len;
+    EVP_PKEY            **pkey;
+    ngx_str_t             url, sts;
+    ngx_uint_t            i;
+    ngx_http_snap_key_t  *secret;
 
     if (ngx_http_snap_body_hash(body->data, body->len, hex) != 0) {
         return NGX_HTTP_SNAP_INTERNAL;
@@ -400,8 +401,8 @@ ngx_http_snap_verify_signature(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
             secret = ctx->client->secrets.elts;
 
             for (i = 0; i < ctx->client->secrets.nelts; i++) {
-                if (ngx_http_snap_hmac_sha512(secret[i].data, secret[i].len,
-                                              sts.data, sts.len, mac)
+                if (ngx_http_snap_hmac(&secret[i], 512, sts.data, sts.len,
+                                       mac)
                     != 0)
                 {
                     return NGX_HTTP_SNAP_INTERNAL;

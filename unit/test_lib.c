@@ -360,6 +360,7 @@ test_token(void)
     ngx_http_snap_key_t     keys[2];
     ngx_http_snap_claims_t  c;
 
+    memset(keys, 0, sizeof(keys));
     keys[0].data = (const unsigned char *) "0123456789abcdef0123456789abcdef";
     keys[0].len = 32;
     keys[1].data = (const unsigned char *) "fedcba9876543210fedcba9876543210";
@@ -399,6 +400,38 @@ test_token(void)
         "{\"jti\":\"0123456789abcdef0123456789abcdef\",\"clientId\":\"x\","
         "\"iat\":1,\"nbf\":1,\"exp\":2} ", 82, &c) != 0,
        "claims with trailing bytes refused");
+}
+
+
+static void
+test_prepared_keys(void)
+{
+    int                  bits, l;
+    unsigned char        a[64], b[64], longkey[200];
+    ngx_http_snap_key_t  plain, prep;
+    const char          *msg = "POST:/x:token:hash:2024-03-05T10:37:16Z";
+
+    memset(longkey, 'k', sizeof(longkey));
+
+    for (bits = 256; bits <= 512; bits += 256) {
+        for (l = 1; l <= 200; l += 199) {
+            memset(&plain, 0, sizeof(plain));
+            plain.data = longkey;
+            plain.len = l;
+            prep = plain;
+
+            ok(ngx_http_snap_key_prepare(&prep, bits) == 0
+               && prep.inner != NULL, "key prepared");
+            ngx_http_snap_hmac(&plain, bits, (const unsigned char *) msg,
+                               strlen(msg), a);
+            ngx_http_snap_hmac(&prep, bits, (const unsigned char *) msg,
+                               strlen(msg), b);
+            ok(memcmp(a, b, bits / 8) == 0,
+               l > 128 ? "prepared HMAC equals HMAC() for a key over the "
+                         "block size" : "prepared HMAC equals HMAC()");
+            ngx_http_snap_key_free(&prep);
+        }
+    }
 }
 
 
@@ -484,6 +517,7 @@ main(void)
     test_token();
     test_headers();
     test_json();
+    test_prepared_keys();
 
     printf("1..%d\n", tests);
     printf("unit: %d passed, %d failed\n", tests - failures, failures);
