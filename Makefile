@@ -127,6 +127,18 @@ test-asan: deps $(ASAN_MODULE)
 	SNAP_MODULE=$(CURDIR)/$(ASAN_MODULE) NGINX_BIN=$(NGINX) \
 	SNAP_PRELOAD=$$($(CC) -print-file-name=libasan.so) prove -r t/
 
+# A representative subset under valgrind, one nginx process in the
+# foreground (master_process off): fails on an invalid access anywhere or a
+# definite leak in the module.
+VALGRIND_TESTS ?= t/01-basics.t t/03-verify.t t/05-profiles.t \
+                  t/06-nginx-errors.t
+
+valgrind: deps $(MODULE)
+	@command -v valgrind >/dev/null || $(MAKE) --no-print-directory deps \
+	    DEB_PACKAGES=valgrind
+	SNAP_MODULE=$(CURDIR)/$(MODULE) NGINX_BIN=$(NGINX) SNAP_VALGRIND=1 \
+	    prove $(VALGRIND_TESTS)
+
 bench: deps $(MODULE)
 	@command -v wrk >/dev/null || $(MAKE) --no-print-directory deps \
 	    DEB_PACKAGES=wrk

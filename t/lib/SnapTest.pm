@@ -146,10 +146,13 @@ sub globals {
     my ($self) = @_;
     my $d = $self->{dir};
     my $user = $> == 0 ? "user root;\n" : '';
+    # `make valgrind`: one process in the foreground, under valgrind
+    my $procs = $ENV{SNAP_VALGRIND}
+        ? "master_process off;\ndaemon off;"
+        : "master_process on;\nworker_processes $self->{workers};";
     return <<"EOF";
 load_module $MODULE;
-${user}master_process on;
-worker_processes $self->{workers};
+${user}$procs
 pid $d/nginx.pid;
 error_log $d/error.log info;
 EOF
@@ -205,13 +208,32 @@ sub run {
     my $preload = delete $env{LD_PRELOAD};
     local %ENV = (%ENV, %env);
     my $nginx = nginx_command(LD_PRELOAD => $preload);
-    my $out = `$nginx -p $d/ -c $d/nginx.conf -e $d/error.log 2>&1`;
-    die "nginx failed to start: $out\n" . $self->read_file('error.log')
-        if $?;
 
-    for (1 .. 100) {
-        last if -s "$d/nginx.pid" && $self->_listening;
-        sleep 0.05;
+    if ($ENV{SNAP_VALGRIND}) {
+        my $pid = fork // die "fork: $!";
+        if ($pid == 0) {
+            exec 'valgrind', '-q', '--tool=memcheck', '--leak-check=full',
+                '--show-leak-kinds=definite', '--errors-for-leak-kinds=definite',
+                '--num-callers=40', "--log-file=$d/valgrind.log",
+                $NGINX_BIN, '-p', "$d/", '-c', "$d/nginx.conf",
+                '-e', "$d/error.log";
+            die "exec valgrind: $!";
+        }
+        $self->{valgrind} = $pid;
+        for (1 .. 600) {
+            last if $self->_listening;
+            sleep 0.05;
+        }
+
+    } else {
+        my $out = `$nginx -p $d/ -c $d/nginx.conf -e $d/error.log 2>&1`;
+        die "nginx failed to start: $out\n" . $self->read_file('error.log')
+            if $?;
+
+        for (1 .. 100) {
+            last if -s "$d/nginx.pid" && $self->_listening;
+            sleep 0.05;
+        }
     }
     $self->{running} = 1;
     return $self;
@@ -254,6 +276,13 @@ sub reload {
 sub stop {
     my ($self) = @_;
     return unless $self->{running} && $self->{owner} == $$;
+    if (my $vg = delete $self->{valgrind}) {
+        # a single process quits gracefully only once its timers run out
+        kill 'TERM', $vg;
+        waitpid $vg, 0;
+        $self->{running} = 0;
+        return;
+    }
     my $pid = $self->pid;
     if ($pid) {
         kill 'QUIT', $pid;
@@ -277,6 +306,18 @@ sub check_log {
     } split /\n/, $self->read_file('error.log');
     ok(!@bad, 'no alerts, crits or sanitizer reports in error.log')
         or diag(join "\n", @bad[0 .. ($#bad > 9 ? 9 : $#bad)]);
+
+    return unless $ENV{SNAP_VALGRIND};
+
+    # invalid accesses anywhere; definite leaks whose stack is the module's
+    my $vg = $self->read_file('valgrind.log');
+    my @reports = split /\n(?===\d+== \S)/, $vg;
+    my @errors = grep {
+        /Invalid (read|write|free)|uninitialised|Mismatched free/
+        || (/definitely lost/ && /ngx_http_snap/)
+    } @reports;
+    ok(!@errors, 'valgrind: no invalid access, no definite leak in the '
+        . 'module') or diag(join "\n", @errors[0 .. ($#errors > 4 ? 4 : $#errors)]);
 }
 
 sub done {
