@@ -630,7 +630,7 @@ ngx_http_snap_string_to_sign_len(size_t method, size_t url, size_t token,
 }
 
 
-/* METHOD:EndpointUrl[:AccessToken]:lowerhex(sha256(minify(body))):X-TIMESTAMP */
+/* METHOD:EndpointUrl[:AccessToken]:hex(sha256(minify(body))):X-TIMESTAMP */
 
 size_t
 ngx_http_snap_string_to_sign(unsigned char *dst,

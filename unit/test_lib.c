@@ -479,16 +479,20 @@ test_json(void)
     json_case("[\x0e1]", 0, "a control character as whitespace refused");
     json_case("[\"a\x01b\"]", 0, "a raw control character in a string");
 
-    ok(ngx_http_snap_field_path_ok("a.b") && ngx_http_snap_field_path_ok("items[].id")
+    ok(ngx_http_snap_field_path_ok("a.b")
+       && ngx_http_snap_field_path_ok("items[].id")
        && ngx_http_snap_field_path_ok("a[].b[].c"), "valid paths");
-    ok(!ngx_http_snap_field_path_ok("a..b") && !ngx_http_snap_field_path_ok("a.")
-       && !ngx_http_snap_field_path_ok("[]") && !ngx_http_snap_field_path_ok("a[]b")
+    ok(!ngx_http_snap_field_path_ok("a..b")
+       && !ngx_http_snap_field_path_ok("a.")
+       && !ngx_http_snap_field_path_ok("[]")
+       && !ngx_http_snap_field_path_ok("a[]b")
        && !ngx_http_snap_field_path_ok("a[x]"), "invalid paths");
 
     prof = ngx_http_snap_profile(52);
     j = ngx_http_snap_json_parse((const unsigned char *)
         "{\"amount\":{\"currency\":\"IDR\",\"value\":\"20.00\"},"
-        "\"latestTransactionStatus\":\"00\",\"originalPartnerReferenceNo\":\"1\","
+        "\"latestTransactionStatus\":\"00\","
+        "\"originalPartnerReferenceNo\":\"1\","
         "\"originalReferenceNo\":\"T\",\"transactionStatusDesc\":\"S\"}", 163);
     ok(j != NULL && ngx_http_snap_check_fields(j, prof, err, sizeof(err))
        == NGX_HTTP_SNAP_FIELD_OK, "profile 52 passes a minimal body");
