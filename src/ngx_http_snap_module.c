@@ -450,12 +450,13 @@ ngx_http_snap_create_ctx(ngx_http_request_t *r)
 /*
  * One pass over the request headers.  A repeated security header is an
  * error, never "first one wins": nginx 1.22 would give the first to a
- * variable, a backend might take the last.
+ * variable, a backend might take the last.  Returns NGX_HTTP_SNAP_REASONS
+ * when none is repeated and every required one is there.
  */
 
 ngx_int_t
 ngx_http_snap_collect_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
-    ngx_str_t *dup)
+    const ngx_http_snap_header_t *required, ngx_str_t *field)
 {
     ngx_uint_t         i;
     ngx_list_part_t   *part;
@@ -530,15 +531,24 @@ ngx_http_snap_collect_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
         }
 
         if (*slot) {
-            dup->len = h[i].key.len;
-            dup->data = h[i].key.data;
-            return NGX_DECLINED;
+            *field = h[i].key;
+            return NGX_HTTP_SNAP_DUPLICATE_HEADER;
         }
 
         *slot = &h[i];
     }
 
-    return NGX_OK;
+    /* present and not empty, in the order of the list */
+    for ( /* void */ ; required->name.len; required++) {
+        h = *(ngx_table_elt_t **) ((u_char *) ctx + required->offset);
+
+        if (h == NULL || h->value.len == 0) {
+            *field = required->name;
+            return NGX_HTTP_SNAP_MISSING_FIELD;
+        }
+    }
+
+    return NGX_HTTP_SNAP_REASONS;
 }
 
 

@@ -131,6 +131,13 @@ typedef struct {
 } ngx_http_snap_ctx_t;
 
 
+/* a mandatory header and where the context keeps it */
+typedef struct {
+    ngx_str_t                   name;
+    size_t                      offset;
+} ngx_http_snap_header_t;
+
+
 extern ngx_module_t  ngx_http_snap_module;
 
 
@@ -139,7 +146,8 @@ NGX_HTTP_SNAP_API ngx_http_snap_ctx_t *ngx_http_snap_get_ctx(
 NGX_HTTP_SNAP_API ngx_http_snap_ctx_t *ngx_http_snap_create_ctx(
     ngx_http_request_t *r);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_collect_headers(
-    ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx, ngx_str_t *dup);
+    ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
+    const ngx_http_snap_header_t *required, ngx_str_t *field);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_check_timestamp(
     ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx, time_t skew);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_read_body(ngx_http_request_t *r,

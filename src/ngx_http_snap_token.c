@@ -26,6 +26,14 @@ static ngx_int_t ngx_http_snap_token_headers(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_str_t *field);
 
 
+static ngx_http_snap_header_t  ngx_http_snap_token_required[] = {
+    { ngx_string("X-TIMESTAMP"), offsetof(ngx_http_snap_ctx_t, timestamp) },
+    { ngx_string("X-CLIENT-KEY"), offsetof(ngx_http_snap_ctx_t, client_key) },
+    { ngx_string("X-SIGNATURE"), offsetof(ngx_http_snap_ctx_t, signature) },
+    { ngx_null_string, 0 }
+};
+
+
 ngx_int_t
 ngx_http_snap_token_handler(ngx_http_request_t *r)
 {
@@ -78,23 +86,11 @@ ngx_http_snap_token_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     ngx_http_snap_loc_conf_t   *slcf;
     ngx_http_snap_main_conf_t  *smcf;
 
-    if (ngx_http_snap_collect_headers(r, ctx, field) != NGX_OK) {
-        return NGX_HTTP_SNAP_DUPLICATE_HEADER;
-    }
-
-    if (ctx->timestamp == NULL || ctx->timestamp->value.len == 0) {
-        ngx_str_set(field, "X-TIMESTAMP");
-        return NGX_HTTP_SNAP_MISSING_FIELD;
-    }
-
-    if (ctx->client_key == NULL || ctx->client_key->value.len == 0) {
-        ngx_str_set(field, "X-CLIENT-KEY");
-        return NGX_HTTP_SNAP_MISSING_FIELD;
-    }
-
-    if (ctx->signature == NULL || ctx->signature->value.len == 0) {
-        ngx_str_set(field, "X-SIGNATURE");
-        return NGX_HTTP_SNAP_MISSING_FIELD;
+    reason = ngx_http_snap_collect_headers(r, ctx,
+                                           ngx_http_snap_token_required,
+                                           field);
+    if (reason != NGX_HTTP_SNAP_REASONS) {
+        return reason;
     }
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);

@@ -35,6 +35,18 @@ static ngx_int_t ngx_http_snap_reject(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_int_t reason, ngx_str_t *field);
 
 
+/* the contract's order; CHANNEL-ID may come as X-CHANNEL-ID */
+static ngx_http_snap_header_t  ngx_http_snap_verify_required[] = {
+    { ngx_string("X-TIMESTAMP"), offsetof(ngx_http_snap_ctx_t, timestamp) },
+    { ngx_string("X-SIGNATURE"), offsetof(ngx_http_snap_ctx_t, signature) },
+    { ngx_string("X-PARTNER-ID"), offsetof(ngx_http_snap_ctx_t, partner_id) },
+    { ngx_string("X-EXTERNAL-ID"),
+      offsetof(ngx_http_snap_ctx_t, external_id) },
+    { ngx_string("CHANNEL-ID"), offsetof(ngx_http_snap_ctx_t, channel_id) },
+    { ngx_null_string, 0 }
+};
+
+
 ngx_int_t
 ngx_http_snap_access_handler(ngx_http_request_t *r)
 {
@@ -110,33 +122,11 @@ ngx_http_snap_verify_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     ngx_int_t                   reason;
     ngx_http_snap_main_conf_t  *smcf;
 
-    if (ngx_http_snap_collect_headers(r, ctx, field) != NGX_OK) {
-        return NGX_HTTP_SNAP_DUPLICATE_HEADER;
-    }
-
-    if (ctx->timestamp == NULL || ctx->timestamp->value.len == 0) {
-        ngx_str_set(field, "X-TIMESTAMP");
-        return NGX_HTTP_SNAP_MISSING_FIELD;
-    }
-
-    if (ctx->signature == NULL || ctx->signature->value.len == 0) {
-        ngx_str_set(field, "X-SIGNATURE");
-        return NGX_HTTP_SNAP_MISSING_FIELD;
-    }
-
-    if (ctx->partner_id == NULL || ctx->partner_id->value.len == 0) {
-        ngx_str_set(field, "X-PARTNER-ID");
-        return NGX_HTTP_SNAP_MISSING_FIELD;
-    }
-
-    if (ctx->external_id == NULL || ctx->external_id->value.len == 0) {
-        ngx_str_set(field, "X-EXTERNAL-ID");
-        return NGX_HTTP_SNAP_MISSING_FIELD;
-    }
-
-    if (ctx->channel_id == NULL || ctx->channel_id->value.len == 0) {
-        ngx_str_set(field, "CHANNEL-ID");
-        return NGX_HTTP_SNAP_MISSING_FIELD;
+    reason = ngx_http_snap_collect_headers(r, ctx,
+                                           ngx_http_snap_verify_required,
+                                           field);
+    if (reason != NGX_HTTP_SNAP_REASONS) {
+        return reason;
     }
 
     if (slcf->signature == NGX_HTTP_SNAP_SIG_HMAC
