@@ -46,37 +46,53 @@ static const char  ngx_http_snap_hex[] = "0123456789abcdef";
  * worker in one thread, so a per-process context is safe.
  */
 
+static EVP_MD      *ngx_http_snap_sha256;
+static EVP_MD      *ngx_http_snap_sha512;
+static EVP_MD_CTX  *ngx_http_snap_work;
+
+
 static const EVP_MD *
 ngx_http_snap_md(int bits)
 {
-    static EVP_MD  *sha256, *sha512;
-
     if (bits == 512) {
-        if (sha512 == NULL) {
-            sha512 = EVP_MD_fetch(NULL, "SHA512", NULL);
+        if (ngx_http_snap_sha512 == NULL) {
+            ngx_http_snap_sha512 = EVP_MD_fetch(NULL, "SHA512", NULL);
         }
 
-        return sha512 ? sha512 : EVP_sha512();
+        return ngx_http_snap_sha512 ? ngx_http_snap_sha512 : EVP_sha512();
     }
 
-    if (sha256 == NULL) {
-        sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (ngx_http_snap_sha256 == NULL) {
+        ngx_http_snap_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
     }
 
-    return sha256 ? sha256 : EVP_sha256();
+    return ngx_http_snap_sha256 ? ngx_http_snap_sha256 : EVP_sha256();
 }
 
 
 static EVP_MD_CTX *
 ngx_http_snap_work_ctx(void)
 {
-    static EVP_MD_CTX  *work;
-
-    if (work == NULL) {
-        work = EVP_MD_CTX_new();
+    if (ngx_http_snap_work == NULL) {
+        ngx_http_snap_work = EVP_MD_CTX_new();
     }
 
-    return work;
+    return ngx_http_snap_work;
+}
+
+
+/* before the process exits, or the module is unloaded with them */
+
+void
+ngx_http_snap_lib_cleanup(void)
+{
+    EVP_MD_free(ngx_http_snap_sha256);
+    EVP_MD_free(ngx_http_snap_sha512);
+    EVP_MD_CTX_free(ngx_http_snap_work);
+
+    ngx_http_snap_sha256 = NULL;
+    ngx_http_snap_sha512 = NULL;
+    ngx_http_snap_work = NULL;
 }
 
 

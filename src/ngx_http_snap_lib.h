@@ -72,6 +72,7 @@ typedef struct {
 } ngx_http_snap_key_t;
 
 
+NGX_HTTP_SNAP_API void ngx_http_snap_lib_cleanup(void);
 NGX_HTTP_SNAP_API int ngx_http_snap_minify(ngx_http_snap_minify_t *st,
     const unsigned char *p, size_t len, ngx_http_snap_emit_pt emit,
     void *data);

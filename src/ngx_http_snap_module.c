@@ -40,6 +40,7 @@ static ngx_int_t ngx_http_snap_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static void ngx_http_snap_ctx_cleanup(void *data);
 static ngx_int_t ngx_http_snap_log_handler(ngx_http_request_t *r);
+static void ngx_http_snap_exit(ngx_cycle_t *cycle);
 
 
 #define NGX_HTTP_SNAP_VAR_CLIENT_ID    0
@@ -262,8 +263,8 @@ ngx_module_t  ngx_http_snap_module = {
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
-    NULL,                                  /* exit master */
+    ngx_http_snap_exit,                    /* exit process */
+    ngx_http_snap_exit,                    /* exit master */
     NGX_MODULE_V1_PADDING
 };
 
@@ -1340,6 +1341,13 @@ ngx_http_snap_init(ngx_conf_t *cf)
     *h = ngx_http_snap_log_handler;
 
     return ngx_http_snap_init_filters(cf);
+}
+
+
+static void
+ngx_http_snap_exit(ngx_cycle_t *cycle)
+{
+    ngx_http_snap_lib_cleanup();
 }
 
 

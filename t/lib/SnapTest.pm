@@ -213,6 +213,7 @@ sub run {
         my $pid = fork // die "fork: $!";
         if ($pid == 0) {
             exec 'valgrind', '-q', '--tool=memcheck', '--leak-check=full',
+                '--keep-debuginfo=yes',
                 '--show-leak-kinds=definite', '--errors-for-leak-kinds=definite',
                 '--num-callers=40', "--log-file=$d/valgrind.log",
                 $NGINX_BIN, '-p', "$d/", '-c', "$d/nginx.conf",
