@@ -216,8 +216,8 @@ is_deeply(\@codes, [ '4005202', '4000000' ],
     'pipelined junk after a rejected request: both answered in SNAP JSON')
     or diag($junk);
 
-cmp_ok(scalar(@cases) + keys(%raw) + 1, '>=', 100,
-    'at least 100 hostile requests');
+my $count = scalar(@cases) + keys(%raw) + 1;
+cmp_ok($count, '>=', 100, "at least 100 hostile requests: $count");
 is($t->upstream_count, $base, 'the upstream saw none of them');
 is_deeply([ sort $t->worker_pids ], \@workers, 'no worker died');
 
