@@ -31,8 +31,14 @@
 #define F_TIME    NGX_HTTP_SNAP_FMT_TIMESTAMP
 
 
+typedef struct ngx_http_snap_walk_s  ngx_http_snap_walk_t;
+
 static int ngx_http_snap_walk(const cJSON *node, const char *path,
-    const ngx_http_snap_field_t *f, char *err, size_t errlen, size_t used);
+    ngx_http_snap_walk_t *w);
+static void ngx_http_snap_failed_path(ngx_http_snap_walk_t *w, char *err,
+    size_t errlen);
+static int ngx_http_snap_segments_before(const char *path, const char *at);
+static int ngx_http_snap_arrays_before(const char *path, const char *at);
 static int ngx_http_snap_check_value(const cJSON *v,
     const ngx_http_snap_field_t *f);
 static int ngx_http_snap_format_ok(const char *s, unsigned format);
@@ -300,14 +306,50 @@ ngx_http_snap_check_value(const cJSON *v, const ngx_http_snap_field_t *f)
 
 
 /*
- * Walks one path below node; used is how much of err already holds the
- * path walked so far, so that a failure names the exact element, as in
- * "additionalInfo.items[1].price.value".
+ * The walk records where it is (the segment, and the element of each array
+ * on the way) and writes a path only when a check fails, as in
+ * "additionalInfo.items[1].price.value": a passing body costs no printing.
  */
+
+struct ngx_http_snap_walk_s {
+    const ngx_http_snap_field_t  *field;
+    int                           index[NGX_HTTP_SNAP_FIELD_MAX / 3 + 1];
+    int                           arrays;
+    int                           segments;
+};
+
+
+/* how many segments, and how many arrays, the path has up to at */
+
+static int
+ngx_http_snap_segments_before(const char *path, const char *at)
+{
+    int  n;
+
+    for (n = 1; path < at; path++) {
+        n += (*path == '.');
+    }
+
+    return n;
+}
+
+
+static int
+ngx_http_snap_arrays_before(const char *path, const char *at)
+{
+    int  n;
+
+    for (n = 0; path < at; path++) {
+        n += (*path == '[');
+    }
+
+    return n;
+}
+
 
 static int
 ngx_http_snap_walk(const cJSON *node, const char *path,
-    const ngx_http_snap_field_t *f, char *err, size_t errlen, size_t used)
+    ngx_http_snap_walk_t *w)
 {
     int           rc, array, i;
     size_t        len, n;
@@ -324,10 +366,7 @@ ngx_http_snap_walk(const cJSON *node, const char *path,
     memcpy(name, path, n);
     name[n] = '\0';
 
-    if (used + n + 2 < errlen) {
-        used += snprintf(err + used, errlen - used, "%s%s",
-                         used ? "." : "", name);
-    }
+    w->segments++;
 
     if (!cJSON_IsObject(node)) {
         return NGX_HTTP_SNAP_FIELD_BAD;
@@ -336,17 +375,17 @@ ngx_http_snap_walk(const cJSON *node, const char *path,
     child = cJSON_GetObjectItemCaseSensitive(node, name);
 
     if (child == NULL || cJSON_IsNull(child)) {
-        return f->required ? NGX_HTTP_SNAP_FIELD_MISSING
-                           : NGX_HTTP_SNAP_FIELD_OK;
+        return w->field->required ? NGX_HTTP_SNAP_FIELD_MISSING
+                                  : NGX_HTTP_SNAP_FIELD_OK;
     }
 
     if (!array) {
         if (dot == NULL) {
-            return ngx_http_snap_check_value(child, f)
+            return ngx_http_snap_check_value(child, w->field)
                    ? NGX_HTTP_SNAP_FIELD_OK : NGX_HTTP_SNAP_FIELD_BAD;
         }
 
-        return ngx_http_snap_walk(child, dot + 1, f, err, errlen, used);
+        return ngx_http_snap_walk(child, dot + 1, w);
     }
 
     if (!cJSON_IsArray(child)) {
@@ -354,30 +393,80 @@ ngx_http_snap_walk(const cJSON *node, const char *path,
     }
 
     i = 0;
+    w->arrays++;
 
     cJSON_ArrayForEach(el, child) {
-        n = used;
-
-        if (n + 16 < errlen) {
-            n += snprintf(err + n, errlen - n, "[%d]", i);
-        }
+        w->index[w->arrays - 1] = i;
 
         if (dot == NULL) {
-            rc = ngx_http_snap_check_value(el, f)
+            rc = ngx_http_snap_check_value(el, w->field)
                  ? NGX_HTTP_SNAP_FIELD_OK : NGX_HTTP_SNAP_FIELD_BAD;
 
         } else {
-            rc = ngx_http_snap_walk(el, dot + 1, f, err, errlen, n);
+            rc = ngx_http_snap_walk(el, dot + 1, w);
         }
 
         if (rc != NGX_HTTP_SNAP_FIELD_OK) {
             return rc;
         }
 
+        /* the next element walks the rest of the path again */
+        if (dot) {
+            w->segments = ngx_http_snap_segments_before(w->field->path, dot);
+            w->arrays = ngx_http_snap_arrays_before(w->field->path, dot);
+        }
+
         i++;
     }
 
     return NGX_HTTP_SNAP_FIELD_OK;
+}
+
+
+/* the failing path: w->segments names, "[]" given their element index */
+
+static void
+ngx_http_snap_failed_path(ngx_http_snap_walk_t *w, char *err, size_t errlen)
+{
+    int          seg, arr;
+    size_t       used;
+    const char  *p, *end, *dot;
+
+    used = 0;
+    arr = 0;
+    p = w->field->path;
+    end = p + strlen(p);
+
+    for (seg = 0; seg < w->segments && p < end; seg++) {
+        dot = strchr(p, '.');
+        if (dot == NULL) {
+            dot = end;
+        }
+
+        if (dot - p > 2 && dot[-2] == '[' && dot[-1] == ']') {
+            used += snprintf(err + used, errlen - used, "%s%.*s",
+                             used ? "." : "", (int) (dot - p - 2), p);
+
+            /* an array the walk went into has an element to name */
+            if (arr < w->arrays && used < errlen) {
+                used += snprintf(err + used, errlen - used, "[%d]",
+                                 w->index[arr]);
+            }
+
+            arr++;
+
+        } else {
+            used += snprintf(err + used, errlen - used, "%s%.*s",
+                             used ? "." : "", (int) (dot - p), p);
+        }
+
+        if (used >= errlen) {
+            err[errlen - 1] = '\0';
+            return;
+        }
+
+        p = dot + 1;
+    }
 }
 
 
@@ -390,14 +479,19 @@ int
 ngx_http_snap_check_fields(const cJSON *root,
     const ngx_http_snap_field_t *fields, char *err, size_t errlen)
 {
-    int  rc;
+    int                   rc;
+    ngx_http_snap_walk_t  w;
 
     for ( /* void */ ; fields->path; fields++) {
-        err[0] = '\0';
+        w.field = fields;
+        w.arrays = 0;
+        w.segments = 0;
 
-        rc = ngx_http_snap_walk(root, fields->path, fields, err, errlen, 0);
+        rc = ngx_http_snap_walk(root, fields->path, &w);
 
         if (rc != NGX_HTTP_SNAP_FIELD_OK) {
+            err[0] = '\0';
+            ngx_http_snap_failed_path(&w, err, errlen);
             return rc;
         }
     }
