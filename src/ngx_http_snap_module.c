@@ -715,6 +715,16 @@ ngx_http_snap_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /* per cycle: a reload, which may drop keys or clients, starts empty */
+    if (smcf->tokens_used) {
+        smcf->token_cache = ngx_pcalloc(cf->pool,
+                                        NGX_HTTP_SNAP_TOKEN_CACHE
+                                        * sizeof(ngx_http_snap_token_cache_t));
+        if (smcf->token_cache == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
     return NGX_CONF_OK;
 }
 

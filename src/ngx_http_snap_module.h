@@ -70,11 +70,24 @@ typedef struct {
 } ngx_http_snap_client_t;
 
 
+#define NGX_HTTP_SNAP_TOKEN_CACHE   16
+
+
+/* a token this worker has verified already, until it expires */
+typedef struct {
+    u_char                      token[NGX_HTTP_SNAP_TOKEN_MAX_LEN];
+    size_t                      len;
+    time_t                      exp;
+    ngx_http_snap_client_t     *client;
+} ngx_http_snap_token_cache_t;
+
+
 typedef struct {
     ngx_array_t                 clients;      /* ngx_http_snap_client_t */
     ngx_array_t                 token_keys;   /* ngx_http_snap_key_t */
     ngx_array_t                 zones;        /* ngx_shm_zone_t * */
     ngx_uint_t                  tokens_used;
+    ngx_http_snap_token_cache_t  *token_cache;
 } ngx_http_snap_main_conf_t;
 
 
