@@ -128,11 +128,8 @@ like($t->read_file('error.log'), qr/buffered to a temporary file/,
 
 # chunked
 my $hdr = $t->snap_headers($p, path => $N, token => $token, body => $big);
-my $raw = "POST $N HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
-    . "Transfer-Encoding: chunked\r\n";
-my @h = @$hdr;
-while (my ($k, $v) = splice @h, 0, 2) { $raw .= "$k: $v\r\n" }
-$raw .= "\r\n";
+my $raw = SnapTest::raw_head('POST', $N,
+    [ @$hdr, 'Transfer-Encoding' => 'chunked' ]) . "\r\n";
 my $chunked = '';
 for (my $i = 0; $i < length $big; $i += 3000) {
     my $c = substr $big, $i, 3000;
@@ -146,11 +143,8 @@ is(sha256_hex(upstream_last()->{body}), sha256_hex($big),
 
 # slow client: the body in pieces with pauses
 $hdr = $t->snap_headers($p, path => $N, token => $token, body => $body);
-$raw = "POST $N HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
-    . "Content-Length: " . length($body) . "\r\n";
-@h = @$hdr;
-while (my ($k, $v) = splice @h, 0, 2) { $raw .= "$k: $v\r\n" }
-$raw .= "\r\n";
+$raw = SnapTest::raw_head('POST', $N,
+    [ @$hdr, 'Content-Length' => length $body ]) . "\r\n";
 $r = SnapTest::parse_response($t->http($raw, pieces => [
     substr($body, 0, 10), substr($body, 10, 20), substr($body, 30)],
     sleep => 0.3));
@@ -162,7 +156,7 @@ SKIP: {
     skip 'curl not found', 2 unless -x '/usr/bin/curl';
     $hdr = $t->snap_headers($p, path => $N, token => $token, body => $body);
     my @args;
-    @h = @$hdr;
+    my @h = @$hdr;
     while (my ($k, $v) = splice @h, 0, 2) { push @args, '-H', "$k: $v" }
     $t->write_file('h2body', $body);
     my $out = `curl -s --http2-prior-knowledge -o - -w '\\n%{http_version} %{http_code}' @{[ map { "'$_'" } @args ]} --data-binary \@@{[ $t->dir ]}/h2body http://127.0.0.1:@{[ $t->port(1) ]}$N`;
@@ -302,16 +296,9 @@ is($t->upstream_count, $count, 'the upstream saw none of the rejected requests')
 # keepalive after a rejection that read the body
 $hdrs = $t->snap_headers($p, path => $N, token => $token, body => $body,
     secret => 'wrong');
-$raw = "POST $N HTTP/1.1\r\nHost: a\r\nContent-Length: " . length($body) . "\r\n";
-@h = @$hdrs;
-while (my ($k, $v) = splice @h, 0, 2) { $raw .= "$k: $v\r\n" }
-$raw .= "\r\n$body";
+$raw = SnapTest::raw_request('POST', $N, $hdrs, $body, keepalive => 1);
 my $hdrs2 = $t->snap_headers($p, path => $N, token => $token, body => $body);
-my $raw2 = "POST $N HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: "
-    . length($body) . "\r\n";
-@h = @$hdrs2;
-while (my ($k, $v) = splice @h, 0, 2) { $raw2 .= "$k: $v\r\n" }
-$raw2 .= "\r\n$body";
+my $raw2 = SnapTest::raw_request('POST', $N, $hdrs2, $body);
 my $reply = $t->http($raw . $raw2);
 my @st = $reply =~ m{HTTP/1\.1 (\d{3}) }g;
 is_deeply(\@st, [401, 200], 'keepalive connection works after a rejection');

@@ -141,11 +141,7 @@ is_snap_error($r, '4095200', 'Conflict', 'by default the id stays used');
 # a storm of 200 identical requests on separate connections, 2 workers
 my $hdrs = $t->snap_headers($p, path => '/notify', token => $tp, body => $body,
     external_id => 'storm-1');
-my $raw = "POST /notify HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
-    . "Content-Length: " . length($body) . "\r\n";
-my @h = @$hdrs;
-while (my ($k, $v) = splice @h, 0, 2) { $raw .= "$k: $v\r\n" }
-$raw .= "\r\n$body";
+my $raw = SnapTest::raw_request('POST', '/notify', $hdrs, $body);
 my @socks = map {
     IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $t->port) or die $!
 } 1 .. 200;

@@ -114,11 +114,9 @@ like($t->read_file('error.log'), qr/client intended to send too large body/,
 
 # 413: chunked, found while the module reads the body
 my $hdrs = $t->snap_headers($p, path => '/big', token => $token, body => $big);
-my $raw = "POST /big HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
-    . "Transfer-Encoding: chunked\r\n";
-my @h = @$hdrs;
-while (my ($k, $v) = splice @h, 0, 2) { $raw .= "$k: $v\r\n" }
-$raw .= "\r\n" . sprintf("%x\r\n", length $big) . "$big\r\n0\r\n\r\n";
+my $raw = SnapTest::raw_head('POST', '/big',
+    [ @$hdrs, 'Transfer-Encoding' => 'chunked' ])
+    . "\r\n" . sprintf("%x\r\n", length $big) . "$big\r\n0\r\n\r\n";
 $r = SnapTest::parse_response($t->http($raw));
 is_snap_error($r, '4005200', 'Bad Request', '413 (chunked) as SNAP JSON');
 

@@ -191,9 +191,7 @@ for my $c (@cases) {
 
 # 7. chunked abuse and pipelined junk, raw
 my $hdrs = $t->snap_headers($p, path => $C, token => $token, body => '{}');
-my $head = "POST $C HTTP/1.1\r\nHost: a\r\nConnection: close\r\n";
-my @h = @$hdrs;
-while (my ($k, $v) = splice @h, 0, 2) { $head .= "$k: $v\r\n" }
+my $head = SnapTest::raw_head('POST', $C, $hdrs);
 my %raw = (
     'chunk size not hex' => "Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
     'chunk size overflow' => "Transfer-Encoding: chunked\r\n\r\nffffffffffffffffffff\r\n{}\r\n0\r\n\r\n",

@@ -138,11 +138,7 @@ sub raw_for {
     my ($id) = @_;
     my $h = $t->snap_headers($p, path => '/notify', token => $token,
         body => $body, external_id => $id);
-    my $raw = "POST /notify HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
-        . "Content-Length: " . length($body) . "\r\n";
-    my @h = @$h;
-    while (my ($k, $v) = splice @h, 0, 2) { $raw .= "$k: $v\r\n" }
-    return "$raw\r\n$body";
+    return SnapTest::raw_request('POST', '/notify', $h, $body);
 }
 
 my $st = storm(map { raw_for("distinct-$_") } 1 .. 200);

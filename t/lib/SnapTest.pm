@@ -497,6 +497,26 @@ sub _read_all {
     return $reply;
 }
 
+# The head of a raw request, without its blank line: the request line, Host,
+# Connection: close (unless keepalive), then the header pairs in order.
+sub raw_head {
+    my ($method, $path, $headers, %o) = @_;
+    my $raw = "$method $path HTTP/1.1\r\nHost: a\r\n";
+    $raw .= "Connection: close\r\n" unless $o{keepalive};
+    my @h = @$headers;
+    while (my ($k, $v) = splice @h, 0, 2) {
+        $raw .= "$k: $v\r\n";
+    }
+    return $raw;
+}
+
+# A whole raw request with a Content-Length body.
+sub raw_request {
+    my ($method, $path, $headers, $body, %o) = @_;
+    return raw_head($method, $path,
+        [ @$headers, 'Content-Length' => length $body ], %o) . "\r\n$body";
+}
+
 # One HTTP/1.1 request, Connection: close; returns a parsed response.
 sub request {
     my ($self, %a) = @_;
