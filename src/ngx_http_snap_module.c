@@ -437,6 +437,13 @@ ngx_http_snap_create_ctx(ngx_http_request_t *r)
     ctx = cln->data;
     ngx_memzero(ctx, sizeof(ngx_http_snap_ctx_t));
 
+    /*
+     * Fail closed: only the access handler's own verdict lets a request
+     * through, so a context made elsewhere (the token handler, a filter)
+     * and carried into a snap_verify location by a redirect refuses it.
+     */
+    ctx->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
     ctx->service = slcf->token ? NGX_HTTP_SNAP_SERVICE_TOKEN : slcf->service;
 

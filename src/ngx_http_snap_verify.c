@@ -64,6 +64,17 @@ ngx_http_snap_access_handler(ngx_http_request_t *r)
     ctx = ngx_http_snap_get_ctx(r);
 
     if (ctx) {
+        if (ctx->status == NGX_HTTP_INTERNAL_SERVER_ERROR) {
+            /* redirected here from the token handler: never verified */
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "snap: request redirected into snap_verify "
+                          "without verification, refused");
+            rc = ngx_http_snap_send_error(r, slcf->service,
+                                          NGX_HTTP_SNAP_INTERNAL, NULL);
+            ngx_http_finalize_request(r, rc);
+            return NGX_DONE;
+        }
+
         /* the body has been read, or this is an internal redirect */
         return ctx->status;
     }

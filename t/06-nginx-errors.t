@@ -99,6 +99,17 @@ $t->run(<<"EOF");
         location = /plain {
             proxy_pass http://127.0.0.1:$down;
         }
+
+        location = /token-redirect {
+            snap_token;
+            error_page 413 = /after-token;
+        }
+
+        location = /after-token {
+            internal;
+            snap_verify 52;
+            proxy_pass http://%%UPSTREAM%%;
+        }
     }
 EOF
 
@@ -176,6 +187,17 @@ like($t->read_file('access.log'), qr/./, 'access log written');
 $r = $t->snap($p, path => '/custom-page', token => $token, body => $body);
 is($r->{status}, 503, "error_page: the operator's status");
 is($r->{body}, "operator page\n", "error_page: the operator's page");
+
+# a redirect from the token handler into a snap_verify location never
+# passes unverified: the verdict there is the access handler's alone
+my $before = $t->upstream_count;
+$raw = SnapTest::raw_head('POST', '/token-redirect',
+    [ @{$t->token_headers($p)}, 'Transfer-Encoding' => 'chunked' ])
+    . "\r\n" . sprintf("%x\r\n", length $big) . "$big\r\n0\r\n\r\n";
+$r = SnapTest::parse_response($t->http($raw));
+is_snap_error($r, '5005200', 'General Error',
+    'redirected from snap_token into snap_verify: refused, fail closed');
+is($t->upstream_count, $before, 'and the upstream never saw it');
 
 # outside snap locations nginx answers as always
 $r = $t->request(method => 'GET', path => '/plain');
