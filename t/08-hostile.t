@@ -76,6 +76,10 @@ case('duplicate Content-Length', extra => [ 'Content-Length' => '5' ],
     '4000000', 'Bad Request');
 case('Content-Length and chunked', extra => [ 'Transfer-Encoding' => 'chunked' ],
     '4000000', 'Bad Request');
+case('NUL byte in a header value', override => { 'X-PARTNER-ID' => "Qoin\x00Snap" },
+    '4000000', 'Bad Request');
+case('NUL byte in a header name', extra => [ "X-Ev\x00il" => '1' ],
+    '4000000', 'Bad Request');
 
 # 2. timestamps
 for my $ts ('9999-99-99T99:99:99+07:00', '2024-13-01T00:00:00Z',
