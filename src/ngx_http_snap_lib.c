@@ -108,46 +108,69 @@ int
 ngx_http_snap_minify(ngx_http_snap_minify_t *st, const unsigned char *p,
     size_t len, ngx_http_snap_emit_pt emit, void *data)
 {
-    unsigned char         c;
     const unsigned char  *start, *end;
+
+    /* the bytes that end a run: outside strings, and inside them */
+    static const unsigned char  out[256] = {
+        [' '] = 1, ['\t'] = 1, ['\r'] = 1, ['\n'] = 1, ['"'] = 2
+    };
+    static const unsigned char  in[256] = { ['"'] = 1, ['\\'] = 2 };
 
     start = p;
     end = p + len;
 
-    for ( /* void */ ; p < end; p++) {
-        c = *p;
+    while (p < end) {
 
         if (st->in_string) {
             if (st->escape) {
                 st->escape = 0;
+                p++;
+                continue;
+            }
 
-            } else if (c == '\\') {
+            while (p < end && !in[*p]) {
+                p++;
+            }
+
+            if (p == end) {
+                break;
+            }
+
+            if (*p == '\\') {
                 st->escape = 1;
 
-            } else if (c == '"') {
+            } else {
                 st->in_string = 0;
             }
 
+            p++;
             continue;
         }
 
-        switch (c) {
+        while (p < end && !out[*p]) {
+            p++;
+        }
 
-        case '"':
-            st->in_string = 1;
-            break;
-
-        case ' ':
-        case '\t':
-        case '\r':
-        case '\n':
-            if (p > start && emit(data, start, p - start) != 0) {
-                return -1;
-            }
-
-            start = p + 1;
+        if (p == end) {
             break;
         }
+
+        if (*p == '"') {
+            st->in_string = 1;
+            p++;
+            continue;
+        }
+
+        /* whitespace: emit the run before it, skip the whole gap */
+        if (p > start && emit(data, start, p - start) != 0) {
+            return -1;
+        }
+
+        while (p < end && out[*p] == 1) {
+            p++;
+        }
+
+        start = p;
     }
 
     if (end > start && emit(data, start, end - start) != 0) {
