@@ -93,7 +93,7 @@ for my $ts ('9999-99-99T99:99:99+07:00', '2024-13-01T00:00:00Z',
     case('timestamp ' . substr($ts, 0, 40), override => { 'X-TIMESTAMP' => $ts },
         '4005201', 'Invalid Field Format X-TIMESTAMP');
 }
-for my $off (-86400 * 365 * 100, -301, 301, 86400 * 365 * 7000) {
+for my $off (-86400 * 365 * 100, -310, 310, 86400 * 365 * 7000) {
     case("timestamp off by $off s", timestamp => timestamp($off),
         '4015200', 'Unauthorized. [Timestamp]');
 }
