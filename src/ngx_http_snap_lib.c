@@ -18,6 +18,11 @@ static const EVP_MD *ngx_http_snap_md(int bits);
 static EVP_MD_CTX *ngx_http_snap_work_ctx(void);
 static int ngx_http_snap_digest_emit(void *data, const unsigned char *p,
     size_t len);
+static int ngx_http_snap_digest_init(ngx_http_snap_digest_t *d);
+static int ngx_http_snap_digest_update(ngx_http_snap_digest_t *d,
+    const unsigned char *p, size_t len);
+static int ngx_http_snap_digest_final(ngx_http_snap_digest_t *d,
+    unsigned char *hex);
 static int ngx_http_snap_copy_emit(void *data, const unsigned char *p,
     size_t len);
 static int ngx_http_snap_digits(const unsigned char *p, size_t n, int *v);
@@ -218,24 +223,17 @@ ngx_http_snap_digest_emit(void *data, const unsigned char *p, size_t len)
 }
 
 
-int
+static int
 ngx_http_snap_digest_init(ngx_http_snap_digest_t *d)
 {
     memset(&d->minify, 0, sizeof(d->minify));
-
-    if (d->md == NULL) {
-        d->md = EVP_MD_CTX_new();
-        if (d->md == NULL) {
-            return -1;
-        }
-    }
 
     return EVP_DigestInit_ex(d->md, ngx_http_snap_md(256), NULL) == 1
            ? 0 : -1;
 }
 
 
-int
+static int
 ngx_http_snap_digest_update(ngx_http_snap_digest_t *d, const unsigned char *p,
     size_t len)
 {
@@ -244,7 +242,7 @@ ngx_http_snap_digest_update(ngx_http_snap_digest_t *d, const unsigned char *p,
 }
 
 
-int
+static int
 ngx_http_snap_digest_final(ngx_http_snap_digest_t *d, unsigned char *hex)
 {
     size_t         i;
@@ -261,14 +259,6 @@ ngx_http_snap_digest_final(ngx_http_snap_digest_t *d, unsigned char *hex)
     }
 
     return 0;
-}
-
-
-void
-ngx_http_snap_digest_free(ngx_http_snap_digest_t *d)
-{
-    EVP_MD_CTX_free(d->md);
-    d->md = NULL;
 }
 
 

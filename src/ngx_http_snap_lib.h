@@ -79,12 +79,6 @@ NGX_HTTP_SNAP_API int ngx_http_snap_minify(ngx_http_snap_minify_t *st,
 NGX_HTTP_SNAP_API size_t ngx_http_snap_minify_buf(const unsigned char *src,
     size_t len, unsigned char *dst);
 
-NGX_HTTP_SNAP_API int ngx_http_snap_digest_init(ngx_http_snap_digest_t *d);
-NGX_HTTP_SNAP_API int ngx_http_snap_digest_update(ngx_http_snap_digest_t *d,
-    const unsigned char *p, size_t len);
-NGX_HTTP_SNAP_API int ngx_http_snap_digest_final(ngx_http_snap_digest_t *d,
-    unsigned char *hex);
-NGX_HTTP_SNAP_API void ngx_http_snap_digest_free(ngx_http_snap_digest_t *d);
 NGX_HTTP_SNAP_API int ngx_http_snap_body_hash(const unsigned char *body,
     size_t len, unsigned char *hex);
 

@@ -697,9 +697,6 @@ ngx_http_snap_create_main_conf(ngx_conf_t *cf)
         != NGX_OK
         || ngx_array_init(&smcf->token_keys, cf->pool, 2,
                           sizeof(ngx_http_snap_key_t))
-           != NGX_OK
-        || ngx_array_init(&smcf->zones, cf->pool, 2,
-                          sizeof(ngx_shm_zone_t *))
            != NGX_OK)
     {
         return NULL;

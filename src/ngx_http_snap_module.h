@@ -85,7 +85,6 @@ typedef struct {
 typedef struct {
     ngx_array_t                 clients;      /* ngx_http_snap_client_t */
     ngx_array_t                 token_keys;   /* ngx_http_snap_key_t */
-    ngx_array_t                 zones;        /* ngx_shm_zone_t * */
     ngx_uint_t                  tokens_used;
     ngx_http_snap_token_cache_t  *token_cache;
 } ngx_http_snap_main_conf_t;
