@@ -92,7 +92,7 @@ for my $case (
     [ 'snap_replay nozone;',
       qr/zero size shared memory zone "nozone"/ ],
 ) {
-    my ($ok, $out) = $t2->test_config(<<"EOF");
+    $t2->config_fails(<<"EOF", $case->[1], $case->[0]);
     snap_client QoinSnap public_key=$p->{pem};
     snap_token_key $key;
     server {
@@ -100,8 +100,6 @@ for my $case (
         location / { $case->[0] }
     }
 EOF
-    ok(!$ok, "nginx -t fails: $case->[0]");
-    like($out, $case->[1], "clear message: $case->[0]");
 }
 
 $t->done;

@@ -246,12 +246,10 @@ for my $case (
     [ "snap_client A public_key=$p->{pem};",
       qr/need "snap_token_key"/, 'snap_token without snap_token_key' ],
 ) {
-    my ($ok, $out) = $t->test_config(<<"EOF");
+    $t->config_fails(<<"EOF", $case->[1], $case->[2]);
     $case->[0]
     server { listen 127.0.0.1:%%PORT%%; location / { snap_token; } }
 EOF
-    ok(!$ok, "nginx -t fails: $case->[2]");
-    like($out, $case->[1], "message: $case->[2]");
 }
 
 for my $case ([ $p->{pem}, 'SPKI' ], [ "$d/QoinSnap.pkcs1.pem", 'PKCS#1' ],

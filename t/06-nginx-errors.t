@@ -214,13 +214,11 @@ for my $case (
     [ 'snap_error signature 4005200 a; snap_error signature 4005201 b;',
       qr/duplicate snap_error for "signature"/ ],
 ) {
-    my ($ok, $out) = $t->test_config(<<"EOF");
+    $t->config_fails(<<"EOF", $case->[1], $case->[0]);
     snap_client QoinSnap public_key=$p->{pem};
     snap_token_key $key;
     server { listen 127.0.0.1:%%PORT%%; location / { snap_verify 52; $case->[0] } }
 EOF
-    ok(!$ok, "nginx -t fails: $case->[0]");
-    like($out, $case->[1], "message: $case->[0]");
 }
 
 $t->done;

@@ -199,6 +199,14 @@ sub test_config {
     return ($? == 0, $out);
 }
 
+# nginx -t must refuse the configuration, saying what matches $re.
+sub config_fails {
+    my ($self, $http, $re, $name) = @_;
+    my ($ok, $out) = $self->test_config($http);
+    ok(!$ok, "nginx -t fails: $name");
+    like($out, $re, "message: $name");
+}
+
 sub run {
     my ($self, $http, %o) = @_;
     my $d = $self->{dir};
