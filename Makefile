@@ -24,8 +24,11 @@ ASAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all \
 
 FUZZ_TARGETS := minify minify_diff timestamp base64 token fields header
 FUZZ_SECONDS ?= 60
-FUZZ_SRCS    := src/ngx_http_snap_lib.c src/ngx_http_snap_fields.c
+FUZZ_SRCS    := src/ngx_http_snap_lib.c src/ngx_http_snap_fields.c \
+                src/ngx_http_snap_json.c
 FUZZ_DEPS    := $(FUZZ_SRCS) src/ngx_http_snap_lib.h
+# the cJSON reference the fields target compares the checker with
+FUZZ_REF     := fuzz/ref_fields.c
 FUZZ_LIBS    := -lcrypto -lcjson
 
 all: $(MODULE)
@@ -74,18 +77,18 @@ uninstall:
 
 $(BUILD)/unit_tests: unit/test_lib.c $(FUZZ_DEPS)
 	@mkdir -p $(BUILD)
-	$(CC) $(UNIT_FLAGS) -o $@ unit/test_lib.c $(FUZZ_SRCS) $(FUZZ_LIBS)
+	$(CC) $(UNIT_FLAGS) -o $@ unit/test_lib.c $(FUZZ_SRCS) -lcrypto
 
 unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
 
 # The kept fuzz corpora (seeds and every crash found) run under gcc's
 # sanitizers without libFuzzer, as regression tests.
-$(BUILD)/regress/%: fuzz/fuzz_%.c fuzz/driver.c $(FUZZ_DEPS)
+$(BUILD)/regress/%: fuzz/fuzz_%.c fuzz/driver.c $(FUZZ_DEPS) $(FUZZ_REF)
 	@mkdir -p $(BUILD)/regress
 	$(CC) -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
 	    -fno-omit-frame-pointer -Isrc -o $@ $< fuzz/driver.c $(FUZZ_SRCS) \
-	    $(FUZZ_LIBS)
+	    $(FUZZ_REF) $(FUZZ_LIBS)
 
 fuzz-regress: $(addprefix $(BUILD)/regress/,$(FUZZ_TARGETS))
 	@for t in $(FUZZ_TARGETS); do \
@@ -94,10 +97,11 @@ fuzz-regress: $(addprefix $(BUILD)/regress/,$(FUZZ_TARGETS))
 
 # libFuzzer (clang): each target for FUZZ_SECONDS, growing a corpus in
 # build/fuzz; a crash stops the run and is left in build/fuzz/crash-*.
-$(BUILD)/fuzz/%: fuzz/fuzz_%.c $(FUZZ_DEPS)
+$(BUILD)/fuzz/%: fuzz/fuzz_%.c $(FUZZ_DEPS) $(FUZZ_REF)
 	@mkdir -p $(BUILD)/fuzz
 	clang -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all -Isrc -o $@ $< $(FUZZ_SRCS) $(FUZZ_LIBS)
+	    -fno-sanitize-recover=all -Isrc -o $@ $< $(FUZZ_SRCS) $(FUZZ_REF) \
+	    $(FUZZ_LIBS)
 
 fuzz: deps $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
 	@for t in $(FUZZ_TARGETS); do \

@@ -1,5 +1,6 @@
 /*
- * Differential: on valid JSON (as cJSON judges it) the minifier must give
+ * Differential: on valid JSON (as ngx_http_snap_json_check judges it) the
+ * minifier must give
  * exactly what an independent re-emitter gives, one that walks the JSON
  * grammar and copies every token verbatim, dropping only the whitespace
  * between tokens.
@@ -7,7 +8,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <cjson/cJSON.h>
 
 #include "ngx_http_snap_lib.h"
 
@@ -149,17 +149,14 @@ int
 LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
     size_t          n;
-    cJSON          *json;
     ref_t           r;
     unsigned char  *a, *b;
 
-    json = ngx_http_snap_json_parse(data, size);
-    if (json == NULL) {
+    if (ngx_http_snap_json_check(data, size, NULL, NULL, 0)
+        != NGX_HTTP_SNAP_FIELD_OK)
+    {
         return 0;
     }
-
-    cJSON_Delete(json);
-
 
     a = malloc(size + 1);
     b = malloc(size + 1);

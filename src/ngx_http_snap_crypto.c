@@ -18,7 +18,7 @@
 
 static ngx_int_t ngx_http_snap_read_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *out);
-static void ngx_http_snap_pkey_cleanup(void *data);
+static void ngx_http_snap_verifier_cleanup(void *data);
 static void ngx_http_snap_key_cleanup(void *data);
 
 
@@ -86,19 +86,20 @@ failed:
 
 
 static void
-ngx_http_snap_pkey_cleanup(void *data)
+ngx_http_snap_verifier_cleanup(void *data)
 {
-    EVP_PKEY_free(data);
+    EVP_PKEY_CTX_free(data);
 }
 
 
 /*
  * Partners hand over their key as SPKI ("BEGIN PUBLIC KEY"), PKCS#1
  * ("BEGIN RSA PUBLIC KEY") or inside an X.509 certificate (BCA asks for
- * one); all three are accepted.
+ * one); all three are accepted.  What is kept is a verification context
+ * for the key, ready for every request.
  */
 
-EVP_PKEY *
+EVP_PKEY_CTX *
 ngx_http_snap_load_public_key(ngx_conf_t *cf, ngx_str_t *file)
 {
     BIO                 *bio;
@@ -106,6 +107,7 @@ ngx_http_snap_load_public_key(ngx_conf_t *cf, ngx_str_t *file)
     size_t               len;
     EVP_PKEY            *pkey;
     ngx_str_t            name, pem;
+    EVP_PKEY_CTX        *verifier;
     const u_char        *p;
     OSSL_DECODER_CTX    *dctx;
     ngx_pool_cleanup_t  *cln;
@@ -165,16 +167,8 @@ ngx_http_snap_load_public_key(ngx_conf_t *cf, ngx_str_t *file)
         return NULL;
     }
 
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        EVP_PKEY_free(pkey);
-        return NULL;
-    }
-
-    cln->handler = ngx_http_snap_pkey_cleanup;
-    cln->data = pkey;
-
     if (EVP_PKEY_base_id(pkey) != EVP_PKEY_RSA) {
+        EVP_PKEY_free(pkey);
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" is not an RSA public key", &name);
         return NULL;
@@ -184,10 +178,32 @@ ngx_http_snap_load_public_key(ngx_conf_t *cf, ngx_str_t *file)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "RSA key \"%V\" has %d bits, at least 1024 "
                            "are required", &name, EVP_PKEY_bits(pkey));
+        EVP_PKEY_free(pkey);
         return NULL;
     }
 
-    return pkey;
+    /* the context holds its own reference to the key */
+    verifier = ngx_http_snap_rsa_verifier(pkey);
+    EVP_PKEY_free(pkey);
+
+    if (verifier == NULL) {
+        ERR_clear_error();
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "OpenSSL cannot verify with the key \"%V\"",
+                           &name);
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        EVP_PKEY_CTX_free(verifier);
+        return NULL;
+    }
+
+    cln->handler = ngx_http_snap_verifier_cleanup;
+    cln->data = verifier;
+
+    return verifier;
 }
 
 

@@ -3,12 +3,12 @@
  * Copyright (C) ngx_http_snap_module authors
  *
  * Body profiles: the mandatory fields and formats of each service, from the
- * provider's pages (seeds 000-004), checked on a cJSON tree.  No nginx
+ * provider's pages (seeds 000-004), the field path syntax and the value
+ * formats; ngx_http_snap_json.c checks a body against them.  No nginx
  * runtime here, so the unit tests and the fuzzers use it as it is.
  */
 
 
-#include <stdio.h>
 #include <string.h>
 
 #include "ngx_http_snap_lib.h"
@@ -29,19 +29,6 @@
 #define F_CUR     NGX_HTTP_SNAP_FMT_CURRENCY
 #define F_STATUS  NGX_HTTP_SNAP_FMT_STATUS
 #define F_TIME    NGX_HTTP_SNAP_FMT_TIMESTAMP
-
-
-typedef struct ngx_http_snap_walk_s  ngx_http_snap_walk_t;
-
-static int ngx_http_snap_walk(const cJSON *node, const char *path,
-    ngx_http_snap_walk_t *w);
-static void ngx_http_snap_failed_path(ngx_http_snap_walk_t *w, char *err,
-    size_t errlen);
-static int ngx_http_snap_segments_before(const char *path, const char *at);
-static int ngx_http_snap_arrays_before(const char *path, const char *at);
-static int ngx_http_snap_check_value(const cJSON *v,
-    const ngx_http_snap_field_t *f);
-static int ngx_http_snap_format_ok(const char *s, unsigned format);
 
 
 /* seed 000: Payment Notification QRIS, service 52 */
@@ -141,46 +128,6 @@ ngx_http_snap_profile(unsigned service)
 
 
 /*
- * A body is JSON only when the value fills it: cJSON stops after the
- * first value, so "{}garbage" would otherwise pass, and it skips every
- * control character as whitespace, so those are refused first.
- */
-
-cJSON *
-ngx_http_snap_json_parse(const unsigned char *p, size_t len)
-{
-    size_t                i;
-    cJSON                *json;
-    const char           *end;
-    const unsigned char  *last;
-
-    for (i = 0; i < len; i++) {
-        if (p[i] < 0x20 && p[i] != '\t' && p[i] != '\r' && p[i] != '\n') {
-            return NULL;
-        }
-    }
-
-    end = NULL;
-    json = cJSON_ParseWithLengthOpts((const char *) p, len, &end, 0);
-
-    if (json == NULL) {
-        return NULL;
-    }
-
-    last = p + len;
-
-    for (p = (const unsigned char *) end; p < last; p++) {
-        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
-            cJSON_Delete(json);
-            return NULL;
-        }
-    }
-
-    return json;
-}
-
-
-/*
  * A field path is names joined by '.', a name followed by "[]" stands for
  * every element of that array: "a.b", "items[].id".
  */
@@ -221,13 +168,13 @@ ngx_http_snap_field_path_ok(const char *path)
 }
 
 
-static int
-ngx_http_snap_format_ok(const char *s, unsigned format)
-{
-    int64_t      t;
-    size_t       i, n, len;
+/* a profile's value formats, on a string's decoded bytes */
 
-    len = strlen(s);
+int
+ngx_http_snap_format_ok(const unsigned char *s, size_t len, unsigned format)
+{
+    int64_t  t;
+    size_t   i, n;
 
     switch (format) {
 
@@ -261,242 +208,13 @@ ngx_http_snap_format_ok(const char *s, unsigned format)
         return len == 2 && s[0] == '0' && s[1] >= '0' && s[1] <= '9';
 
     case NGX_HTTP_SNAP_FMT_TIMESTAMP:
-        return ngx_http_snap_parse_timestamp((const unsigned char *) s, len,
-                                             &t) == 0;
+        return ngx_http_snap_parse_timestamp(s, len, &t) == 0;
+
+    case NGX_HTTP_SNAP_FMT_GRANT:
+        return len == sizeof("client_credentials") - 1
+               && memcmp(s, "client_credentials", len) == 0;
 
     default:
         return 1;
     }
-}
-
-
-static int
-ngx_http_snap_check_value(const cJSON *v, const ngx_http_snap_field_t *f)
-{
-    switch (f->type) {
-
-    case NGX_HTTP_SNAP_JSON_STRING:
-        if (!cJSON_IsString(v)) {
-            return 0;
-        }
-
-        if (f->max_len && strlen(v->valuestring) > f->max_len) {
-            return 0;
-        }
-
-        return ngx_http_snap_format_ok(v->valuestring, f->format);
-
-    case NGX_HTTP_SNAP_JSON_OBJECT:
-        return cJSON_IsObject(v);
-
-    case NGX_HTTP_SNAP_JSON_ARRAY:
-        return cJSON_IsArray(v);
-
-    case NGX_HTTP_SNAP_JSON_INTEGER:
-        /* cJSON keeps numbers as doubles: an integer has no fraction */
-        return cJSON_IsNumber(v) && v->valuedouble == (double) v->valueint;
-
-    case NGX_HTTP_SNAP_JSON_SCALAR:
-        return cJSON_IsString(v) || cJSON_IsNumber(v);
-
-    default:
-        return 1;
-    }
-}
-
-
-/*
- * The walk records where it is (the segment, and the element of each array
- * on the way) and writes a path only when a check fails, as in
- * "additionalInfo.items[1].price.value": a passing body costs no printing.
- */
-
-struct ngx_http_snap_walk_s {
-    const ngx_http_snap_field_t  *field;
-    int                           index[NGX_HTTP_SNAP_FIELD_MAX / 3 + 1];
-    int                           arrays;
-    int                           segments;
-};
-
-
-/* how many segments, and how many arrays, the path has up to at */
-
-static int
-ngx_http_snap_segments_before(const char *path, const char *at)
-{
-    int  n;
-
-    for (n = 1; path < at; path++) {
-        n += (*path == '.');
-    }
-
-    return n;
-}
-
-
-static int
-ngx_http_snap_arrays_before(const char *path, const char *at)
-{
-    int  n;
-
-    for (n = 0; path < at; path++) {
-        n += (*path == '[');
-    }
-
-    return n;
-}
-
-
-static int
-ngx_http_snap_walk(const cJSON *node, const char *path,
-    ngx_http_snap_walk_t *w)
-{
-    int           rc, array, i;
-    size_t        len, n;
-    char          name[NGX_HTTP_SNAP_FIELD_MAX + 1];
-    const char   *dot;
-    const cJSON  *child, *el;
-
-    dot = strchr(path, '.');
-    len = dot ? (size_t) (dot - path) : strlen(path);
-
-    array = len > 2 && path[len - 2] == '[' && path[len - 1] == ']';
-    n = array ? len - 2 : len;
-
-    memcpy(name, path, n);
-    name[n] = '\0';
-
-    w->segments++;
-
-    if (!cJSON_IsObject(node)) {
-        return NGX_HTTP_SNAP_FIELD_BAD;
-    }
-
-    child = cJSON_GetObjectItemCaseSensitive(node, name);
-
-    if (child == NULL || cJSON_IsNull(child)) {
-        return w->field->required ? NGX_HTTP_SNAP_FIELD_MISSING
-                                  : NGX_HTTP_SNAP_FIELD_OK;
-    }
-
-    if (!array) {
-        if (dot == NULL) {
-            return ngx_http_snap_check_value(child, w->field)
-                   ? NGX_HTTP_SNAP_FIELD_OK : NGX_HTTP_SNAP_FIELD_BAD;
-        }
-
-        return ngx_http_snap_walk(child, dot + 1, w);
-    }
-
-    if (!cJSON_IsArray(child)) {
-        return NGX_HTTP_SNAP_FIELD_BAD;
-    }
-
-    i = 0;
-    w->arrays++;
-
-    cJSON_ArrayForEach(el, child) {
-        w->index[w->arrays - 1] = i;
-
-        if (dot == NULL) {
-            rc = ngx_http_snap_check_value(el, w->field)
-                 ? NGX_HTTP_SNAP_FIELD_OK : NGX_HTTP_SNAP_FIELD_BAD;
-
-        } else {
-            rc = ngx_http_snap_walk(el, dot + 1, w);
-        }
-
-        if (rc != NGX_HTTP_SNAP_FIELD_OK) {
-            return rc;
-        }
-
-        /* the next element walks the rest of the path again */
-        if (dot) {
-            w->segments = ngx_http_snap_segments_before(w->field->path, dot);
-            w->arrays = ngx_http_snap_arrays_before(w->field->path, dot);
-        }
-
-        i++;
-    }
-
-    return NGX_HTTP_SNAP_FIELD_OK;
-}
-
-
-/* the failing path: w->segments names, "[]" given their element index */
-
-static void
-ngx_http_snap_failed_path(ngx_http_snap_walk_t *w, char *err, size_t errlen)
-{
-    int          seg, arr;
-    size_t       used;
-    const char  *p, *end, *dot;
-
-    used = 0;
-    arr = 0;
-    p = w->field->path;
-    end = p + strlen(p);
-
-    for (seg = 0; seg < w->segments && p < end; seg++) {
-        dot = strchr(p, '.');
-        if (dot == NULL) {
-            dot = end;
-        }
-
-        if (dot - p > 2 && dot[-2] == '[' && dot[-1] == ']') {
-            used += snprintf(err + used, errlen - used, "%s%.*s",
-                             used ? "." : "", (int) (dot - p - 2), p);
-
-            /* an array the walk went into has an element to name */
-            if (arr < w->arrays && used < errlen) {
-                used += snprintf(err + used, errlen - used, "[%d]",
-                                 w->index[arr]);
-            }
-
-            arr++;
-
-        } else {
-            used += snprintf(err + used, errlen - used, "%s%.*s",
-                             used ? "." : "", (int) (dot - p), p);
-        }
-
-        if (used >= errlen) {
-            err[errlen - 1] = '\0';
-            return;
-        }
-
-        p = dot + 1;
-    }
-}
-
-
-/*
- * Checks fields (terminated by a NULL path) in order; the first failure
- * wins and its path goes to err.
- */
-
-int
-ngx_http_snap_check_fields(const cJSON *root,
-    const ngx_http_snap_field_t *fields, char *err, size_t errlen)
-{
-    int                   rc;
-    ngx_http_snap_walk_t  w;
-
-    for ( /* void */ ; fields->path; fields++) {
-        w.field = fields;
-        w.arrays = 0;
-        w.segments = 0;
-
-        rc = ngx_http_snap_walk(root, fields->path, &w);
-
-        if (rc != NGX_HTTP_SNAP_FIELD_OK) {
-            err[0] = '\0';
-            ngx_http_snap_failed_path(&w, err, errlen);
-            return rc;
-        }
-    }
-
-    err[0] = '\0';
-
-    return NGX_HTTP_SNAP_FIELD_OK;
 }

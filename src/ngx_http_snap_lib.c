@@ -6,7 +6,9 @@
 
 #include <string.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/hmac.h>
+#include <openssl/rsa.h>
 
 #include "ngx_http_snap_lib.h"
 
@@ -30,6 +32,7 @@ static int64_t ngx_http_snap_days_from_civil(int64_t y, int m, int d);
 static void ngx_http_snap_civil_from_days(int64_t z, int64_t *y, int *m,
     int *d);
 static int ngx_http_snap_b64_value(unsigned char c, int url);
+static uint64_t ngx_http_snap_le64(const unsigned char *p, size_t n);
 static size_t ngx_http_snap_put_uint(unsigned char *p, int64_t v);
 static const unsigned char *ngx_http_snap_expect(const unsigned char *p,
     const unsigned char *end, const char *lit);
@@ -132,6 +135,8 @@ ngx_http_snap_minify(ngx_http_snap_minify_t *st, const unsigned char *p,
                 p++;
                 continue;
             }
+
+            p = ngx_http_snap_skip_text(p, end, 0);
 
             while (p < end && !in[*p]) {
                 p++;
@@ -532,30 +537,49 @@ ngx_http_snap_base64_encode(unsigned char *dst, const unsigned char *src,
 }
 
 
+/* a base64 digit's value in each alphabet, -1 for anything else */
+
+static const signed char  ngx_http_snap_b64_values[2][256] = { {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, -1, 63,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+    -1,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, -1,
+    -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1
+}, {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+    -1,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, 63,
+    -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1
+} };
+
+
 static int
 ngx_http_snap_b64_value(unsigned char c, int url)
 {
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-
-    if (c == (url ? '-' : '+')) {
-        return 62;
-    }
-
-    if (c == (url ? '_' : '/')) {
-        return 63;
-    }
-
-    return -1;
+    return ngx_http_snap_b64_values[url != 0][c];
 }
 
 
@@ -827,31 +851,135 @@ ngx_http_snap_hmac(const ngx_http_snap_key_t *key, int bits,
 }
 
 
-/* SHA256withRSA, PKCS#1 v1.5; returns 1 when the signature verifies */
+/*
+ * A SHA256withRSA verification context, made once per partner key:
+ * EVP_DigestVerifyInit() fetches the algorithm and exports the key again
+ * on every call, a fifth of what an RSA-2048 verification costs.
+ */
+
+EVP_PKEY_CTX *
+ngx_http_snap_rsa_verifier(EVP_PKEY *pkey)
+{
+    EVP_PKEY_CTX  *ctx;
+
+    ctx = EVP_PKEY_CTX_new(pkey, NULL);
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    if (EVP_PKEY_verify_init(ctx) != 1
+        || EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1
+        || EVP_PKEY_CTX_set_signature_md(ctx, ngx_http_snap_md(256)) != 1)
+    {
+        EVP_PKEY_CTX_free(ctx);
+        return NULL;
+    }
+
+    return ctx;
+}
+
+
+/* 1: sig is the SHA256withRSA signature of msg under the verifier's key */
 
 int
-ngx_http_snap_rsa_verify(EVP_PKEY *pkey, const unsigned char *msg,
+ngx_http_snap_rsa_verify(EVP_PKEY_CTX *verifier, const unsigned char *msg,
     size_t len, const unsigned char *sig, size_t sig_len)
 {
-    int          rc;
-    EVP_MD_CTX  *md;
+    int            rc;
+    EVP_MD_CTX    *md;
+    unsigned char  digest[32];
 
-    md = EVP_MD_CTX_new();
-    if (md == NULL) {
+    md = ngx_http_snap_work_ctx();
+
+    if (md == NULL
+        || EVP_DigestInit_ex(md, ngx_http_snap_md(256), NULL) != 1
+        || EVP_DigestUpdate(md, msg, len) != 1
+        || EVP_DigestFinal_ex(md, digest, NULL) != 1)
+    {
         return -1;
     }
 
-    rc = 0;
+    rc = EVP_PKEY_verify(verifier, sig, sig_len, digest, sizeof(digest));
 
-    if (EVP_DigestVerifyInit(md, NULL, ngx_http_snap_md(256), NULL, pkey)
-        == 1)
-    {
-        rc = EVP_DigestVerify(md, sig, sig_len, msg, len) == 1;
+    if (rc != 1) {
+        /* a forged signature is no error to leave queued for others */
+        ERR_clear_error();
+        return 0;
     }
 
-    EVP_MD_CTX_free(md);
+    return 1;
+}
 
-    return rc;
+
+/*
+ * SipHash-2-4 (Aumasson and Bernstein): a keyed hash, so that nobody who
+ * does not know the key can make ids collide in a hash table.
+ */
+
+#define ngx_http_snap_rotl(x, b)  (((x) << (b)) | ((x) >> (64 - (b))))
+
+#define ngx_http_snap_sipround(v0, v1, v2, v3)                                \
+    v0 += v1; v1 = ngx_http_snap_rotl(v1, 13); v1 ^= v0;                      \
+    v0 = ngx_http_snap_rotl(v0, 32);                                          \
+    v2 += v3; v3 = ngx_http_snap_rotl(v3, 16); v3 ^= v2;                      \
+    v0 += v3; v3 = ngx_http_snap_rotl(v3, 21); v3 ^= v0;                      \
+    v2 += v1; v1 = ngx_http_snap_rotl(v1, 17); v1 ^= v2;                      \
+    v2 = ngx_http_snap_rotl(v2, 32)
+
+
+static uint64_t
+ngx_http_snap_le64(const unsigned char *p, size_t n)
+{
+    size_t    i;
+    uint64_t  v;
+
+    v = 0;
+
+    for (i = 0; i < n; i++) {
+        v |= (uint64_t) p[i] << (8 * i);
+    }
+
+    return v;
+}
+
+
+uint64_t
+ngx_http_snap_siphash(const unsigned char key[16], const unsigned char *p,
+    size_t len)
+{
+    size_t    i;
+    uint64_t  k0, k1, v0, v1, v2, v3, m;
+
+    k0 = ngx_http_snap_le64(key, 8);
+    k1 = ngx_http_snap_le64(key + 8, 8);
+
+    v0 = k0 ^ 0x736f6d6570736575ULL;
+    v1 = k1 ^ 0x646f72616e646f6dULL;
+    v2 = k0 ^ 0x6c7967656e657261ULL;
+    v3 = k1 ^ 0x7465646279746573ULL;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        m = ngx_http_snap_le64(p + i, 8);
+        v3 ^= m;
+        ngx_http_snap_sipround(v0, v1, v2, v3);
+        ngx_http_snap_sipround(v0, v1, v2, v3);
+        v0 ^= m;
+    }
+
+    m = ngx_http_snap_le64(p + i, len - i) | (uint64_t) len << 56;
+
+    v3 ^= m;
+    ngx_http_snap_sipround(v0, v1, v2, v3);
+    ngx_http_snap_sipround(v0, v1, v2, v3);
+    v0 ^= m;
+
+    v2 ^= 0xff;
+    ngx_http_snap_sipround(v0, v1, v2, v3);
+    ngx_http_snap_sipround(v0, v1, v2, v3);
+    ngx_http_snap_sipround(v0, v1, v2, v3);
+    ngx_http_snap_sipround(v0, v1, v2, v3);
+
+    return v0 ^ v1 ^ v2 ^ v3;
 }
 
 

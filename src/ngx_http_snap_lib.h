@@ -15,8 +15,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <openssl/evp.h>
-#include <cjson/cJSON.h>
 
 
 /* shared between the files of the module, kept out of the global table */
@@ -33,6 +33,41 @@
 
 /* seconds east of UTC of Western Indonesian Time, the SNAP "day" */
 #define NGX_HTTP_SNAP_WIB_OFFSET       (7 * 3600)
+
+/*
+ * Skips string text eight bytes at a time up to a word that holds a quote,
+ * a backslash, a control character, or with high set a byte >= 0x80; the
+ * caller goes on byte by byte from there.  Bodies are mostly such text.
+ */
+
+static inline const unsigned char *
+ngx_http_snap_skip_text(const unsigned char *p, const unsigned char *end,
+    int high)
+{
+    uint64_t  w, q, b;
+
+    const uint64_t  ones = 0x0101010101010101ULL;
+    const uint64_t  highs = 0x8080808080808080ULL;
+
+    while (end - p >= 8) {
+        memcpy(&w, p, 8);
+
+        q = w ^ (ones * '"');
+        b = w ^ (ones * '\\');
+
+        /* (x - ones) & ~x has a high bit set where x has a zero byte */
+        if ((((q - ones) & ~q) | ((b - ones) & ~b)
+             | ((w - ones * 0x20) & ~w) | (high ? w : 0)) & highs)
+        {
+            break;
+        }
+
+        p += 8;
+    }
+
+    return p;
+}
+
 
 #define ngx_http_snap_base64_encoded_len(n)   (((n) + 2) / 3 * 4)
 #define ngx_http_snap_base64url_encoded_len(n)  (((n) * 4 + 2) / 3)
@@ -108,9 +143,13 @@ NGX_HTTP_SNAP_API int ngx_http_snap_key_prepare(ngx_http_snap_key_t *key,
 NGX_HTTP_SNAP_API void ngx_http_snap_key_free(ngx_http_snap_key_t *key);
 NGX_HTTP_SNAP_API int ngx_http_snap_hmac(const ngx_http_snap_key_t *key,
     int bits, const unsigned char *msg, size_t len, unsigned char *out);
-NGX_HTTP_SNAP_API int ngx_http_snap_rsa_verify(EVP_PKEY *pkey,
+NGX_HTTP_SNAP_API EVP_PKEY_CTX *ngx_http_snap_rsa_verifier(EVP_PKEY *pkey);
+NGX_HTTP_SNAP_API int ngx_http_snap_rsa_verify(EVP_PKEY_CTX *verifier,
     const unsigned char *msg, size_t len, const unsigned char *sig,
     size_t sig_len);
+
+NGX_HTTP_SNAP_API uint64_t ngx_http_snap_siphash(const unsigned char key[16],
+    const unsigned char *p, size_t len);
 
 NGX_HTTP_SNAP_API int ngx_http_snap_header_value_ok(const unsigned char *p,
     size_t len, size_t max);
@@ -142,12 +181,20 @@ NGX_HTTP_SNAP_API int ngx_http_snap_token_parse_claims(
 #define NGX_HTTP_SNAP_FMT_CURRENCY   2
 #define NGX_HTTP_SNAP_FMT_STATUS     3
 #define NGX_HTTP_SNAP_FMT_TIMESTAMP  4
+#define NGX_HTTP_SNAP_FMT_GRANT      5
 
 #define NGX_HTTP_SNAP_FIELD_OK       0
 #define NGX_HTTP_SNAP_FIELD_MISSING  1
 #define NGX_HTTP_SNAP_FIELD_BAD      2
+#define NGX_HTTP_SNAP_FIELD_JSON     3
 
 #define NGX_HTTP_SNAP_FIELD_MAX      128
+
+/* nesting a body may have, as cJSON allowed */
+#define NGX_HTTP_SNAP_JSON_DEPTH     1000
+
+#define NGX_HTTP_SNAP_SCHEMA_NODES   256
+#define NGX_HTTP_SNAP_SCHEMA_NONE    0xffff
 
 
 typedef struct {
@@ -159,13 +206,42 @@ typedef struct {
 } ngx_http_snap_field_t;
 
 
+typedef struct {
+    const char               *name;       /* NULL: an array's elements */
+    unsigned short            name_len;
+    unsigned short            depth;      /* path segments to here */
+    unsigned short            child;      /* first member node, 0: none */
+    unsigned short            next;       /* next member of the parent */
+    unsigned short            elem;       /* element node, 0: none */
+    unsigned short            own;        /* first field ending here */
+    unsigned short            req_min;    /* first required field at or under */
+    unsigned short            obj_min;    /* first field under a member */
+    unsigned short            elem_min;   /* first field at or under elem */
+} ngx_http_snap_schema_node_t;
+
+
+typedef struct {
+    const ngx_http_snap_field_t  *fields;
+    ngx_http_snap_schema_node_t  *nodes;
+    unsigned short               *own_next;   /* per field */
+    unsigned short                nfields;
+    unsigned short                nnodes;
+} ngx_http_snap_schema_t;
+
+
 NGX_HTTP_SNAP_API const ngx_http_snap_field_t *ngx_http_snap_profile(
     unsigned service);
-NGX_HTTP_SNAP_API cJSON *ngx_http_snap_json_parse(const unsigned char *p,
-    size_t len);
 NGX_HTTP_SNAP_API int ngx_http_snap_field_path_ok(const char *path);
-NGX_HTTP_SNAP_API int ngx_http_snap_check_fields(const cJSON *root,
-    const ngx_http_snap_field_t *fields, char *err, size_t errlen);
+NGX_HTTP_SNAP_API int ngx_http_snap_format_ok(const unsigned char *s,
+    size_t len, unsigned format);
+
+NGX_HTTP_SNAP_API size_t ngx_http_snap_schema_size(
+    const ngx_http_snap_field_t *fields, size_t n);
+NGX_HTTP_SNAP_API ngx_http_snap_schema_t *ngx_http_snap_schema_init(
+    void *mem, const ngx_http_snap_field_t *fields, size_t n);
+NGX_HTTP_SNAP_API int ngx_http_snap_json_check(const unsigned char *p,
+    size_t len, const ngx_http_snap_schema_t *schema, char *err,
+    size_t errlen);
 
 
 #endif /* _NGX_HTTP_SNAP_LIB_H_INCLUDED_ */

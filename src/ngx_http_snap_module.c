@@ -30,6 +30,8 @@ static char *ngx_http_snap_token(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_snap_verify(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_snap_build_schema(ngx_conf_t *cf,
+    ngx_http_snap_loc_conf_t *slcf);
 static char *ngx_http_snap_require(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_snap_error(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -798,6 +800,17 @@ ngx_http_snap_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_ptr_value(conf->replay_zone, NULL, NULL);
+
+    if (conf->verify && (conf->profile || conf->require)) {
+        if (prev->schema && prev->profile == conf->profile
+            && prev->require == conf->require)
+        {
+            conf->schema = prev->schema;
+
+        } else if (ngx_http_snap_build_schema(cf, conf) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
     ngx_conf_merge_value(conf->replay_numeric, 0, 0);
     ngx_conf_merge_value(conf->replay_release, 0, 0);
 
@@ -819,7 +832,7 @@ ngx_http_snap_client(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_snap_main_conf_t *smcf = conf;
 
     u_char                  *p;
-    EVP_PKEY               **pkey;
+    EVP_PKEY_CTX           **pkey;
     ngx_str_t               *value, file;
     ngx_http_snap_key_t     *secret;
     ngx_uint_t               i;
@@ -859,7 +872,7 @@ ngx_http_snap_client(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     c->id = value[1];
 
-    if (ngx_array_init(&c->pkeys, cf->pool, 1, sizeof(EVP_PKEY *)) != NGX_OK
+    if (ngx_array_init(&c->pkeys, cf->pool, 1, sizeof(EVP_PKEY_CTX *)) != NGX_OK
         || ngx_array_init(&c->secrets, cf->pool, 1,
                           sizeof(ngx_http_snap_key_t))
            != NGX_OK)
@@ -1025,6 +1038,12 @@ ngx_http_snap_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_snap_module);
     smcf->tokens_used = 1;
+
+    if (smcf->grant[0] == NULL
+        && ngx_http_snap_token_init_grant(cf, smcf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     ngx_http_snap_mark_server(cf);
 
@@ -1217,6 +1236,67 @@ ngx_http_snap_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The profile's fields, then snap_require's, as one schema: a body is
+ * checked against both in a single pass.
+ */
+
+static ngx_int_t
+ngx_http_snap_build_schema(ngx_conf_t *cf, ngx_http_snap_loc_conf_t *slcf)
+{
+    void                         *mem;
+    size_t                        n, size;
+    ngx_uint_t                    i;
+    ngx_http_snap_field_t        *fields;
+    const ngx_http_snap_field_t  *f;
+
+    n = 0;
+
+    for (f = slcf->profile; f && f->path; f++) {
+        n++;
+    }
+
+    if (slcf->require) {
+        n += slcf->require->nelts - 1;
+    }
+
+    fields = ngx_palloc(cf->pool, n * sizeof(ngx_http_snap_field_t));
+    if (fields == NULL) {
+        return NGX_ERROR;
+    }
+
+    i = 0;
+
+    for (f = slcf->profile; f && f->path; f++) {
+        fields[i++] = *f;
+    }
+
+    if (slcf->require) {
+        ngx_memcpy(&fields[i], slcf->require->elts,
+                   (slcf->require->nelts - 1) * sizeof(ngx_http_snap_field_t));
+    }
+
+    size = ngx_http_snap_schema_size(fields, n);
+
+    mem = ngx_palloc(cf->pool, size);
+    if (mem == NULL) {
+        return NGX_ERROR;
+    }
+
+    slcf->schema = ngx_http_snap_schema_init(mem, fields, n);
+
+    if (slcf->schema == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "too many body fields to check in one location: "
+                           "their paths go through more than %d names",
+                           NGX_HTTP_SNAP_SCHEMA_NODES - 1);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -65,7 +65,7 @@ typedef struct {
     ngx_str_t                   id;
     ngx_str_t                   partner_id;
     uint64_t                    hash;         /* of partner_id */
-    ngx_array_t                 pkeys;        /* EVP_PKEY * */
+    ngx_array_t                 pkeys;        /* EVP_PKEY_CTX *, verifiers */
     ngx_array_t                 secrets;      /* ngx_http_snap_key_t */
 } ngx_http_snap_client_t;
 
@@ -87,6 +87,7 @@ typedef struct {
     ngx_array_t                 token_keys;   /* ngx_http_snap_key_t */
     ngx_uint_t                  tokens_used;
     ngx_http_snap_token_cache_t  *token_cache;
+    ngx_http_snap_schema_t     *grant[2];     /* grantType, grant_type */
 } ngx_http_snap_main_conf_t;
 
 
@@ -107,6 +108,7 @@ typedef struct {
 
     const ngx_http_snap_field_t  *profile;
     ngx_array_t                *require;      /* NULL-path terminated */
+    ngx_http_snap_schema_t     *schema;       /* profile + require */
     ngx_array_t                *errors;       /* ngx_http_snap_override_t */
 
     /* set on a server{} holding snap locations, never merged */
@@ -173,7 +175,7 @@ NGX_HTTP_SNAP_API ngx_str_t *ngx_http_snap_reason_name(ngx_uint_t reason);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_reason_by_name(ngx_str_t *name);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_init_filters(ngx_conf_t *cf);
 
-NGX_HTTP_SNAP_API EVP_PKEY *ngx_http_snap_load_public_key(ngx_conf_t *cf,
+NGX_HTTP_SNAP_API EVP_PKEY_CTX *ngx_http_snap_load_public_key(ngx_conf_t *cf,
     ngx_str_t *file);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_load_secret(ngx_conf_t *cf,
     ngx_str_t *file, ngx_str_t *secret, size_t min);
@@ -184,6 +186,8 @@ NGX_HTTP_SNAP_API ngx_http_snap_client_t *ngx_http_snap_find_client(
     ngx_http_snap_main_conf_t *smcf, ngx_str_t *id, ngx_uint_t by_partner);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_token_handler(
     ngx_http_request_t *r);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_token_init_grant(ngx_conf_t *cf,
+    ngx_http_snap_main_conf_t *smcf);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_token_validate(
     ngx_http_request_t *r, ngx_str_t *token,
     ngx_http_snap_client_t **client);

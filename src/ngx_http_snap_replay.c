@@ -3,29 +3,40 @@
  * Copyright (C) ngx_http_snap_module authors
  *
  * X-EXTERNAL-ID same-day uniqueness, shared by all workers.  Entries are
- * keyed by (partner, X-EXTERNAL-ID, WIB day of X-TIMESTAMP) and grouped by
- * that day, so they expire in order, a whole day at a time.  A live entry
- * is never evicted: evicting one would re-open the replay it records.
+ * keyed by (partner, X-EXTERNAL-ID, WIB day of X-TIMESTAMP) in a hash
+ * table and grouped by that day, so they expire in order, a whole day at
+ * a time.  A live entry is never evicted: evicting one would re-open the
+ * replay it records.  The table is sized from the zone once: a lookup
+ * reads a bucket and a node or two, where a red-black tree of a million
+ * ids read twenty nodes, a cache miss each.  SipHash keyed at random per
+ * zone keeps a partner from crafting ids that share a bucket.
  */
 
 
 #include "ngx_http_snap_module.h"
+
+#include <openssl/rand.h>
 
 
 /* entries reclaimed per insert, and per retry when the zone is full */
 #define NGX_HTTP_SNAP_REPLAY_RECLAIM        2
 #define NGX_HTTP_SNAP_REPLAY_RECLAIM_FULL   1024
 
+/* a bucket per this many bytes of zone: an entry takes a 128-byte slot */
+#define NGX_HTTP_SNAP_REPLAY_BUCKET_BYTES   256
 
-typedef struct {
-    u_char                      color;
-    u_char                      len;
-    u_short                     spare;
-    int32_t                     day;
-    ngx_queue_t                 queue;
-    uint64_t                    partner;
-    u_char                      data[1];
-} ngx_http_snap_replay_node_t;
+
+typedef struct ngx_http_snap_replay_node_s  ngx_http_snap_replay_node_t;
+
+struct ngx_http_snap_replay_node_s {
+    ngx_http_snap_replay_node_t  *next;       /* in its bucket */
+    ngx_queue_t                   queue;      /* in its day */
+    uint64_t                      hash;
+    uint64_t                      partner;
+    int32_t                       day;
+    u_char                        len;
+    u_char                        data[1];
+};
 
 
 typedef struct {
@@ -37,11 +48,12 @@ typedef struct {
 
 
 typedef struct {
-    ngx_rbtree_t                rbtree;
-    ngx_rbtree_node_t           sentinel;
-    ngx_queue_t                 days;
-    ngx_uint_t                  entries;
-    ngx_uint_t                  full;
+    ngx_http_snap_replay_node_t  **buckets;
+    uint64_t                      mask;
+    u_char                        key[16];
+    ngx_queue_t                   days;
+    ngx_uint_t                    entries;
+    ngx_uint_t                    full;
 } ngx_http_snap_replay_sh_t;
 
 
@@ -54,11 +66,11 @@ typedef struct {
 
 static ngx_int_t ngx_http_snap_replay_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-static void ngx_http_snap_replay_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-static ngx_http_snap_replay_node_t *ngx_http_snap_replay_lookup(
-    ngx_http_snap_replay_zone_t *zone, uint32_t hash, uint64_t partner,
+static ngx_http_snap_replay_node_t **ngx_http_snap_replay_lookup(
+    ngx_http_snap_replay_zone_t *zone, uint64_t hash, uint64_t partner,
     int32_t day, ngx_str_t *id);
+static void ngx_http_snap_replay_unlink(ngx_http_snap_replay_zone_t *zone,
+    ngx_http_snap_replay_node_t *node);
 static ngx_uint_t ngx_http_snap_replay_reclaim(
     ngx_http_snap_replay_zone_t *zone, time_t now, ngx_uint_t n);
 static ngx_http_snap_replay_day_t *ngx_http_snap_replay_day(
@@ -66,8 +78,8 @@ static ngx_http_snap_replay_day_t *ngx_http_snap_replay_day(
     time_t now);
 static void *ngx_http_snap_replay_alloc(ngx_http_snap_replay_zone_t *zone,
     size_t size, time_t now);
-static uint32_t ngx_http_snap_replay_hash(uint64_t partner, int32_t day,
-    ngx_str_t *id);
+static uint64_t ngx_http_snap_replay_hash(ngx_http_snap_replay_zone_t *zone,
+    uint64_t partner, int32_t day, ngx_str_t *id);
 
 
 char *
@@ -195,6 +207,7 @@ ngx_http_snap_replay_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_snap_replay_zone_t  *ozone = data;
 
     size_t                        len;
+    uint64_t                      n;
     ngx_http_snap_replay_zone_t  *zone;
 
     zone = shm_zone->data;
@@ -221,9 +234,27 @@ ngx_http_snap_replay_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     zone->shpool->data = zone->sh;
 
-    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
-                    ngx_http_snap_replay_insert_value);
     ngx_queue_init(&zone->sh->days);
+
+    if (RAND_bytes(zone->sh->key, sizeof(zone->sh->key)) != 1) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "RAND_bytes() failed for snap_replay_zone \"%V\"",
+                      &shm_zone->shm.name);
+        return NGX_ERROR;
+    }
+
+    for (n = 64;
+         n * 2 <= shm_zone->shm.size / NGX_HTTP_SNAP_REPLAY_BUCKET_BYTES;
+         n *= 2)
+    {
+        /* void */
+    }
+
+    zone->sh->mask = n - 1;
+    zone->sh->buckets = ngx_slab_calloc(zone->shpool, n * sizeof(void *));
+    if (zone->sh->buckets == NULL) {
+        return NGX_ERROR;
+    }
 
     len = sizeof(" in snap_replay_zone \"\"") + shm_zone->shm.name.len;
 
@@ -242,112 +273,66 @@ ngx_http_snap_replay_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
-static void
-ngx_http_snap_replay_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+static uint64_t
+ngx_http_snap_replay_hash(ngx_http_snap_replay_zone_t *zone, uint64_t partner,
+    int32_t day, ngx_str_t *id)
 {
-    ngx_int_t                     rc;
-    ngx_rbtree_node_t           **p;
-    ngx_http_snap_replay_node_t  *n, *t;
+    size_t  len;
+    u_char  buf[sizeof(uint64_t) + sizeof(int32_t)
+                + NGX_HTTP_SNAP_EXTERNAL_ID_MAX];
 
-    for ( ;; ) {
+    /* ids are checked to be no longer; the comparison reads them whole */
+    len = ngx_min(id->len, NGX_HTTP_SNAP_EXTERNAL_ID_MAX);
 
-        if (node->key < temp->key) {
-            p = &temp->left;
+    ngx_memcpy(buf, &partner, sizeof(uint64_t));
+    ngx_memcpy(buf + sizeof(uint64_t), &day, sizeof(int32_t));
+    ngx_memcpy(buf + sizeof(uint64_t) + sizeof(int32_t), id->data, len);
 
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else {
-            n = (ngx_http_snap_replay_node_t *) &node->color;
-            t = (ngx_http_snap_replay_node_t *) &temp->color;
-
-            if (n->partner != t->partner) {
-                rc = n->partner < t->partner ? -1 : 1;
-
-            } else if (n->day != t->day) {
-                rc = n->day < t->day ? -1 : 1;
-
-            } else {
-                rc = ngx_memn2cmp(n->data, t->data, n->len, t->len);
-            }
-
-            p = (rc < 0) ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
+    return ngx_http_snap_siphash(zone->sh->key, buf,
+                                 sizeof(uint64_t) + sizeof(int32_t) + len);
 }
 
 
-static uint32_t
-ngx_http_snap_replay_hash(uint64_t partner, int32_t day, ngx_str_t *id)
-{
-    uint32_t  hash;
+/* the link that points at the entry, to read it or to take it out */
 
-    ngx_crc32_init(hash);
-    ngx_crc32_update(&hash, (u_char *) &partner, sizeof(partner));
-    ngx_crc32_update(&hash, (u_char *) &day, sizeof(day));
-    ngx_crc32_update(&hash, id->data, id->len);
-    ngx_crc32_final(hash);
-
-    return hash;
-}
-
-
-static ngx_http_snap_replay_node_t *
-ngx_http_snap_replay_lookup(ngx_http_snap_replay_zone_t *zone, uint32_t hash,
+static ngx_http_snap_replay_node_t **
+ngx_http_snap_replay_lookup(ngx_http_snap_replay_zone_t *zone, uint64_t hash,
     uint64_t partner, int32_t day, ngx_str_t *id)
 {
-    ngx_int_t                     rc;
-    ngx_rbtree_node_t            *node, *sentinel;
-    ngx_http_snap_replay_node_t  *n;
+    ngx_http_snap_replay_node_t  **link, *n;
 
-    node = zone->sh->rbtree.root;
-    sentinel = zone->sh->rbtree.sentinel;
+    for (link = &zone->sh->buckets[hash & zone->sh->mask];
+         *link;
+         link = &n->next)
+    {
+        n = *link;
 
-    while (node != sentinel) {
-
-        if (hash < node->key) {
-            node = node->left;
-            continue;
+        if (n->hash == hash && n->partner == partner && n->day == day
+            && n->len == id->len
+            && ngx_memcmp(n->data, id->data, id->len) == 0)
+        {
+            return link;
         }
-
-        if (hash > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        n = (ngx_http_snap_replay_node_t *) &node->color;
-
-        if (partner != n->partner) {
-            rc = partner < n->partner ? -1 : 1;
-
-        } else if (day != n->day) {
-            rc = day < n->day ? -1 : 1;
-
-        } else {
-            rc = ngx_memn2cmp(id->data, n->data, id->len, n->len);
-        }
-
-        if (rc == 0) {
-            return n;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
     }
 
     return NULL;
+}
+
+
+static void
+ngx_http_snap_replay_unlink(ngx_http_snap_replay_zone_t *zone,
+    ngx_http_snap_replay_node_t *node)
+{
+    ngx_http_snap_replay_node_t  **link;
+
+    for (link = &zone->sh->buckets[node->hash & zone->sh->mask];
+         *link != node;
+         link = &(*link)->next)
+    {
+        /* void */
+    }
+
+    *link = node->next;
 }
 
 
@@ -359,7 +344,6 @@ ngx_http_snap_replay_reclaim(ngx_http_snap_replay_zone_t *zone, time_t now,
 {
     ngx_uint_t                    freed;
     ngx_queue_t                  *q;
-    ngx_rbtree_node_t            *node;
     ngx_http_snap_replay_day_t   *day;
     ngx_http_snap_replay_node_t  *rn;
 
@@ -384,11 +368,9 @@ ngx_http_snap_replay_reclaim(ngx_http_snap_replay_zone_t *zone, time_t now,
         ngx_queue_remove(q);
 
         rn = ngx_queue_data(q, ngx_http_snap_replay_node_t, queue);
-        node = (ngx_rbtree_node_t *)
-                   ((u_char *) rn - offsetof(ngx_rbtree_node_t, color));
 
-        ngx_rbtree_delete(&zone->sh->rbtree, node);
-        ngx_slab_free_locked(zone->shpool, node);
+        ngx_http_snap_replay_unlink(zone, rn);
+        ngx_slab_free_locked(zone->shpool, rn);
 
         zone->sh->entries--;
         freed++;
@@ -488,16 +470,15 @@ ngx_http_snap_replay_day(ngx_http_snap_replay_zone_t *zone, int64_t day,
 ngx_int_t
 ngx_http_snap_replay_record(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
 {
-    size_t                        size;
-    time_t                        now;
-    int64_t                       day, expire;
-    uint32_t                      hash;
-    ngx_str_t                    *id;
-    ngx_rbtree_node_t            *node;
-    ngx_http_snap_replay_day_t   *d;
-    ngx_http_snap_replay_zone_t  *zone;
-    ngx_http_snap_replay_node_t  *rn;
-    ngx_http_snap_loc_conf_t     *slcf;
+    size_t                         size;
+    time_t                         now;
+    int64_t                        day, expire;
+    uint64_t                       hash;
+    ngx_str_t                     *id;
+    ngx_http_snap_replay_day_t    *d;
+    ngx_http_snap_replay_zone_t   *zone;
+    ngx_http_snap_replay_node_t   *rn, **bucket;
+    ngx_http_snap_loc_conf_t      *slcf;
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
     zone = slcf->replay_zone->data;
@@ -509,7 +490,8 @@ ngx_http_snap_replay_record(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
     /* the day ends at 24:00 WIB; the skew lets a late request be caught */
     expire = (day + 1) * 86400 - NGX_HTTP_SNAP_WIB_OFFSET + slcf->clock_skew;
 
-    hash = ngx_http_snap_replay_hash(ctx->client->hash, (int32_t) day, id);
+    hash = ngx_http_snap_replay_hash(zone, ctx->client->hash, (int32_t) day,
+                                     id);
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -523,16 +505,14 @@ ngx_http_snap_replay_record(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
     (void) ngx_http_snap_replay_reclaim(zone, now,
                                         NGX_HTTP_SNAP_REPLAY_RECLAIM);
 
-    size = offsetof(ngx_rbtree_node_t, color)
-           + offsetof(ngx_http_snap_replay_node_t, data)
-           + id->len;
+    size = offsetof(ngx_http_snap_replay_node_t, data) + id->len;
 
-    node = ngx_http_snap_replay_alloc(zone, size, now);
-    d = node ? ngx_http_snap_replay_day(zone, day, expire, now) : NULL;
+    rn = ngx_http_snap_replay_alloc(zone, size, now);
+    d = rn ? ngx_http_snap_replay_day(zone, day, expire, now) : NULL;
 
     if (d == NULL) {
-        if (node) {
-            ngx_slab_free_locked(zone->shpool, node);
+        if (rn) {
+            ngx_slab_free_locked(zone->shpool, rn);
         }
 
         if (!zone->sh->full) {
@@ -550,15 +530,16 @@ ngx_http_snap_replay_record(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
 
     zone->sh->full = 0;
 
-    rn = (ngx_http_snap_replay_node_t *) &node->color;
-
-    node->key = hash;
+    rn->hash = hash;
     rn->len = (u_char) id->len;
     rn->day = (int32_t) day;
     rn->partner = ctx->client->hash;
     ngx_memcpy(rn->data, id->data, id->len);
 
-    ngx_rbtree_insert(&zone->sh->rbtree, node);
+    bucket = &zone->sh->buckets[hash & zone->sh->mask];
+    rn->next = *bucket;
+    *bucket = rn;
+
     ngx_queue_insert_tail(&d->entries, &rn->queue);
 
     zone->sh->entries++;
@@ -580,13 +561,12 @@ ngx_http_snap_replay_record(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
 ngx_int_t
 ngx_http_snap_replay_release(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
 {
-    int32_t                       day;
-    uint32_t                      hash;
-    ngx_str_t                    *id;
-    ngx_rbtree_node_t            *node;
-    ngx_http_snap_replay_zone_t  *zone;
-    ngx_http_snap_replay_node_t  *rn;
-    ngx_http_snap_loc_conf_t     *slcf;
+    int32_t                        day;
+    uint64_t                       hash;
+    ngx_str_t                     *id;
+    ngx_http_snap_replay_zone_t   *zone;
+    ngx_http_snap_replay_node_t   *rn, **link;
+    ngx_http_snap_loc_conf_t      *slcf;
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
 
@@ -603,19 +583,19 @@ ngx_http_snap_replay_release(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
     zone = slcf->replay_zone->data;
     id = &ctx->external_id->value;
     day = (int32_t) ngx_http_snap_wib_day(ctx->ts);
-    hash = ngx_http_snap_replay_hash(ctx->client->hash, day, id);
+    hash = ngx_http_snap_replay_hash(zone, ctx->client->hash, day, id);
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    rn = ngx_http_snap_replay_lookup(zone, hash, ctx->client->hash, day, id);
+    link = ngx_http_snap_replay_lookup(zone, hash, ctx->client->hash, day,
+                                       id);
 
-    if (rn) {
-        node = (ngx_rbtree_node_t *)
-                   ((u_char *) rn - offsetof(ngx_rbtree_node_t, color));
+    if (link) {
+        rn = *link;
+        *link = rn->next;
 
         ngx_queue_remove(&rn->queue);
-        ngx_rbtree_delete(&zone->sh->rbtree, node);
-        ngx_slab_free_locked(zone->shpool, node);
+        ngx_slab_free_locked(zone->shpool, rn);
 
         zone->sh->entries--;
     }

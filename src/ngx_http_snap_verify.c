@@ -11,7 +11,6 @@
 #include "ngx_http_snap_module.h"
 
 #include <openssl/crypto.h>
-#include <cjson/cJSON.h>
 
 
 static ngx_int_t ngx_http_snap_verify_headers(ngx_http_request_t *r,
@@ -24,7 +23,7 @@ static ngx_int_t ngx_http_snap_verify_body(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_http_snap_loc_conf_t *slcf,
     ngx_str_t *field);
 static ngx_int_t ngx_http_snap_verify_fields(ngx_http_request_t *r,
-    ngx_http_snap_loc_conf_t *slcf, cJSON *json, ngx_str_t *field);
+    ngx_http_snap_loc_conf_t *slcf, ngx_str_t *body, ngx_str_t *field);
 static ngx_int_t ngx_http_snap_verify_signature(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_http_snap_loc_conf_t *slcf,
     ngx_str_t *body);
@@ -260,7 +259,6 @@ static ngx_int_t
 ngx_http_snap_verify_body(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     ngx_http_snap_loc_conf_t *slcf, ngx_str_t *field)
 {
-    cJSON      *json;
     ngx_int_t   reason;
     ngx_str_t   body;
 
@@ -274,20 +272,12 @@ ngx_http_snap_verify_body(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     }
 
     if (body.len) {
-        json = ngx_http_snap_json_parse(body.data, body.len);
-        if (json == NULL) {
-            return NGX_HTTP_SNAP_BAD_JSON;
-        }
-
-        reason = ngx_http_snap_verify_fields(r, slcf, json, field);
-
-        cJSON_Delete(json);
-
+        reason = ngx_http_snap_verify_fields(r, slcf, &body, field);
         if (reason != NGX_HTTP_SNAP_REASONS) {
             return reason;
         }
 
-    } else if (slcf->profile || slcf->require) {
+    } else if (slcf->schema) {
         return NGX_HTTP_SNAP_BAD_JSON;
     }
 
@@ -299,37 +289,31 @@ ngx_http_snap_verify_body(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
 }
 
 
-/* the service's profile, then snap_require; the first failure is answered */
+/*
+ * The body is JSON; with a profile or snap_require, the first of their
+ * fields (the profile's, then snap_require's) that fails is answered.
+ */
 
 static ngx_int_t
 ngx_http_snap_verify_fields(ngx_http_request_t *r,
-    ngx_http_snap_loc_conf_t *slcf, cJSON *json, ngx_str_t *field)
+    ngx_http_snap_loc_conf_t *slcf, ngx_str_t *body, ngx_str_t *field)
 {
     int   rc;
     char  err[NGX_HTTP_SNAP_FIELD_MAX * 2];
 
-    if (slcf->profile == NULL && slcf->require == NULL) {
-        return NGX_HTTP_SNAP_REASONS;
-    }
+    rc = ngx_http_snap_json_check(body->data, body->len, slcf->schema, err,
+                                  sizeof(err));
 
-    if (!cJSON_IsObject(json)) {
+    switch (rc) {
+
+    case NGX_HTTP_SNAP_FIELD_OK:
+        return NGX_HTTP_SNAP_REASONS;
+
+    case NGX_HTTP_SNAP_FIELD_JSON:
         return NGX_HTTP_SNAP_BAD_JSON;
-    }
 
-    rc = NGX_HTTP_SNAP_FIELD_OK;
-
-    if (slcf->profile) {
-        rc = ngx_http_snap_check_fields(json, slcf->profile, err,
-                                        sizeof(err));
-    }
-
-    if (rc == NGX_HTTP_SNAP_FIELD_OK && slcf->require) {
-        rc = ngx_http_snap_check_fields(json, slcf->require->elts, err,
-                                        sizeof(err));
-    }
-
-    if (rc == NGX_HTTP_SNAP_FIELD_OK) {
-        return NGX_HTTP_SNAP_REASONS;
+    default:
+        break;
     }
 
     field->len = ngx_strlen(err);
@@ -353,7 +337,7 @@ ngx_http_snap_verify_signature(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     u_char               *sig, hex[NGX_HTTP_SNAP_SHA256_HEX_LEN];
     u_char                mac[NGX_HTTP_SNAP_HMAC512_LEN];
     size_t                sig_len;
-    EVP_PKEY            **pkey;
+    EVP_PKEY_CTX        **pkey;
     ngx_str_t             url, sts;
     ngx_uint_t            i;
     ngx_http_snap_key_t  *secret;

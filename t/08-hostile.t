@@ -164,8 +164,21 @@ case('deeply nested body on the profile', body => $deep, '4005200',
     'Bad Request');
 case('huge body', body => $huge, '4005202',
     'Invalid Mandatory Field originalPartnerReferenceNo');
+# JSON text is UTF-8 (RFC 8259): anything else is no JSON body
 case('non-UTF-8 inside a string', body => "{\"originalReferenceNo\":\"\xff\xfe\"}",
-    '4005202', 'Invalid Mandatory Field originalPartnerReferenceNo');
+    '4005200', 'Bad Request');
+case('Latin-1 inside a string', body => "{\"originalReferenceNo\":\"caf\xe9\"}",
+    '4005200', 'Bad Request');
+case('a byte order mark before the body', body => "\xef\xbb\xbf{}",
+    '4005200', 'Bad Request');
+case('a raw tab inside a string', body => "{\"originalReferenceNo\":\"a\tb\"}",
+    '4005200', 'Bad Request');
+case('a checked member given twice',
+    body => '{"originalReferenceNo":"T1","originalReferenceNo":"T2"}',
+    '4005200', 'Bad Request');
+case('an unchecked member given twice still meets the profile',
+    body => '{"x":1,"x":2}', '4005202',
+    'Invalid Mandatory Field originalReferenceNo');
 case('wrong content type, form body', body => 'a=1&b=2',
     override => { 'Content-Type' => 'application/x-www-form-urlencoded' },
     '4005200', 'Bad Request');

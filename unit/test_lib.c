@@ -6,6 +6,7 @@
 
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <openssl/bio.h>
 #include <openssl/pem.h>
@@ -92,6 +93,7 @@ test_vectors(void)
 {
     BIO            *bio;
     EVP_PKEY       *pkey;
+    EVP_PKEY_CTX   *verifier;
     unsigned char   sig[512];
     size_t          n;
     const char     *v2, *msg;
@@ -131,6 +133,8 @@ test_vectors(void)
     pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
     BIO_free(bio);
     ok(pkey != NULL, "V2 public key loads");
+    verifier = ngx_http_snap_rsa_verifier(pkey);
+    ok(verifier != NULL, "V2 verifier is made");
 
     v2 = "WzW49tYIgKIBmBi/gVBHGLAkhEaZlXM11zcZxAiyHji6TLPjPbwLu3Z45it25AIeG0"
          "XDItcdTSkds47zFEMh6IP0PXPIP1+Ey4RmX/o2fuYRF/xBHvfvKnMmANMTS1axsXB"
@@ -143,22 +147,30 @@ test_vectors(void)
     ok(ngx_http_snap_base64_decode(sig, &n, (const unsigned char *) v2,
                                    strlen(v2), 0) == 0 && n == 256,
        "V2 signature decodes to 256 bytes");
-    ok(ngx_http_snap_rsa_verify(pkey, (const unsigned char *) msg,
+    ok(ngx_http_snap_rsa_verify(verifier, (const unsigned char *) msg,
                                 strlen(msg), sig, n) == 1,
        "V2 signature verifies");
 
     sig[100] ^= 0x01;
-    ok(ngx_http_snap_rsa_verify(pkey, (const unsigned char *) msg,
+    ok(ngx_http_snap_rsa_verify(verifier, (const unsigned char *) msg,
                                 strlen(msg), sig, n) != 1,
        "V2 with one signature byte changed is refused");
     sig[100] ^= 0x01;
 
-    ok(ngx_http_snap_rsa_verify(pkey,
+    ok(ngx_http_snap_rsa_verify(verifier,
                                 (const unsigned char *)
                                 "G1234325-SNAP|2024-03-01T08:27:49.025Z",
                                 strlen(msg), sig, n) != 1,
        "V2 with one message byte changed is refused");
 
+    ok(ngx_http_snap_rsa_verify(verifier, (const unsigned char *) msg,
+                                strlen(msg), sig, n) == 1,
+       "V2 verifies again with the same verifier");
+    ok(ngx_http_snap_rsa_verify(verifier, (const unsigned char *) msg,
+                                strlen(msg), sig, n - 1) != 1,
+       "V2 with a signature one byte short is refused");
+
+    EVP_PKEY_CTX_free(verifier);
     EVP_PKEY_free(pkey);
 }
 
@@ -454,30 +466,189 @@ test_headers(void)
 static void
 json_case(const char *in, int valid, const char *name)
 {
-    cJSON  *j;
+    int  rc;
 
-    j = ngx_http_snap_json_parse((const unsigned char *) in, strlen(in));
-    ok((j != NULL) == valid, name);
-    cJSON_Delete(j);
+    rc = ngx_http_snap_json_check((const unsigned char *) in, strlen(in),
+                                  NULL, NULL, 0);
+    ok((rc == NGX_HTTP_SNAP_FIELD_OK) == valid, name);
 }
+
+
+/* a body against fields (NULL-path terminated): the result and the path */
+
+static void
+fields_case(const ngx_http_snap_field_t *fields, const char *body, int want,
+    const char *want_path, const char *name)
+{
+    int                      rc;
+    char                     err[256];
+    size_t                   n;
+    void                    *mem;
+    ngx_http_snap_schema_t  *schema;
+
+    for (n = 0; fields[n].path; n++) {
+        /* void */
+    }
+
+    mem = malloc(ngx_http_snap_schema_size(fields, n));
+    schema = ngx_http_snap_schema_init(mem, fields, n);
+
+    rc = schema ? ngx_http_snap_json_check((const unsigned char *) body,
+                                           strlen(body), schema, err,
+                                           sizeof(err))
+                : -1;
+
+    ok(rc == want && (want_path == NULL || strcmp(err, want_path) == 0),
+       name);
+
+    if (rc != want || (want_path && strcmp(err, want_path) != 0)) {
+        printf("# got %d \"%s\", want %d \"%s\"\n", rc,
+               rc > 0 ? err : "", want, want_path ? want_path : "");
+    }
+
+    free(mem);
+}
+
+
+#define F(path, type, fmt, req)  { path, NGX_HTTP_SNAP_JSON_##type,          \
+                                   NGX_HTTP_SNAP_FMT_##fmt, req, 0 }
+#define END                      { NULL, 0, 0, 0, 0 }
+
+#define OK       NGX_HTTP_SNAP_FIELD_OK
+#define MISSING  NGX_HTTP_SNAP_FIELD_MISSING
+#define BAD      NGX_HTTP_SNAP_FIELD_BAD
+#define JSON     NGX_HTTP_SNAP_FIELD_JSON
 
 
 static void
 test_json(void)
 {
-    char                          err[256];
-    cJSON                        *j;
-    ngx_http_snap_field_t         req[2];
-    const ngx_http_snap_field_t  *prof;
+    char  deep[2 * NGX_HTTP_SNAP_JSON_DEPTH + 3];
+
+    static const ngx_http_snap_field_t  items[] = {
+        F("items[].id", ANY, NONE, 1), END
+    };
+
+    static const ngx_http_snap_field_t  amount[] = {
+        F("amount", OBJECT, NONE, 1),
+        F("amount.value", STRING, AMOUNT, 1),
+        F("amount.currency", STRING, CURRENCY, 1),
+        F("note", STRING, NONE, 0),
+        F("n", INTEGER, NONE, 0),
+        END
+    };
+
+    static const ngx_http_snap_field_t  nested[] = {
+        F("a.list[].price.value", SCALAR, NONE, 1),
+        F("a.list[]", OBJECT, NONE, 1),
+        F("a.list", ARRAY, NONE, 0),
+        END
+    };
+
+    static const ngx_http_snap_field_t  optional[] = {
+        F("info.rrn", STRING, NONE, 0),
+        F("info.ref", STRING, NONE, 1),
+        END
+    };
+
+    static const ngx_http_snap_field_t  grant[] = {
+        F("grantType", STRING, GRANT, 1), END
+    };
+
+    {
+        /* the eight-byte skip stops at a special byte wherever it sits */
+        int            i, good;
+        size_t         k;
+        unsigned char  buf[24];
+        const char     special[] = { '"', '\\', '\n', 0x01, (char) 0x80 };
+
+        good = 1;
+
+        for (k = 0; k < sizeof(special); k++) {
+            for (i = 0; i < 24; i++) {
+                memset(buf, 'a', sizeof(buf));
+                buf[i] = (unsigned char) special[k];
+
+                if (ngx_http_snap_skip_text(buf, buf + 24, 1)
+                    > buf + (i / 8) * 8
+                    || (special[k] != (char) 0x80
+                        && ngx_http_snap_skip_text(buf, buf + 24, 0)
+                           > buf + (i / 8) * 8))
+                {
+                    good = 0;
+                }
+            }
+        }
+
+        memset(buf, (char) 0xc3, sizeof(buf));
+        good &= ngx_http_snap_skip_text(buf, buf + 24, 0) == buf + 24;
+
+        ok(good, "the eight-byte text skip never passes a special byte");
+    }
+
+    {
+        /* the SipHash paper's vectors: key 00..0f, messages 00.. */
+        size_t         i;
+        unsigned char  key[16], msg[15];
+
+        for (i = 0; i < 16; i++) {
+            key[i] = (unsigned char) i;
+        }
+
+        for (i = 0; i < 15; i++) {
+            msg[i] = (unsigned char) i;
+        }
+
+        ok(ngx_http_snap_siphash(key, msg, 0) == 0x726fdb47dd0e0e31ULL,
+           "SipHash-2-4 of nothing");
+        ok(ngx_http_snap_siphash(key, msg, 15) == 0xa129ca6149be45e5ULL,
+           "SipHash-2-4 of 15 bytes, the paper's example");
+    }
 
     json_case("{\"a\":1}", 1, "object");
+    json_case(" [1, -0.5e+3, \"x\", true, false, null] ", 1, "array");
+    json_case("\"\\u00e9\\ud83d\\ude00\\n\"", 1, "escapes and a pair");
+    json_case("\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"", 1, "UTF-8 text");
     json_case("{\"a\":1} \r\n", 1, "trailing whitespace allowed");
     json_case("{\"a\":1}x", 0, "trailing garbage refused");
     json_case("{\"a\":1}{}", 0, "two values refused");
     json_case("false[1]", 0, "a value then more refused");
     json_case("{\"a\":", 0, "truncated refused");
-    json_case("[\x0e1]", 0, "a control character as whitespace refused");
-    json_case("[\"a\x01b\"]", 0, "a raw control character in a string");
+    json_case("", 0, "nothing refused");
+    json_case("[\x0e" "1]", 0, "a control character as whitespace refused");
+    json_case("[\"a\x01" "b\"]", 0, "a raw control character in a string");
+    json_case("[\"a\tb\"]", 0, "a raw tab in a string");
+    json_case("\xef\xbb\xbf{}", 0, "a byte order mark");
+    json_case("[\"\xc3\"]", 0, "a truncated UTF-8 sequence");
+    json_case("[\"\xc0\xaf\"]", 0, "an overlong UTF-8 sequence");
+    json_case("[\"\xed\xa0\x80\"]", 0, "a UTF-8 encoded surrogate");
+    json_case("[\"\xf4\x90\x80\x80\"]", 0, "beyond U+10FFFF");
+    json_case("[\"\\ud800\"]", 0, "a lone high surrogate");
+    json_case("[\"\\udc00\"]", 0, "a lone low surrogate");
+    json_case("[\"\\x41\"]", 0, "an unknown escape");
+    json_case("[\"\\u12g4\"]", 0, "a bad \\u escape");
+    json_case("[01]", 0, "a leading zero");
+    json_case("[+1]", 0, "a plus sign");
+    json_case("[1.]", 0, "a dot and no digit");
+    json_case("[.5]", 0, "no digit before the dot");
+    json_case("[1e]", 0, "an exponent without digits");
+    json_case("[-]", 0, "a lone minus");
+    json_case("[1,]", 0, "a trailing comma in an array");
+    json_case("{\"a\":1,}", 0, "a trailing comma in an object");
+    json_case("{\"a\" 1}", 0, "no colon");
+    json_case("{1:1}", 0, "a number as a name");
+    json_case("[tru]", 0, "a cut literal");
+    json_case("[nul", 0, "a cut literal at the end");
+
+    memset(deep, '[', NGX_HTTP_SNAP_JSON_DEPTH);
+    memset(deep + NGX_HTTP_SNAP_JSON_DEPTH, ']', NGX_HTTP_SNAP_JSON_DEPTH);
+    deep[2 * NGX_HTTP_SNAP_JSON_DEPTH] = '\0';
+    json_case(deep, 1, "1000 levels are taken");
+
+    memmove(deep + 1, deep, 2 * NGX_HTTP_SNAP_JSON_DEPTH + 1);
+    deep[0] = '[';
+    strcat(deep, "]");
+    json_case(deep, 0, "1001 levels are refused");
 
     ok(ngx_http_snap_field_path_ok("a.b")
        && ngx_http_snap_field_path_ok("items[].id")
@@ -488,26 +659,69 @@ test_json(void)
        && !ngx_http_snap_field_path_ok("a[]b")
        && !ngx_http_snap_field_path_ok("a[x]"), "invalid paths");
 
-    prof = ngx_http_snap_profile(52);
-    j = ngx_http_snap_json_parse((const unsigned char *)
+    fields_case(ngx_http_snap_profile(52),
         "{\"amount\":{\"currency\":\"IDR\",\"value\":\"20.00\"},"
         "\"latestTransactionStatus\":\"00\","
         "\"originalPartnerReferenceNo\":\"1\","
-        "\"originalReferenceNo\":\"T\",\"transactionStatusDesc\":\"S\"}", 163);
-    ok(j != NULL && ngx_http_snap_check_fields(j, prof, err, sizeof(err))
-       == NGX_HTTP_SNAP_FIELD_OK, "profile 52 passes a minimal body");
+        "\"originalReferenceNo\":\"T\",\"transactionStatusDesc\":\"S\"}",
+        OK, NULL, "profile 52 passes a minimal body");
 
-    memset(req, 0, sizeof(req));
-    req[0].path = "items[].id";
-    req[0].required = 1;
-    cJSON_Delete(j);
+    fields_case(items, "{\"items\":[{\"id\":1},{\"x\":2}]}", MISSING,
+                "items[1].id", "array element named by index");
+    fields_case(items, "{\"items\":[{\"id\":1},{\"id\":null}]}", MISSING,
+                "items[1].id", "a member set to null is missing");
+    fields_case(items, "{\"items\":[]}", OK, NULL, "an empty array passes");
+    fields_case(items, "{\"items\":{}}", BAD, "items",
+                "an object where an array is expected");
+    fields_case(items, "{\"items\":[{\"id\":1},7]}", BAD, "items[1].id",
+                "an element that is no object");
+    fields_case(items, "{\"x\":1}", MISSING, "items", "the array missing");
+    fields_case(items, "[]", JSON, NULL, "a body that is no object");
+    fields_case(items, "{\"items\":[{\"id\":1,\"id\":2}]}", JSON, NULL,
+                "a checked member given twice");
+    fields_case(items, "{\"x\":1,\"x\":2,\"items\":[]}", OK, NULL,
+                "an unchecked member given twice");
+    fields_case(items, "{\"it\\u0065ms\":[{\"i\\u0064\":1}]}", OK, NULL,
+                "escaped names match");
 
-    j = ngx_http_snap_json_parse((const unsigned char *)
-        "{\"items\":[{\"id\":1},{\"x\":2}]}", 28);
-    ok(j != NULL && ngx_http_snap_check_fields(j, req, err, sizeof(err))
-       == NGX_HTTP_SNAP_FIELD_MISSING && strcmp(err, "items[1].id") == 0,
-       "array element named by index");
-    cJSON_Delete(j);
+    fields_case(amount, "{\"amount\":{\"value\":\"1.00\",\"currency\":"
+                "\"IDR\"},\"note\":\"x\",\"n\":2e1}", OK, NULL,
+                "formats and an integer pass");
+    fields_case(amount, "{\"amount\":{\"value\":\"1.0\",\"currency\":"
+                "\"IDR\"}}", BAD, "amount.value", "an amount format");
+    fields_case(amount, "{\"amount\":{\"value\":\"1.00\",\"currency\":"
+                "\"I\\u0044R\"}}", OK, NULL, "a format on the decoded text");
+    fields_case(amount, "{\"amount\":{\"value\":\"1.00\"}}", MISSING,
+                "amount.currency", "a missing member of an object");
+    fields_case(amount, "{\"amount\":\"1.00\"}", BAD, "amount",
+                "the first field of the list wins");
+    fields_case(amount, "{\"amount\":{\"value\":\"1.00\",\"currency\":"
+                "\"IDR\"},\"n\":1.5}", BAD, "n", "a fraction is no integer");
+    fields_case(amount, "{\"amount\":{\"value\":\"1.00\",\"currency\":"
+                "\"IDR\"},\"n\":3e9}", BAD, "n", "beyond an int");
+    fields_case(amount, "{\"note\":1,\"amount\":{\"value\":\"x\",\"currency\":"
+                "\"IDR\"}}", BAD, "amount.value",
+                "list order, not body order");
+
+    fields_case(nested, "{\"a\":{\"list\":[{\"price\":{\"value\":1}},"
+                "{\"price\":{\"value\":[]}}]}}", BAD, "a.list[1].price.value",
+                "the element named deep down");
+    fields_case(nested, "{\"a\":{\"list\":[{\"price\":7}]}}", BAD,
+                "a.list[0].price.value", "a scalar where an object is");
+    fields_case(nested, "{\"a\":{\"list\":[null]}}", BAD, "a.list[0].price",
+                "a null element is no object");
+    fields_case(nested, "{\"a\":5}", BAD, "a.list",
+                "a scalar where the path goes on");
+
+    fields_case(optional, "{}", MISSING, "info",
+                "an optional parent of a required field");
+    fields_case(optional, "{\"info\":{\"ref\":\"1\"}}", OK, NULL,
+                "an optional field left out");
+
+    fields_case(grant, "{\"grantType\":\"client_credentials\"}", OK, NULL,
+                "the grant type");
+    fields_case(grant, "{\"grantType\":\"password\"}", BAD, "grantType",
+                "another grant type");
 }
 
 
