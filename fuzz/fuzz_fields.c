@@ -56,7 +56,8 @@ compare(const unsigned char *body, size_t len,
         return;
     }
 
-    rc = ngx_http_snap_json_check(body, len, schema, err, sizeof(err));
+    rc = ngx_http_snap_json_check(body, len, schema, err, sizeof(err), NULL,
+                                  NULL);
     ref = ref_fields_check(body, len, fields, n, ref_err, sizeof(ref_err));
 
     if (rc != NGX_HTTP_SNAP_FIELD_OK && rc != NGX_HTTP_SNAP_FIELD_JSON

@@ -1,6 +1,7 @@
 /*
  * Differential: on valid JSON (as ngx_http_snap_json_check judges it) the
- * minifier must give
+ * JSON check's own minified output (what the module hashes) and the
+ * minifier must both give
  * exactly what an independent re-emitter gives, one that walks the JSON
  * grammar and copies every token verbatim, dropping only the whitespace
  * between tokens.
@@ -145,16 +146,32 @@ ref_value(ref_t *r)
 }
 
 
+static int
+copy_emit(void *data, const unsigned char *p, size_t len)
+{
+    unsigned char  **dst = data;
+
+    memcpy(*dst, p, len);
+    *dst += len;
+
+    return 0;
+}
+
+
 int
 LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
     size_t          n;
     ref_t           r;
-    unsigned char  *a, *b;
+    unsigned char  *a, *b, *c, *end;
 
-    if (ngx_http_snap_json_check(data, size, NULL, NULL, 0)
+    c = malloc(size + 1);
+    end = c;
+
+    if (ngx_http_snap_json_check(data, size, NULL, NULL, 0, copy_emit, &end)
         != NGX_HTTP_SNAP_FIELD_OK)
     {
+        free(c);
         return 0;
     }
 
@@ -162,6 +179,10 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     b = malloc(size + 1);
 
     n = ngx_http_snap_minify_buf(data, size, a);
+
+    if ((size_t) (end - c) != n || memcmp(a, c, n) != 0) {
+        abort();
+    }
 
     r.p = data;
     r.end = data + size;
@@ -182,6 +203,7 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 
     free(a);
     free(b);
+    free(c);
 
     return 0;
 }

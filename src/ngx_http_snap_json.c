@@ -124,6 +124,21 @@ static const unsigned char  ngx_http_snap_json_class[256] = {
 #define ngx_http_snap_json_ws(c)                                              \
     ((c) == ' ' || (c) == '\n' || (c) == '\r' || (c) == '\t')
 
+/*
+ * Whitespace between tokens: what came before it since the last gap goes
+ * to emit, so the tokens reach it minified.
+ */
+#define ngx_http_snap_json_skip_ws()                                          \
+    if (p < end && ngx_http_snap_json_ws(*p)) {                               \
+        if (emit && p > run && emit(data, run, p - run) != 0) {               \
+            return NGX_HTTP_SNAP_FIELD_ERROR;                                 \
+        }                                                                     \
+                                                                              \
+        do { p++; } while (p < end && ngx_http_snap_json_ws(*p));             \
+                                                                              \
+        run = p;                                                              \
+    }
+
 
 /*
  * The schema is a tree of the names the fields' paths go through: a node
@@ -326,21 +341,25 @@ ngx_http_snap_schema_node(ngx_http_snap_schema_t *s, unsigned parent,
  * (or, with a schema, not an object, or a checked member is given twice),
  * else the first field of the schema's list that fails, with its path in
  * err ("additionalInfo.items[1].price.value"), or NGX_HTTP_SNAP_FIELD_OK.
+ * With emit, a JSON body also goes to emit minified, as SNAP hashes it;
+ * NGX_HTTP_SNAP_FIELD_ERROR when emit fails.
  */
 
 int
 ngx_http_snap_json_check(const unsigned char *p, size_t len,
-    const ngx_http_snap_schema_t *schema, char *err, size_t errlen)
+    const ngx_http_snap_schema_t *schema, char *err, size_t errlen,
+    ngx_http_snap_emit_pt emit, void *data)
 {
     int                     depth, elem;
     unsigned                slot;
     unsigned char           array[NGX_HTTP_SNAP_JSON_DEPTH + 1];
-    const unsigned char    *end;
+    const unsigned char    *end, *run;
     ngx_http_snap_json_t    st;
     ngx_http_snap_value_t   v, key;
     ngx_http_snap_frame_t  *top;
 
     end = p + len;
+    run = p;
     depth = 0;
     elem = 0;
 
@@ -356,9 +375,7 @@ ngx_http_snap_json_check(const unsigned char *p, size_t len,
 
 value:
 
-    while (p < end && ngx_http_snap_json_ws(*p)) {
-        p++;
-    }
+    ngx_http_snap_json_skip_ws();
 
     if (p == end) {
         return NGX_HTTP_SNAP_FIELD_JSON;
@@ -400,9 +417,7 @@ value:
             }
         }
 
-        while (p < end && ngx_http_snap_json_ws(*p)) {
-            p++;
-        }
+        ngx_http_snap_json_skip_ws();
 
         if (p == end) {
             return NGX_HTTP_SNAP_FIELD_JSON;
@@ -479,13 +494,15 @@ value:
 
 next:
 
-    while (p < end && ngx_http_snap_json_ws(*p)) {
-        p++;
-    }
+    ngx_http_snap_json_skip_ws();
 
     if (depth == 0) {
         if (p != end) {
             return NGX_HTTP_SNAP_FIELD_JSON;
+        }
+
+        if (emit && p > run && emit(data, run, p - run) != 0) {
+            return NGX_HTTP_SNAP_FIELD_ERROR;
         }
 
         if (st.fail_field == NONE) {
@@ -504,9 +521,7 @@ next:
     if (*p == ',') {
         p++;
 
-        while (p < end && ngx_http_snap_json_ws(*p)) {
-            p++;
-        }
+        ngx_http_snap_json_skip_ws();
 
         if (array[depth]) {
             goto element;
@@ -560,9 +575,7 @@ member:
 
     key.end = p - 1;
 
-    while (p < end && ngx_http_snap_json_ws(*p)) {
-        p++;
-    }
+    ngx_http_snap_json_skip_ws();
 
     if (p == end || *p != ':') {
         return NGX_HTTP_SNAP_FIELD_JSON;

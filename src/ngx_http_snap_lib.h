@@ -187,6 +187,7 @@ NGX_HTTP_SNAP_API int ngx_http_snap_token_parse_claims(
 #define NGX_HTTP_SNAP_FIELD_MISSING  1
 #define NGX_HTTP_SNAP_FIELD_BAD      2
 #define NGX_HTTP_SNAP_FIELD_JSON     3
+#define NGX_HTTP_SNAP_FIELD_ERROR    4
 
 #define NGX_HTTP_SNAP_FIELD_MAX      128
 
@@ -241,7 +242,10 @@ NGX_HTTP_SNAP_API ngx_http_snap_schema_t *ngx_http_snap_schema_init(
     void *mem, const ngx_http_snap_field_t *fields, size_t n);
 NGX_HTTP_SNAP_API int ngx_http_snap_json_check(const unsigned char *p,
     size_t len, const ngx_http_snap_schema_t *schema, char *err,
-    size_t errlen);
+    size_t errlen, ngx_http_snap_emit_pt emit, void *data);
+NGX_HTTP_SNAP_API int ngx_http_snap_body_check(const unsigned char *body,
+    size_t len, const ngx_http_snap_schema_t *schema, char *err,
+    size_t errlen, unsigned char *hex);
 
 
 #endif /* _NGX_HTTP_SNAP_LIB_H_INCLUDED_ */

@@ -132,6 +132,7 @@ typedef struct {
 
     ngx_str_t                   token;
     int64_t                     ts;
+    uint64_t                    replay_hash;
 
     ngx_uint_t                  reason;
     u_char                      response_code[7];
@@ -199,6 +200,8 @@ NGX_HTTP_SNAP_API char *ngx_http_snap_replay_zone(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 NGX_HTTP_SNAP_API char *ngx_http_snap_replay(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+NGX_HTTP_SNAP_API void ngx_http_snap_replay_prefetch(ngx_http_request_t *r,
+    ngx_http_snap_ctx_t *ctx);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_replay_record(
     ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_replay_release(

@@ -462,6 +462,32 @@ ngx_http_snap_replay_day(ngx_http_snap_replay_zone_t *zone, int64_t day,
 
 
 /*
+ * Once the headers have passed, while the body is read and its signature
+ * checked: the id's bucket is read into the cache ahead of the locked
+ * lookup, which would otherwise wait for it.  Nothing is written.
+ */
+
+void
+ngx_http_snap_replay_prefetch(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
+{
+    ngx_http_snap_replay_zone_t  *zone;
+    ngx_http_snap_loc_conf_t     *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
+    zone = slcf->replay_zone->data;
+
+    ctx->replay_hash = ngx_http_snap_replay_hash(zone, ctx->client->hash,
+                           (int32_t) ngx_http_snap_wib_day(ctx->ts),
+                           &ctx->external_id->value);
+
+#if (defined __GNUC__)
+    __builtin_prefetch(&zone->sh->buckets[ctx->replay_hash
+                                          & zone->sh->mask]);
+#endif
+}
+
+
+/*
  * Called only once every other check has passed, so a forged request can
  * never use up a real partner's X-EXTERNAL-ID.  The lookup and the insert
  * happen under one lock: of two identical requests, one wins.
@@ -490,8 +516,7 @@ ngx_http_snap_replay_record(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
     /* the day ends at 24:00 WIB; the skew lets a late request be caught */
     expire = (day + 1) * 86400 - NGX_HTTP_SNAP_WIB_OFFSET + slcf->clock_skew;
 
-    hash = ngx_http_snap_replay_hash(zone, ctx->client->hash, (int32_t) day,
-                                     id);
+    hash = ctx->replay_hash;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -583,7 +608,7 @@ ngx_http_snap_replay_release(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
     zone = slcf->replay_zone->data;
     id = &ctx->external_id->value;
     day = (int32_t) ngx_http_snap_wib_day(ctx->ts);
-    hash = ngx_http_snap_replay_hash(zone, ctx->client->hash, day, id);
+    hash = ctx->replay_hash;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 

@@ -192,7 +192,7 @@ ngx_http_snap_token_grant(ngx_http_request_t *r, ngx_str_t *body,
 
     for (i = 0; i < 2; i++) {
         rc = ngx_http_snap_json_check(body->data, body->len, smcf->grant[i],
-                                      err, sizeof(err));
+                                      err, sizeof(err), NULL, NULL);
 
         switch (rc) {
 

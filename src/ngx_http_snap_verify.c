@@ -22,11 +22,10 @@ static void ngx_http_snap_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_snap_verify_body(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_http_snap_loc_conf_t *slcf,
     ngx_str_t *field);
-static ngx_int_t ngx_http_snap_verify_fields(ngx_http_request_t *r,
-    ngx_http_snap_loc_conf_t *slcf, ngx_str_t *body, ngx_str_t *field);
+static ngx_int_t ngx_http_snap_verify_fields(ngx_http_request_t *r, int rc,
+    char *err, ngx_str_t *field);
 static ngx_int_t ngx_http_snap_verify_signature(ngx_http_request_t *r,
-    ngx_http_snap_ctx_t *ctx, ngx_http_snap_loc_conf_t *slcf,
-    ngx_str_t *body);
+    ngx_http_snap_ctx_t *ctx, ngx_http_snap_loc_conf_t *slcf, u_char *hex);
 static void ngx_http_snap_log_mismatch(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_http_snap_loc_conf_t *slcf,
     ngx_str_t *url, u_char *hex);
@@ -93,6 +92,10 @@ ngx_http_snap_access_handler(ngx_http_request_t *r)
         rc = ngx_http_snap_reject(r, ctx, reason, &field);
         ngx_http_finalize_request(r, rc);
         return NGX_DONE;
+    }
+
+    if (slcf->replay_zone) {
+        ngx_http_snap_replay_prefetch(r, ctx);
     }
 
     rc = ngx_http_read_client_request_body(r, ngx_http_snap_body_handler);
@@ -259,6 +262,9 @@ static ngx_int_t
 ngx_http_snap_verify_body(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     ngx_http_snap_loc_conf_t *slcf, ngx_str_t *field)
 {
+    int         rc;
+    char        err[NGX_HTTP_SNAP_FIELD_MAX * 2];
+    u_char      hex[NGX_HTTP_SNAP_SHA256_HEX_LEN];
     ngx_int_t   reason;
     ngx_str_t   body;
 
@@ -266,19 +272,32 @@ ngx_http_snap_verify_body(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
         return NGX_HTTP_SNAP_INTERNAL;
     }
 
-    reason = ngx_http_snap_verify_signature(r, ctx, slcf, &body);
+    /* one pass hashes and checks the body; the signature is answered first */
+
+    if (body.len) {
+        rc = ngx_http_snap_body_check(body.data, body.len, slcf->schema, err,
+                                      sizeof(err), hex);
+
+    } else {
+        rc = slcf->schema ? NGX_HTTP_SNAP_FIELD_JSON : NGX_HTTP_SNAP_FIELD_OK;
+
+        if (ngx_http_snap_body_hash(body.data, 0, hex) != 0) {
+            rc = NGX_HTTP_SNAP_FIELD_ERROR;
+        }
+    }
+
+    if (rc == NGX_HTTP_SNAP_FIELD_ERROR) {
+        return NGX_HTTP_SNAP_INTERNAL;
+    }
+
+    reason = ngx_http_snap_verify_signature(r, ctx, slcf, hex);
     if (reason != NGX_HTTP_SNAP_REASONS) {
         return reason;
     }
 
-    if (body.len) {
-        reason = ngx_http_snap_verify_fields(r, slcf, &body, field);
-        if (reason != NGX_HTTP_SNAP_REASONS) {
-            return reason;
-        }
-
-    } else if (slcf->schema) {
-        return NGX_HTTP_SNAP_BAD_JSON;
+    reason = ngx_http_snap_verify_fields(r, rc, err, field);
+    if (reason != NGX_HTTP_SNAP_REASONS) {
+        return reason;
     }
 
     if (slcf->replay_zone) {
@@ -295,15 +314,9 @@ ngx_http_snap_verify_body(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
  */
 
 static ngx_int_t
-ngx_http_snap_verify_fields(ngx_http_request_t *r,
-    ngx_http_snap_loc_conf_t *slcf, ngx_str_t *body, ngx_str_t *field)
+ngx_http_snap_verify_fields(ngx_http_request_t *r, int rc, char *err,
+    ngx_str_t *field)
 {
-    int   rc;
-    char  err[NGX_HTTP_SNAP_FIELD_MAX * 2];
-
-    rc = ngx_http_snap_json_check(body->data, body->len, slcf->schema, err,
-                                  sizeof(err));
-
     switch (rc) {
 
     case NGX_HTTP_SNAP_FIELD_OK:
@@ -331,20 +344,16 @@ ngx_http_snap_verify_fields(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_snap_verify_signature(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
-    ngx_http_snap_loc_conf_t *slcf, ngx_str_t *body)
+    ngx_http_snap_loc_conf_t *slcf, u_char *hex)
 {
     int                   hmac;
-    u_char               *sig, hex[NGX_HTTP_SNAP_SHA256_HEX_LEN];
+    u_char               *sig;
     u_char                mac[NGX_HTTP_SNAP_HMAC512_LEN];
     size_t                sig_len;
     EVP_PKEY_CTX        **pkey;
     ngx_str_t             url, sts;
     ngx_uint_t            i;
     ngx_http_snap_key_t  *secret;
-
-    if (ngx_http_snap_body_hash(body->data, body->len, hex) != 0) {
-        return NGX_HTTP_SNAP_INTERNAL;
-    }
 
     if (slcf->signed_path) {
         if (ngx_http_complex_value(r, slcf->signed_path, &url) != NGX_OK) {

@@ -463,14 +463,25 @@ test_headers(void)
 }
 
 
+/*
+ * A body alone: JSON or not, and in one pass the same SNAP hash as the
+ * minifier gives
+ */
+
 static void
 json_case(const char *in, int valid, const char *name)
 {
-    int  rc;
+    int            rc;
+    unsigned char  hex[NGX_HTTP_SNAP_SHA256_HEX_LEN];
+    unsigned char  want[NGX_HTTP_SNAP_SHA256_HEX_LEN];
 
-    rc = ngx_http_snap_json_check((const unsigned char *) in, strlen(in),
-                                  NULL, NULL, 0);
-    ok((rc == NGX_HTTP_SNAP_FIELD_OK) == valid, name);
+    rc = ngx_http_snap_body_check((const unsigned char *) in, strlen(in),
+                                  NULL, NULL, 0, hex);
+
+    ok((rc == NGX_HTTP_SNAP_FIELD_OK) == valid
+       && ngx_http_snap_body_hash((const unsigned char *) in, strlen(in),
+                                  want) == 0
+       && memcmp(hex, want, sizeof(hex)) == 0, name);
 }
 
 
@@ -495,7 +506,7 @@ fields_case(const ngx_http_snap_field_t *fields, const char *body, int want,
 
     rc = schema ? ngx_http_snap_json_check((const unsigned char *) body,
                                            strlen(body), schema, err,
-                                           sizeof(err))
+                                           sizeof(err), NULL, NULL)
                 : -1;
 
     ok(rc == want && (want_path == NULL || strcmp(err, want_path) == 0),
@@ -610,6 +621,8 @@ test_json(void)
     json_case("\"\\u00e9\\ud83d\\ude00\\n\"", 1, "escapes and a pair");
     json_case("\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"", 1, "UTF-8 text");
     json_case("{\"a\":1} \r\n", 1, "trailing whitespace allowed");
+    json_case("\n{\n  \"a\" : [ 1 , \"b c\\\" \" ] ,\t\"d\":{ }\r\n}", 1,
+              "pretty-printed: hashed as the minifier does");
     json_case("{\"a\":1}x", 0, "trailing garbage refused");
     json_case("{\"a\":1}{}", 0, "two values refused");
     json_case("false[1]", 0, "a value then more refused");
