@@ -143,10 +143,16 @@ valgrind: deps $(MODULE)
 	SNAP_MODULE=$(CURDIR)/$(MODULE) NGINX_BIN=$(NGINX) SNAP_VALGRIND=1 \
 	    prove $(VALGRIND_TESTS)
 
-bench: deps $(MODULE)
+$(BUILD)/micro: bench/micro.c $(FUZZ_DEPS)
+	@mkdir -p $(BUILD)
+	$(CC) -std=c99 -O2 -g -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L \
+	    -Isrc -o $@ bench/micro.c $(FUZZ_SRCS) -lcrypto
+
+bench: deps $(MODULE) $(BUILD)/micro
 	@command -v wrk >/dev/null || $(MAKE) --no-print-directory deps \
 	    DEB_PACKAGES=wrk
-	SNAP_MODULE=$(CURDIR)/$(MODULE) NGINX_BIN=$(NGINX) perl bench/run.pl
+	SNAP_MODULE=$(CURDIR)/$(MODULE) NGINX_BIN=$(NGINX) \
+	    SNAP_MICRO=$(CURDIR)/$(BUILD)/micro perl bench/run.pl
 
 run: deps $(MODULE)
 	tools/run.sh $(CURDIR)/$(MODULE)
