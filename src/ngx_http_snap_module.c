@@ -489,19 +489,20 @@ ngx_http_snap_collect_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
 
         slot = NULL;
 
+        /* the length is known equal: memcmp() compiles to a compare or two */
         switch (h[i].key.len) {
 
         case 10:
-            if (ngx_strncmp(h[i].lowcase_key, "channel-id", 10) == 0) {
+            if (ngx_memcmp(h[i].lowcase_key, "channel-id", 10) == 0) {
                 slot = &ctx->channel_id;
             }
             break;
 
         case 11:
-            if (ngx_strncmp(h[i].lowcase_key, "x-timestamp", 11) == 0) {
+            if (ngx_memcmp(h[i].lowcase_key, "x-timestamp", 11) == 0) {
                 slot = &ctx->timestamp;
 
-            } else if (ngx_strncmp(h[i].lowcase_key, "x-signature", 11)
+            } else if (ngx_memcmp(h[i].lowcase_key, "x-signature", 11)
                        == 0)
             {
                 slot = &ctx->signature;
@@ -509,15 +510,15 @@ ngx_http_snap_collect_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
             break;
 
         case 12:
-            if (ngx_strncmp(h[i].lowcase_key, "x-partner-id", 12) == 0) {
+            if (ngx_memcmp(h[i].lowcase_key, "x-partner-id", 12) == 0) {
                 slot = &ctx->partner_id;
 
-            } else if (ngx_strncmp(h[i].lowcase_key, "x-channel-id", 12)
+            } else if (ngx_memcmp(h[i].lowcase_key, "x-channel-id", 12)
                        == 0)
             {
                 slot = &ctx->channel_id;
 
-            } else if (ngx_strncmp(h[i].lowcase_key, "x-client-key", 12)
+            } else if (ngx_memcmp(h[i].lowcase_key, "x-client-key", 12)
                        == 0)
             {
                 slot = &ctx->client_key;
@@ -525,10 +526,10 @@ ngx_http_snap_collect_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
             break;
 
         case 13:
-            if (ngx_strncmp(h[i].lowcase_key, "x-external-id", 13) == 0) {
+            if (ngx_memcmp(h[i].lowcase_key, "x-external-id", 13) == 0) {
                 slot = &ctx->external_id;
 
-            } else if (ngx_strncmp(h[i].lowcase_key, "authorization", 13)
+            } else if (ngx_memcmp(h[i].lowcase_key, "authorization", 13)
                        == 0)
             {
                 slot = &ctx->authorization;
