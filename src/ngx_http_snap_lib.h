@@ -148,6 +148,8 @@ NGX_HTTP_SNAP_API int ngx_http_snap_rsa_verify(EVP_PKEY_CTX *verifier,
     const unsigned char *msg, size_t len, const unsigned char *sig,
     size_t sig_len);
 
+NGX_HTTP_SNAP_API int ngx_http_snap_ct_equal(const unsigned char *a,
+    const unsigned char *b, size_t len);
 NGX_HTTP_SNAP_API uint64_t ngx_http_snap_siphash(const unsigned char key[16],
     const unsigned char *p, size_t len);
 

@@ -372,7 +372,7 @@ ngx_http_snap_token_validate(ngx_http_request_t *r, ngx_str_t *token,
     tc = &smcf->token_cache[hash % NGX_HTTP_SNAP_TOKEN_CACHE];
 
     if (tc->len == token->len && tc->client
-        && CRYPTO_memcmp(tc->token, token->data, token->len) == 0)
+        && ngx_http_snap_ct_equal(tc->token, token->data, token->len))
     {
         if (now >= tc->exp) {
             return NGX_HTTP_SNAP_TOKEN_EXPIRED;

@@ -403,7 +403,7 @@ ngx_http_snap_verify_signature(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
                 }
 
                 if (sig_len == sizeof(mac)
-                    && CRYPTO_memcmp(mac, sig, sizeof(mac)) == 0)
+                    && ngx_http_snap_ct_equal(mac, sig, sizeof(mac)))
                 {
                     return NGX_HTTP_SNAP_REASONS;
                 }

@@ -616,6 +616,29 @@ test_json(void)
            "SipHash-2-4 of 15 bytes, the paper's example");
     }
 
+    {
+        /* equal only when every byte is, at every length and position */
+        size_t         len, i;
+        int            good;
+        unsigned char  a[40], b[40];
+
+        good = 1;
+
+        for (len = 0; len <= sizeof(a); len++) {
+            memset(a, 'x', sizeof(a));
+            memset(b, 'x', sizeof(b));
+            good &= ngx_http_snap_ct_equal(a, b, len);
+
+            for (i = 0; i < len; i++) {
+                b[i] ^= 0x01;
+                good &= !ngx_http_snap_ct_equal(a, b, len);
+                b[i] ^= 0x01;
+            }
+        }
+
+        ok(good, "constant-time equality sees a difference anywhere");
+    }
+
     json_case("{\"a\":1}", 1, "object");
     json_case(" [1, -0.5e+3, \"x\", true, false, null] ", 1, "array");
     json_case("\"\\u00e9\\ud83d\\ude00\\n\"", 1, "escapes and a pair");
