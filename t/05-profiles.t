@@ -288,6 +288,17 @@ $r = $t->snap($p, path => '/required', token => $token,
 is_snap_error($r, '4005201', 'Invalid Field Format additionalInfo.rrn',
     'snap_require: parent not an object');
 
+$r = $t->snap($p, path => '/required', token => $token,
+    body => '{"additionalInfo":{"rr\\u006e":"1"},"items":[]}');
+is($r->{status}, 200, 'snap_require: a name matches with its escapes resolved');
+is(($t->upstream_requests)[-1]{body},
+    '{"additionalInfo":{"rr\\u006e":"1"},"items":[]}',
+    'snap_require: the upstream gets the body as sent');
+$r = $t->snap($p, path => '/required', token => $token,
+    body => '{"additionalInfo":{"rrn":null},"items":[]}');
+is_snap_error($r, '4005202', 'Invalid Mandatory Field additionalInfo.rrn',
+    'snap_require: a member set to null is missing');
+
 # a bare code brings no profile
 $r = $t->snap($p, path => '/code-only', token => $token, body => '{}');
 is($r->{status}, 200, 'snap_verify CODE checks no body fields');
@@ -298,14 +309,17 @@ for my $case (
     [ 'snap_require items[.id;', qr/invalid field path "items\[\.id"/ ],
     [ 'snap_require .a;', qr/invalid field path "\.a"/ ],
     [ 'snap_require a[]b;', qr/invalid field path "a\[\]b"/ ],
+    [ join(' ', map { "snap_require f$_.g;" } 1 .. 130),
+        qr/too many body fields to check in one location/,
+        '130 snap_require paths through 260 names' ],
 ) {
-    $t->config_fails(<<"EOF", $case->[1], $case->[0]);
+    $t->config_fails(<<"EOF", $case->[1], $case->[2] // $case->[0]);
     snap_client QoinSnap public_key=$p->{pem};
     snap_token_key $key;
     server { listen 127.0.0.1:%%PORT%%; location / { snap_verify 52; $case->[0] } }
 EOF
 }
 
-is($t->upstream_count, 5 * 2 + 2, 'the upstream saw only the valid bodies');
+is($t->upstream_count, 5 * 2 + 3, 'the upstream saw only the valid bodies');
 
 $t->done;
