@@ -125,6 +125,15 @@ case('signature with Bearer in the token', signed_token => "Bearer $token",
 case('signature over the lowercased token', signed_token => lc $token,
     '4015200', 'Unauthorized. [Signature]');
 
+# a body that is not JSON is hashed by the minifier all the same: its
+# signature is answered before its JSON
+case('truncated JSON signed with another secret', secret => 'other',
+    body => '{"originalReferenceNo": "T', '4015200', 'Unauthorized. [Signature]');
+case('form body signed with another secret', secret => 'other',
+    body => 'a=1 & b=2', '4015200', 'Unauthorized. [Signature]');
+case('not JSON, spaced, correctly signed', body => "not  json {\n \"a\" : 1 }x",
+    '4005200', 'Bad Request');
+
 # 5. tokens
 sub b64u { my $x = encode_base64(shift, ''); $x =~ tr{+/}{-_}; $x =~ s/=+$//; $x }
 my $none = b64u('{"alg":"none","typ":"JWT"}') . '.'
