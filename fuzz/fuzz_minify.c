@@ -9,18 +9,6 @@
 #include "ngx_http_snap_lib.h"
 
 
-static int
-collect(void *data, const unsigned char *p, size_t len)
-{
-    unsigned char  **dst = data;
-
-    memcpy(*dst, p, len);
-    *dst += len;
-
-    return 0;
-}
-
-
 int
 LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
@@ -45,9 +33,11 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 
     memset(&st, 0, sizeof(st));
     p = b;
-    ngx_http_snap_minify(&st, data, split > size ? size : split, collect, &p);
+    ngx_http_snap_minify(&st, data, split > size ? size : split,
+                         ngx_http_snap_copy_emit, &p);
     ngx_http_snap_minify(&st, data + (split > size ? size : split),
-                         size - (split > size ? size : split), collect, &p);
+                         size - (split > size ? size : split),
+                         ngx_http_snap_copy_emit, &p);
 
     if ((size_t) (p - b) != n || memcmp(a, b, n) != 0) {
         abort();

@@ -146,18 +146,6 @@ ref_value(ref_t *r)
 }
 
 
-static int
-copy_emit(void *data, const unsigned char *p, size_t len)
-{
-    unsigned char  **dst = data;
-
-    memcpy(*dst, p, len);
-    *dst += len;
-
-    return 0;
-}
-
-
 int
 LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
@@ -168,7 +156,8 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     c = malloc(size + 1);
     end = c;
 
-    if (ngx_http_snap_json_check(data, size, NULL, NULL, 0, copy_emit, &end)
+    if (ngx_http_snap_json_check(data, size, NULL, NULL, 0,
+                                 ngx_http_snap_copy_emit, &end)
         != NGX_HTTP_SNAP_FIELD_OK)
     {
         free(c);

@@ -25,8 +25,6 @@ static int ngx_http_snap_digest_update(ngx_http_snap_digest_t *d,
     const unsigned char *p, size_t len);
 static int ngx_http_snap_digest_final(ngx_http_snap_digest_t *d,
     unsigned char *hex);
-static int ngx_http_snap_copy_emit(void *data, const unsigned char *p,
-    size_t len);
 static int ngx_http_snap_digits(const unsigned char *p, size_t n, int *v);
 static int64_t ngx_http_snap_days_from_civil(int64_t y, int m, int d);
 static void ngx_http_snap_civil_from_days(int64_t z, int64_t *y, int *m,
@@ -191,7 +189,9 @@ ngx_http_snap_minify(ngx_http_snap_minify_t *st, const unsigned char *p,
 }
 
 
-static int
+/* an emit callback that appends to *(unsigned char **) data */
+
+int
 ngx_http_snap_copy_emit(void *data, const unsigned char *p, size_t len)
 {
     unsigned char  **dst = data;

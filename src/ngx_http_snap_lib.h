@@ -111,6 +111,8 @@ NGX_HTTP_SNAP_API void ngx_http_snap_lib_cleanup(void);
 NGX_HTTP_SNAP_API int ngx_http_snap_minify(ngx_http_snap_minify_t *st,
     const unsigned char *p, size_t len, ngx_http_snap_emit_pt emit,
     void *data);
+NGX_HTTP_SNAP_API int ngx_http_snap_copy_emit(void *data,
+    const unsigned char *p, size_t len);
 NGX_HTTP_SNAP_API size_t ngx_http_snap_minify_buf(const unsigned char *src,
     size_t len, unsigned char *dst);
 
