@@ -1248,8 +1248,7 @@ ngx_http_snap_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_snap_build_schema(ngx_conf_t *cf, ngx_http_snap_loc_conf_t *slcf)
 {
-    void                         *mem;
-    size_t                        n, size;
+    size_t                        n;
     ngx_uint_t                    i;
     ngx_http_snap_field_t        *fields;
     const ngx_http_snap_field_t  *f;
@@ -1280,24 +1279,36 @@ ngx_http_snap_build_schema(ngx_conf_t *cf, ngx_http_snap_loc_conf_t *slcf)
                    (slcf->require->nelts - 1) * sizeof(ngx_http_snap_field_t));
     }
 
-    size = ngx_http_snap_schema_size(fields, n);
+    slcf->schema = ngx_http_snap_schema_create(cf, fields, n);
 
-    mem = ngx_palloc(cf->pool, size);
+    return slcf->schema ? NGX_OK : NGX_ERROR;
+}
+
+
+/* a schema laid out in the configuration's pool */
+
+ngx_http_snap_schema_t *
+ngx_http_snap_schema_create(ngx_conf_t *cf,
+    const ngx_http_snap_field_t *fields, size_t n)
+{
+    void                    *mem;
+    ngx_http_snap_schema_t  *schema;
+
+    mem = ngx_palloc(cf->pool, ngx_http_snap_schema_size(fields, n));
     if (mem == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
-    slcf->schema = ngx_http_snap_schema_init(mem, fields, n);
+    schema = ngx_http_snap_schema_init(mem, fields, n);
 
-    if (slcf->schema == NULL) {
+    if (schema == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "too many body fields to check in one location: "
                            "their paths go through more than %d names",
                            NGX_HTTP_SNAP_SCHEMA_NODES - 1);
-        return NGX_ERROR;
     }
 
-    return NGX_OK;
+    return schema;
 }
 
 

@@ -187,6 +187,8 @@ NGX_HTTP_SNAP_API ngx_http_snap_client_t *ngx_http_snap_find_client(
     ngx_http_snap_main_conf_t *smcf, ngx_str_t *id, ngx_uint_t by_partner);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_token_handler(
     ngx_http_request_t *r);
+NGX_HTTP_SNAP_API ngx_http_snap_schema_t *ngx_http_snap_schema_create(
+    ngx_conf_t *cf, const ngx_http_snap_field_t *fields, size_t n);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_token_init_grant(ngx_conf_t *cf,
     ngx_http_snap_main_conf_t *smcf);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_token_validate(

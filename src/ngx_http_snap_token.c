@@ -225,8 +225,7 @@ ngx_int_t
 ngx_http_snap_token_init_grant(ngx_conf_t *cf,
     ngx_http_snap_main_conf_t *smcf)
 {
-    void        *mem;
-    ngx_uint_t   i;
+    ngx_uint_t  i;
 
     static const ngx_http_snap_field_t  grant[2] = {
         { "grantType", NGX_HTTP_SNAP_JSON_STRING, NGX_HTTP_SNAP_FMT_GRANT,
@@ -236,12 +235,7 @@ ngx_http_snap_token_init_grant(ngx_conf_t *cf,
     };
 
     for (i = 0; i < 2; i++) {
-        mem = ngx_palloc(cf->pool, ngx_http_snap_schema_size(&grant[i], 1));
-        if (mem == NULL) {
-            return NGX_ERROR;
-        }
-
-        smcf->grant[i] = ngx_http_snap_schema_init(mem, &grant[i], 1);
+        smcf->grant[i] = ngx_http_snap_schema_create(cf, &grant[i], 1);
         if (smcf->grant[i] == NULL) {
             return NGX_ERROR;
         }
