@@ -786,8 +786,10 @@ ngx_http_snap_hmac_sha512(const unsigned char *key, size_t key_len,
 int
 ngx_http_snap_key_prepare(ngx_http_snap_key_t *key, int bits)
 {
-    size_t          i, block;
+    int             rc;
+    size_t          i, j, block;
     unsigned int    n;
+    EVP_MD_CTX     *md_ctx;
     unsigned char   k[128], pad[128];
     const EVP_MD   *md;
 
@@ -808,37 +810,31 @@ ngx_http_snap_key_prepare(ngx_http_snap_key_t *key, int bits)
     key->inner = EVP_MD_CTX_new();
     key->outer = EVP_MD_CTX_new();
 
-    if (key->inner == NULL || key->outer == NULL) {
-        ngx_http_snap_key_free(key);
-        return -1;
-    }
+    rc = (key->inner && key->outer) ? 0 : -1;
 
-    for (i = 0; i < block; i++) {
-        pad[i] = k[i] ^ 0x36;
-    }
+    /* the inner pad (0x36), then the outer (0x5c), each hashed once */
+    for (j = 0; j < 2 && rc == 0; j++) {
+        md_ctx = j ? key->outer : key->inner;
 
-    if (EVP_DigestInit_ex(key->inner, md, NULL) != 1
-        || EVP_DigestUpdate(key->inner, pad, block) != 1)
-    {
-        ngx_http_snap_key_free(key);
-        return -1;
-    }
+        for (i = 0; i < block; i++) {
+            pad[i] = k[i] ^ (j ? 0x5c : 0x36);
+        }
 
-    for (i = 0; i < block; i++) {
-        pad[i] = k[i] ^ 0x5c;
-    }
-
-    if (EVP_DigestInit_ex(key->outer, md, NULL) != 1
-        || EVP_DigestUpdate(key->outer, pad, block) != 1)
-    {
-        ngx_http_snap_key_free(key);
-        return -1;
+        if (EVP_DigestInit_ex(md_ctx, md, NULL) != 1
+            || EVP_DigestUpdate(md_ctx, pad, block) != 1)
+        {
+            rc = -1;
+        }
     }
 
     OPENSSL_cleanse(k, sizeof(k));
     OPENSSL_cleanse(pad, sizeof(pad));
 
-    return 0;
+    if (rc != 0) {
+        ngx_http_snap_key_free(key);
+    }
+
+    return rc;
 }
 
 
