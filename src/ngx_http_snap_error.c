@@ -25,7 +25,6 @@ static ngx_int_t ngx_http_snap_error_body(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_uint_t service, ngx_uint_t reason,
     ngx_str_t *field, ngx_str_t *body, ngx_uint_t *status);
 static ngx_int_t ngx_http_snap_add_timestamp(ngx_http_request_t *r);
-static ngx_uint_t ngx_http_snap_status_reason(ngx_uint_t status);
 static ngx_int_t ngx_http_snap_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_snap_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
@@ -122,7 +121,7 @@ ngx_http_snap_error_body(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     ngx_http_snap_loc_conf_t  *slcf;
 
     sr = &ngx_http_snap_reasons[reason];
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
+    slcf = ngx_http_snap_conf(r);
 
     *status = sr->status;
     message = sr->message;
@@ -217,7 +216,9 @@ ngx_http_snap_send_error(ngx_http_request_t *r, ngx_uint_t service,
         return NGX_ERROR;
     }
 
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
+    ctx->json = body;
+
+    slcf = ngx_http_snap_conf(r);
 
     if (field) {
         ngx_log_error(slcf->log_level, r->connection->log, 0,
@@ -233,6 +234,21 @@ ngx_http_snap_send_error(ngx_http_request_t *r, ngx_uint_t service,
     }
 
     return ngx_http_snap_send_json(r, status, &body);
+}
+
+
+/* the rejection already made, once more, as it was */
+
+ngx_int_t
+ngx_http_snap_send_again(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
+{
+    if (ctx->json.len == 0) {
+        return ngx_http_snap_send_error(r, ctx->service,
+                                        NGX_HTTP_SNAP_INTERNAL, NULL);
+    }
+
+    return ngx_http_snap_send_json(r, ngx_atoi(ctx->response_code, 3),
+                                   &ctx->json);
 }
 
 
@@ -255,6 +271,9 @@ ngx_http_snap_send_json(ngx_http_request_t *r, ngx_uint_t status,
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         r->keepalive = 0;
     }
+
+    /* after an error_page, nginx would send the error's status instead */
+    r->err_status = 0;
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = body->len;
@@ -316,7 +335,7 @@ ngx_http_snap_add_timestamp(ngx_http_request_t *r)
 }
 
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_snap_status_reason(ngx_uint_t status)
 {
     switch (status) {
@@ -366,14 +385,17 @@ ngx_http_snap_header_filter(ngx_http_request_t *r)
     ngx_http_snap_ctx_t       *ctx;
     ngx_http_snap_loc_conf_t  *slcf;
 
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
-
-    if ((!slcf->verify && !slcf->token && !slcf->server_errors)
-        || r != r->main
+    if (r != r->main
         || r->err_status == 0
         || r->error_page
         || r->headers_out.status < NGX_HTTP_BAD_REQUEST)
     {
+        return ngx_http_next_header_filter(r);
+    }
+
+    slcf = ngx_http_snap_conf(r);
+
+    if (!slcf->verify && !slcf->token && !slcf->server_errors) {
         return ngx_http_next_header_filter(r);
     }
 

@@ -34,6 +34,8 @@ static ngx_int_t ngx_http_snap_build_schema(ngx_conf_t *cf,
     ngx_http_snap_loc_conf_t *slcf);
 static char *ngx_http_snap_require(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_snap_signed_path(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_snap_error(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_snap_service_code(ngx_str_t *name);
@@ -210,7 +212,7 @@ static ngx_command_t  ngx_http_snap_commands[] = {
 
     { ngx_string("snap_signed_path"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_set_complex_value_slot,
+      ngx_http_snap_signed_path,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_snap_loc_conf_t, signed_path),
       NULL },
@@ -437,17 +439,24 @@ ngx_http_snap_create_ctx(ngx_http_request_t *r)
     }
 
     ctx = cln->data;
-    ngx_memzero(ctx, sizeof(ngx_http_snap_ctx_t));
 
     /*
-     * Fail closed: only the access handler's own verdict lets a request
+     * set by ngx_memzero():
+     *
+     *     ctx->state = NGX_HTTP_SNAP_UNVERIFIED;
+     *
+     * Fail closed: only the verify handler's own verdict lets a request
      * through, so a context made elsewhere (the token handler, a filter)
      * and carried into a snap_verify location by a redirect refuses it.
      */
-    ctx->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    ngx_memzero(ctx, sizeof(ngx_http_snap_ctx_t));
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
     ctx->service = slcf->token ? NGX_HTTP_SNAP_SERVICE_TOKEN : slcf->service;
+
+    if (slcf->verify) {
+        ctx->conf = slcf;
+    }
 
     cln->handler = ngx_http_snap_ctx_cleanup;
 
@@ -458,17 +467,42 @@ ngx_http_snap_create_ctx(ngx_http_request_t *r)
 
 
 /*
+ * The configuration a request's SNAP answers follow: that of the
+ * snap_verify location it entered, wherever nginx has sent it since.
+ */
+
+ngx_http_snap_loc_conf_t *
+ngx_http_snap_conf(ngx_http_request_t *r)
+{
+    ngx_http_snap_ctx_t  *ctx;
+
+    ctx = ngx_http_snap_get_ctx(r);
+
+    if (ctx && ctx->conf) {
+        return ctx->conf;
+    }
+
+    return ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
+}
+
+
+/*
  * One pass over the request headers.  A repeated security header is an
  * error, never "first one wins": nginx 1.22 would give the first to a
- * variable, a backend might take the last.  Returns NGX_HTTP_SNAP_REASONS
- * when none is repeated and every required one is there.
+ * variable, a backend might take the last.  "_" counts as "-": FastCGI,
+ * uwsgi, SCGI and CGI name both X_PARTNER_ID and X-Partner-Id
+ * HTTP_X_PARTNER_ID, so with underscores_in_headers on either spelling is
+ * the same header to the application.  Returns NGX_HTTP_SNAP_REASONS when
+ * none is repeated and every required one is there.
  */
 
 ngx_int_t
 ngx_http_snap_collect_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     const ngx_http_snap_header_t *required, ngx_str_t *field)
 {
-    ngx_uint_t         i;
+    u_char             name[13];
+    size_t             len;
+    ngx_uint_t         i, k;
     ngx_list_part_t   *part;
     ngx_table_elt_t   *h, **slot;
 
@@ -487,51 +521,54 @@ ngx_http_snap_collect_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
             i = 0;
         }
 
+        len = h[i].key.len;
+
+        if (len < 10 || len > 13) {
+            continue;
+        }
+
+        for (k = 0; k < len; k++) {
+            name[k] = (h[i].lowcase_key[k] == '_') ? '-'
+                                                   : h[i].lowcase_key[k];
+        }
+
         slot = NULL;
 
         /* the length is known equal: memcmp() compiles to a compare or two */
-        switch (h[i].key.len) {
+        switch (len) {
 
         case 10:
-            if (ngx_memcmp(h[i].lowcase_key, "channel-id", 10) == 0) {
+            if (ngx_memcmp(name, "channel-id", 10) == 0) {
                 slot = &ctx->channel_id;
             }
             break;
 
         case 11:
-            if (ngx_memcmp(h[i].lowcase_key, "x-timestamp", 11) == 0) {
+            if (ngx_memcmp(name, "x-timestamp", 11) == 0) {
                 slot = &ctx->timestamp;
 
-            } else if (ngx_memcmp(h[i].lowcase_key, "x-signature", 11)
-                       == 0)
-            {
+            } else if (ngx_memcmp(name, "x-signature", 11) == 0) {
                 slot = &ctx->signature;
             }
             break;
 
         case 12:
-            if (ngx_memcmp(h[i].lowcase_key, "x-partner-id", 12) == 0) {
+            if (ngx_memcmp(name, "x-partner-id", 12) == 0) {
                 slot = &ctx->partner_id;
 
-            } else if (ngx_memcmp(h[i].lowcase_key, "x-channel-id", 12)
-                       == 0)
-            {
+            } else if (ngx_memcmp(name, "x-channel-id", 12) == 0) {
                 slot = &ctx->channel_id;
 
-            } else if (ngx_memcmp(h[i].lowcase_key, "x-client-key", 12)
-                       == 0)
-            {
+            } else if (ngx_memcmp(name, "x-client-key", 12) == 0) {
                 slot = &ctx->client_key;
             }
             break;
 
-        case 13:
-            if (ngx_memcmp(h[i].lowcase_key, "x-external-id", 13) == 0) {
+        default: /* 13 */
+            if (ngx_memcmp(name, "x-external-id", 13) == 0) {
                 slot = &ctx->external_id;
 
-            } else if (ngx_memcmp(h[i].lowcase_key, "authorization", 13)
-                       == 0)
-            {
+            } else if (ngx_memcmp(name, "authorization", 13) == 0) {
                 slot = &ctx->authorization;
             }
             break;
@@ -801,6 +838,10 @@ ngx_http_snap_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_ptr_value(conf->replay_zone, NULL, NULL);
+
+    if (conf->replay_zone) {
+        ngx_http_snap_replay_skew(conf->replay_zone, conf->clock_skew);
+    }
 
     if (conf->verify && (conf->profile || conf->require)) {
         if (prev->schema && prev->profile == conf->profile
@@ -1185,6 +1226,84 @@ ngx_http_snap_mark_server(ngx_conf_t *cf)
 }
 
 
+/*
+ * snap_signed_path VALUE: the path the client signed.  The query string
+ * is always the request line's, appended by the module, so that nothing
+ * the upstream receives goes unsigned: a VALUE with a query of its own is
+ * refused.
+ */
+
+static char *
+ngx_http_snap_signed_path(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    u_char      *p, *last;
+    ngx_str_t   *value, name;
+    ngx_uint_t   i;
+
+    static ngx_str_t  query[] = {
+        ngx_string("request_uri"),
+        ngx_string("args"),
+        ngx_string("query_string"),
+        ngx_string("is_args"),
+        ngx_null_string
+    };
+
+    value = cf->args->elts;
+
+    p = value[1].data;
+    last = p + value[1].len;
+
+    if (ngx_strlchr(p, last, '?')) {
+        goto query;
+    }
+
+    for ( /* void */ ; p < last; p++) {
+        if (*p != '$') {
+            continue;
+        }
+
+        p++;
+
+        if (p < last && *p == '{') {
+            p++;
+        }
+
+        name.data = p;
+
+        while (p < last && (isalnum(*p) || *p == '_')) {
+            p++;
+        }
+
+        name.len = p - name.data;
+
+        if (name.len > 4 && ngx_strncmp(name.data, "arg_", 4) == 0) {
+            goto query;
+        }
+
+        for (i = 0; query[i].len; i++) {
+            if (name.len == query[i].len
+                && ngx_strncmp(name.data, query[i].data, name.len) == 0)
+            {
+                goto query;
+            }
+        }
+
+        p--;
+    }
+
+    return ngx_http_set_complex_value_slot(cf, cmd, conf);
+
+query:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"snap_signed_path\" takes a path without a query: "
+                       "the request line's query string is always appended "
+                       "to it, use \"/prefix$uri\" rather than "
+                       "\"$request_uri\" or \"$args\"");
+    return NGX_CONF_ERROR;
+}
+
+
 /* snap_require FIELD ...: mandatory body fields, "a.b" or "items[].id" */
 
 static char *
@@ -1414,30 +1533,35 @@ ngx_http_snap_error(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * The access handler goes to the front of the handler array, which the
- * phase engine runs last: allow/deny, auth_basic and auth_request decide
- * before a body is read for verification.
+ * The phase engine runs a phase's handlers from the last added to the
+ * first, and this module's postconfiguration runs after nginx's own
+ * modules': added last, the enter handler runs before the rewrite
+ * module's, and the verify handler before try_files and mirror, once
+ * allow/deny, auth_basic and auth_request have decided, whatever
+ * "satisfy" says.
  */
 
 static ngx_int_t
 ngx_http_snap_init(ngx_conf_t *cf)
 {
-    ngx_array_t                *a;
     ngx_http_handler_pt        *h;
     ngx_http_core_main_conf_t  *cmcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
-    a = &cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers;
-
-    h = ngx_array_push(a);
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers);
     if (h == NULL) {
         return NGX_ERROR;
     }
 
-    h = a->elts;
-    ngx_memmove(&h[1], &h[0], (a->nelts - 1) * sizeof(ngx_http_handler_pt));
-    h[0] = ngx_http_snap_access_handler;
+    *h = ngx_http_snap_enter_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_snap_verify_handler;
 
     h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
     if (h == NULL) {

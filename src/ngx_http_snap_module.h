@@ -116,8 +116,26 @@ typedef struct {
 } ngx_http_snap_loc_conf_t;
 
 
+/*
+ * Where a request stands with the module.  Only PASSED lets it on to the
+ * content phase; every other state found again after an internal redirect
+ * answers it, so a request is never parked and never passed unverified.
+ */
+typedef enum {
+    NGX_HTTP_SNAP_UNVERIFIED = 0,
+    NGX_HTTP_SNAP_READING_BODY,
+    NGX_HTTP_SNAP_REJECTED,
+    NGX_HTTP_SNAP_PASSED
+} ngx_http_snap_state_e;
+
+
 typedef struct {
-    ngx_int_t                   status;
+    ngx_http_snap_state_e       state;
+
+    /* the snap_verify location the request entered: its checks apply */
+    ngx_http_snap_loc_conf_t   *conf;
+    /* the zone the id was recorded in, for release */
+    ngx_shm_zone_t             *recorded_zone;
 
     ngx_http_snap_client_t     *client;
     ngx_uint_t                  service;
@@ -170,6 +188,8 @@ NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_read_body(ngx_http_request_t *r,
 
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_send_error(ngx_http_request_t *r,
     ngx_uint_t service, ngx_uint_t reason, ngx_str_t *field);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_send_again(ngx_http_request_t *r,
+    ngx_http_snap_ctx_t *ctx);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_send_json(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body);
 NGX_HTTP_SNAP_API ngx_str_t *ngx_http_snap_reason_name(ngx_uint_t reason);
@@ -195,13 +215,20 @@ NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_token_validate(
     ngx_http_request_t *r, ngx_str_t *token,
     ngx_http_snap_client_t **client);
 
-NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_access_handler(
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_enter_handler(
     ngx_http_request_t *r);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_verify_handler(
+    ngx_http_request_t *r);
+NGX_HTTP_SNAP_API ngx_http_snap_loc_conf_t *ngx_http_snap_conf(
+    ngx_http_request_t *r);
+NGX_HTTP_SNAP_API ngx_uint_t ngx_http_snap_status_reason(ngx_uint_t status);
 
 NGX_HTTP_SNAP_API char *ngx_http_snap_replay_zone(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 NGX_HTTP_SNAP_API char *ngx_http_snap_replay(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+NGX_HTTP_SNAP_API void ngx_http_snap_replay_skew(ngx_shm_zone_t *shm_zone,
+    time_t skew);
 NGX_HTTP_SNAP_API void ngx_http_snap_replay_prefetch(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_replay_record(

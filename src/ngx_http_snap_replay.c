@@ -25,6 +25,12 @@
 /* a bucket per this many bytes of zone: an entry takes a 128-byte slot */
 #define NGX_HTTP_SNAP_REPLAY_BUCKET_BYTES   256
 
+/*
+ * Kept this long past the end of its day plus the skew: workers' cached
+ * clocks differ, and one must not reclaim a day another still accepts.
+ */
+#define NGX_HTTP_SNAP_REPLAY_MARGIN         10
+
 
 typedef struct ngx_http_snap_replay_node_s  ngx_http_snap_replay_node_t;
 
@@ -43,7 +49,6 @@ typedef struct {
     ngx_queue_t                 link;
     ngx_queue_t                 entries;
     int64_t                     day;
-    int64_t                     expire;
 } ngx_http_snap_replay_day_t;
 
 
@@ -54,6 +59,8 @@ typedef struct {
     ngx_queue_t                   days;
     ngx_uint_t                    entries;
     ngx_uint_t                    full;
+    /* the largest snap_clock_skew of any configuration since it was made */
+    time_t                        skew;
 } ngx_http_snap_replay_sh_t;
 
 
@@ -61,6 +68,7 @@ typedef struct {
     ngx_http_snap_replay_sh_t  *sh;
     ngx_slab_pool_t            *shpool;
     ngx_str_t                   name;
+    time_t                      skew;   /* of this configuration */
 } ngx_http_snap_replay_zone_t;
 
 
@@ -74,8 +82,7 @@ static void ngx_http_snap_replay_unlink(ngx_http_snap_replay_zone_t *zone,
 static ngx_uint_t ngx_http_snap_replay_reclaim(
     ngx_http_snap_replay_zone_t *zone, time_t now, ngx_uint_t n);
 static ngx_http_snap_replay_day_t *ngx_http_snap_replay_day(
-    ngx_http_snap_replay_zone_t *zone, int64_t day, int64_t expire,
-    time_t now);
+    ngx_http_snap_replay_zone_t *zone, int64_t day, time_t now);
 static void *ngx_http_snap_replay_alloc(ngx_http_snap_replay_zone_t *zone,
     size_t size, time_t now);
 static uint64_t ngx_http_snap_replay_hash(ngx_http_snap_replay_zone_t *zone,
@@ -201,6 +208,26 @@ ngx_http_snap_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * Every location that records into the zone may accept a request stamped
+ * a day until the end of that day plus its skew: the zone keeps each day
+ * for the largest of them.
+ */
+
+void
+ngx_http_snap_replay_skew(ngx_shm_zone_t *shm_zone, time_t skew)
+{
+    ngx_http_snap_replay_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    /* an undeclared zone: nginx refuses its zero size later */
+    if (zone && zone->skew < skew) {
+        zone->skew = skew;
+    }
+}
+
+
 static ngx_int_t
 ngx_http_snap_replay_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
@@ -213,9 +240,18 @@ ngx_http_snap_replay_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     zone = shm_zone->data;
 
     if (ozone) {
-        /* reload with the same size: keep every recorded id */
+        /*
+         * reload with the same size: keep every recorded id, and keep it
+         * for the longer skew, old or new: the old workers still accept
+         * with theirs until they exit
+         */
         zone->sh = ozone->sh;
         zone->shpool = ozone->shpool;
+
+        if (zone->sh->skew < zone->skew) {
+            zone->sh->skew = zone->skew;
+        }
+
         return NGX_OK;
     }
 
@@ -235,6 +271,7 @@ ngx_http_snap_replay_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     zone->shpool->data = zone->sh;
 
     ngx_queue_init(&zone->sh->days);
+    zone->sh->skew = zone->skew;
 
     if (RAND_bytes(zone->sh->key, sizeof(zone->sh->key)) != 1) {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
@@ -354,7 +391,11 @@ ngx_http_snap_replay_reclaim(ngx_http_snap_replay_zone_t *zone, time_t now,
         q = ngx_queue_head(&zone->sh->days);
         day = ngx_queue_data(q, ngx_http_snap_replay_day_t, link);
 
-        if (day->expire > now) {
+        /* the day ends at 24:00 WIB */
+        if ((day->day + 1) * 86400 - NGX_HTTP_SNAP_WIB_OFFSET
+            + zone->sh->skew + NGX_HTTP_SNAP_REPLAY_MARGIN
+            > now)
+        {
             break;
         }
 
@@ -406,7 +447,7 @@ ngx_http_snap_replay_alloc(ngx_http_snap_replay_zone_t *zone, size_t size,
 
 static ngx_http_snap_replay_day_t *
 ngx_http_snap_replay_day(ngx_http_snap_replay_zone_t *zone, int64_t day,
-    int64_t expire, time_t now)
+    time_t now)
 {
     ngx_queue_t                 *q;
     ngx_http_snap_replay_day_t  *d, *nd;
@@ -423,10 +464,6 @@ ngx_http_snap_replay_day(ngx_http_snap_replay_zone_t *zone, int64_t day,
             if (d->day == day) {
                 if (nd) {
                     ngx_slab_free_locked(zone->shpool, nd);
-                }
-
-                if (d->expire < expire) {
-                    d->expire = expire;
                 }
 
                 return d;
@@ -451,7 +488,6 @@ ngx_http_snap_replay_day(ngx_http_snap_replay_zone_t *zone, int64_t day,
     }
 
     nd->day = day;
-    nd->expire = expire;
     ngx_queue_init(&nd->entries);
 
     /* after q: the last day older than this one, or the sentinel */
@@ -471,10 +507,8 @@ void
 ngx_http_snap_replay_prefetch(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
 {
     ngx_http_snap_replay_zone_t  *zone;
-    ngx_http_snap_loc_conf_t     *slcf;
 
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
-    zone = slcf->replay_zone->data;
+    zone = ctx->conf->replay_zone->data;
 
     ctx->replay_hash = ngx_http_snap_replay_hash(zone, ctx->client->hash,
                            (int32_t) ngx_http_snap_wib_day(ctx->ts),
@@ -498,7 +532,7 @@ ngx_http_snap_replay_record(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
 {
     size_t                         size;
     time_t                         now;
-    int64_t                        day, expire;
+    int64_t                        day;
     uint64_t                       hash;
     ngx_str_t                     *id;
     ngx_http_snap_replay_day_t    *d;
@@ -506,15 +540,12 @@ ngx_http_snap_replay_record(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
     ngx_http_snap_replay_node_t   *rn, **bucket;
     ngx_http_snap_loc_conf_t      *slcf;
 
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
+    slcf = ctx->conf;
     zone = slcf->replay_zone->data;
 
     id = &ctx->external_id->value;
     day = ngx_http_snap_wib_day(ctx->ts);
     now = ngx_time();
-
-    /* the day ends at 24:00 WIB; the skew lets a late request be caught */
-    expire = (day + 1) * 86400 - NGX_HTTP_SNAP_WIB_OFFSET + slcf->clock_skew;
 
     hash = ctx->replay_hash;
 
@@ -533,7 +564,7 @@ ngx_http_snap_replay_record(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
     size = offsetof(ngx_http_snap_replay_node_t, data) + id->len;
 
     rn = ngx_http_snap_replay_alloc(zone, size, now);
-    d = rn ? ngx_http_snap_replay_day(zone, day, expire, now) : NULL;
+    d = rn ? ngx_http_snap_replay_day(zone, day, now) : NULL;
 
     if (d == NULL) {
         if (rn) {
@@ -572,6 +603,7 @@ ngx_http_snap_replay_record(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     ctx->recorded = 1;
+    ctx->recorded_zone = slcf->replay_zone;
 
     return NGX_HTTP_SNAP_REASONS;
 }
@@ -591,11 +623,12 @@ ngx_http_snap_replay_release(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
     ngx_str_t                     *id;
     ngx_http_snap_replay_zone_t   *zone;
     ngx_http_snap_replay_node_t   *rn, **link;
-    ngx_http_snap_loc_conf_t      *slcf;
 
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
-
-    if (slcf->replay_zone == NULL || !slcf->replay_release) {
+    /*
+     * What the verification recorded, not the location the request ended
+     * in: after an error_page redirect that may name another zone, or none.
+     */
+    if (!ctx->conf->replay_release) {
         return NGX_DECLINED;
     }
 
@@ -605,7 +638,7 @@ ngx_http_snap_replay_release(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
         return NGX_DECLINED;
     }
 
-    zone = slcf->replay_zone->data;
+    zone = ctx->recorded_zone->data;
     id = &ctx->external_id->value;
     day = (int32_t) ngx_http_snap_wib_day(ctx->ts);
     hash = ctx->replay_hash;

@@ -24,6 +24,8 @@ static ngx_int_t ngx_http_snap_verify_body(ngx_http_request_t *r,
     ngx_str_t *field);
 static ngx_int_t ngx_http_snap_verify_fields(ngx_http_request_t *r, int rc,
     char *err, ngx_str_t *field);
+static ngx_int_t ngx_http_snap_signed_url(ngx_http_request_t *r,
+    ngx_http_snap_loc_conf_t *slcf, ngx_str_t *url);
 static ngx_int_t ngx_http_snap_verify_signature(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_http_snap_loc_conf_t *slcf, u_char *hex);
 static void ngx_http_snap_log_mismatch(ngx_http_request_t *r,
@@ -31,6 +33,8 @@ static void ngx_http_snap_log_mismatch(ngx_http_request_t *r,
     ngx_str_t *url, u_char *hex);
 static ngx_int_t ngx_http_snap_reject(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_int_t reason, ngx_str_t *field);
+static ngx_int_t ngx_http_snap_refuse_redirect(ngx_http_request_t *r,
+    ngx_http_snap_ctx_t *ctx);
 
 
 /* the contract's order; CHANNEL-ID may come as X-CHANNEL-ID */
@@ -45,11 +49,15 @@ static ngx_http_snap_header_t  ngx_http_snap_verify_required[] = {
 };
 
 
+/*
+ * In the rewrite phase, before the rewrite module's own handler: a request
+ * that enters a snap_verify location is bound to its checks, so that a
+ * "rewrite ... last" to a location without snap_verify still verifies.
+ */
+
 ngx_int_t
-ngx_http_snap_access_handler(ngx_http_request_t *r)
+ngx_http_snap_enter_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                  rc, reason;
-    ngx_str_t                  field;
     ngx_http_snap_ctx_t       *ctx;
     ngx_http_snap_loc_conf_t  *slcf;
 
@@ -61,28 +69,89 @@ ngx_http_snap_access_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_snap_get_ctx(r);
 
-    if (ctx) {
-        if (ctx->status == NGX_HTTP_INTERNAL_SERVER_ERROR) {
-            /* redirected here from the token handler: never verified */
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "snap: request redirected into snap_verify "
-                          "without verification, refused");
-            rc = ngx_http_snap_send_error(r, slcf->service,
-                                          NGX_HTTP_SNAP_INTERNAL, NULL);
-            ngx_http_finalize_request(r, rc);
-            return NGX_DONE;
+    if (ctx == NULL) {
+        ctx = ngx_http_snap_create_ctx(r);
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        /* the body has been read, or this is an internal redirect */
-        return ctx->status;
+    } else if (ctx->state == NGX_HTTP_SNAP_UNVERIFIED) {
+        ctx->conf = slcf;
+        ctx->service = slcf->service;
     }
 
-    ctx = ngx_http_snap_create_ctx(r);
+    return NGX_DECLINED;
+}
+
+
+/*
+ * In the precontent phase, so that no access module can skip it: under
+ * "satisfy any" the access phase stops at the first handler that grants.
+ * It runs ahead of try_files and mirror, which would pass the request on.
+ */
+
+ngx_int_t
+ngx_http_snap_verify_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc, reason;
+    ngx_str_t                  field;
+    ngx_http_snap_ctx_t       *ctx;
+    ngx_http_snap_loc_conf_t  *slcf;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
+    ctx = ngx_http_snap_get_ctx(r);
+
+    if (!slcf->verify && (ctx == NULL || ctx->conf == NULL)) {
+        return NGX_DECLINED;
+    }
+
     if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ctx = ngx_http_snap_create_ctx(r);
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
-    ctx->status = NGX_DONE;
+    switch (ctx->state) {
+
+    case NGX_HTTP_SNAP_PASSED:
+        /* an internal redirect after the verdict keeps it */
+        return NGX_DECLINED;
+
+    case NGX_HTTP_SNAP_REJECTED:
+        /* an error_page sent the rejected request here: answer it again */
+        rc = ngx_http_snap_send_again(r, ctx);
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+
+    case NGX_HTTP_SNAP_READING_BODY:
+        /*
+         * nginx failed the body read (413, a bad chunk) and its error_page
+         * led here: the verification cannot finish
+         */
+        return ngx_http_snap_refuse_redirect(r, ctx);
+
+    default: /* NGX_HTTP_SNAP_UNVERIFIED */
+        break;
+    }
+
+    if (r->error_page) {
+        /* an error before the verdict: limit_req, the token handler */
+        return ngx_http_snap_refuse_redirect(r, ctx);
+    }
+
+    if (slcf->verify) {
+        ctx->conf = slcf;
+        ctx->service = slcf->service;
+    }
+
+    slcf = ctx->conf;
+
+    ctx->state = NGX_HTTP_SNAP_READING_BODY;
 
     ngx_str_null(&field);
 
@@ -116,11 +185,40 @@ ngx_http_snap_access_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * A request sent into or out of a snap_verify location by an error_page
+ * before its verdict gets the SNAP answer of the error that sent it, never
+ * the location's content.
+ */
+
+static ngx_int_t
+ngx_http_snap_refuse_redirect(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
+{
+    ngx_int_t   rc;
+    ngx_uint_t  reason;
+
+    reason = (r->err_status >= NGX_HTTP_BAD_REQUEST)
+             ? ngx_http_snap_status_reason(r->err_status)
+             : NGX_HTTP_SNAP_INTERNAL;
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "snap: request redirected by error_page before its "
+                  "verification, refused");
+
+    ctx->state = NGX_HTTP_SNAP_REJECTED;
+
+    rc = ngx_http_snap_send_error(r, ctx->service, reason, NULL);
+    ngx_http_finalize_request(r, rc);
+
+    return NGX_DONE;
+}
+
+
 static ngx_int_t
 ngx_http_snap_reject(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     ngx_int_t reason, ngx_str_t *field)
 {
-    ctx->status = NGX_DONE;
+    ctx->state = NGX_HTTP_SNAP_REJECTED;
 
     return ngx_http_snap_send_error(r, ctx->service, reason,
                                     field->len ? field : NULL);
@@ -236,7 +334,7 @@ ngx_http_snap_body_handler(ngx_http_request_t *r)
     ngx_http_snap_loc_conf_t  *slcf;
 
     ctx = ngx_http_snap_get_ctx(r);
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
+    slcf = ctx->conf;
 
     ngx_str_null(&field);
 
@@ -248,7 +346,7 @@ ngx_http_snap_body_handler(ngx_http_request_t *r)
         return;
     }
 
-    ctx->status = NGX_DECLINED;
+    ctx->state = NGX_HTTP_SNAP_PASSED;
 
     /* the upstream forwards the body the module has read */
     r->preserve_body = 1;
@@ -342,6 +440,54 @@ ngx_http_snap_verify_fields(ngx_http_request_t *r, int rc, char *err,
 }
 
 
+/*
+ * snap_signed_path's value, then the request line's query string as
+ * received.  The path bytes nginx routed and the upstream receives must
+ * be the ones the value stands for, so a path that nginx had to normalise
+ * (%-escapes, "//", "/./", "/../") is refused rather than signed as
+ * another.
+ */
+
+static ngx_int_t
+ngx_http_snap_signed_url(ngx_http_request_t *r,
+    ngx_http_snap_loc_conf_t *slcf, ngx_str_t *url)
+{
+    u_char     *q, *last, *p;
+    ngx_str_t   path;
+
+    if (r->complex_uri || r->quoted_uri || r->empty_path_in_uri) {
+        ngx_log_error(slcf->log_level, r->connection->log, 0,
+                      "snap: the request path is not in normal form "
+                      "(%%-escapes, \"//\", \"/./\" or \"/../\"), which "
+                      "snap_signed_path cannot stand for");
+        return NGX_HTTP_SNAP_SIGNATURE;
+    }
+
+    if (ngx_http_complex_value(r, slcf->signed_path, &path) != NGX_OK) {
+        return NGX_HTTP_SNAP_INTERNAL;
+    }
+
+    last = r->unparsed_uri.data + r->unparsed_uri.len;
+    q = ngx_strlchr(r->unparsed_uri.data, last, '?');
+
+    if (q == NULL) {
+        *url = path;
+        return NGX_HTTP_SNAP_REASONS;
+    }
+
+    url->len = path.len + (last - q);
+    url->data = ngx_pnalloc(r->pool, url->len);
+    if (url->data == NULL) {
+        return NGX_HTTP_SNAP_INTERNAL;
+    }
+
+    p = ngx_cpymem(url->data, path.data, path.len);
+    ngx_memcpy(p, q, last - q);
+
+    return NGX_HTTP_SNAP_REASONS;
+}
+
+
 static ngx_int_t
 ngx_http_snap_verify_signature(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     ngx_http_snap_loc_conf_t *slcf, u_char *hex)
@@ -351,13 +497,15 @@ ngx_http_snap_verify_signature(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     u_char                mac[NGX_HTTP_SNAP_HMAC512_LEN];
     size_t                sig_len;
     EVP_PKEY_CTX        **pkey;
+    ngx_int_t             reason;
     ngx_str_t             url, sts;
     ngx_uint_t            i;
     ngx_http_snap_key_t  *secret;
 
     if (slcf->signed_path) {
-        if (ngx_http_complex_value(r, slcf->signed_path, &url) != NGX_OK) {
-            return NGX_HTTP_SNAP_INTERNAL;
+        reason = ngx_http_snap_signed_url(r, slcf, &url);
+        if (reason != NGX_HTTP_SNAP_REASONS) {
+            return reason;
         }
 
     } else {

@@ -246,12 +246,13 @@ EOF
     my @crit = $f->read_file('error.log') =~ /(\[crit\].*is full)/g;
     is(scalar @crit, 1, 'one crit line for the burst, not one per request');
 
-    # wait for 00:00:06 WIB on the fake clock: midnight + skew has passed
-    my $wait = 18 - (time - $real);
+    # wait for 00:00:16 WIB on the fake clock: midnight + skew + the zone's
+    # 10 s margin has passed
+    my $wait = 28 - (time - $real);
     sleep $wait if $wait > 0;
     $r = $f->snap($p, path => '/notify', token => $tok, body => $body,
         external_id => 'next-day-1', timestamp => timestamp($off));
-    is($r->{status}, 200, 'after midnight + skew the ended day is reclaimed')
+    is($r->{status}, 200, 'after midnight + skew + margin the ended day is reclaimed')
         or diag($r->{raw});
     my $ok = 1;
     for (2 .. 5) {

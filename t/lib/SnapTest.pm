@@ -269,8 +269,8 @@ sub worker_pids {
 }
 
 sub reload {
-    my ($self, $http) = @_;
-    $self->config($http) if defined $http;
+    my ($self, $http, %o) = @_;
+    $self->config($http, %o) if defined $http;
     my @old = $self->worker_pids;
     kill 'HUP', $self->pid;
     # the old workers exit once the new ones run
