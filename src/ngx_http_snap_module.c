@@ -797,9 +797,7 @@ ngx_http_snap_create_loc_conf(ngx_conf_t *cf)
     conf->clock_skew = NGX_CONF_UNSET;
     conf->log_level = NGX_CONF_UNSET_UINT;
     conf->signed_path = NGX_CONF_UNSET_PTR;
-    conf->replay_zone = NGX_CONF_UNSET_PTR;
-    conf->replay_numeric = NGX_CONF_UNSET;
-    conf->replay_release = NGX_CONF_UNSET;
+    conf->replay = NGX_CONF_UNSET_PTR;
     conf->require = NGX_CONF_UNSET_PTR;
     conf->errors = NGX_CONF_UNSET_PTR;
 
@@ -831,16 +829,11 @@ ngx_http_snap_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_INFO);
     ngx_conf_merge_ptr_value(conf->signed_path, prev->signed_path, NULL);
 
-    if (conf->replay_zone == NGX_CONF_UNSET_PTR) {
-        conf->replay_zone = prev->replay_zone;
-        conf->replay_numeric = prev->replay_numeric;
-        conf->replay_release = prev->replay_release;
-    }
+    /* as one, like limit_req's limits: "snap_replay off" stops it */
+    ngx_conf_merge_ptr_value(conf->replay, prev->replay, NULL);
 
-    ngx_conf_merge_ptr_value(conf->replay_zone, NULL, NULL);
-
-    if (conf->replay_zone) {
-        ngx_http_snap_replay_skew(conf->replay_zone, conf->clock_skew);
+    if (conf->replay) {
+        ngx_http_snap_replay_skew(conf->replay->zone, conf->clock_skew);
     }
 
     if (conf->verify && (conf->profile || conf->require)) {
@@ -853,8 +846,6 @@ ngx_http_snap_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
             return NGX_CONF_ERROR;
         }
     }
-    ngx_conf_merge_value(conf->replay_numeric, 0, 0);
-    ngx_conf_merge_value(conf->replay_release, 0, 0);
 
     if (conf->token_ttl < 1) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -1588,8 +1579,8 @@ ngx_http_snap_log_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_snap_get_ctx(r);
 
-    if (ctx && ctx->recorded && !ctx->released) {
-        (void) ngx_http_snap_replay_release(r, ctx);
+    if (ctx) {
+        ngx_http_snap_replay_release(r, ctx);
     }
 
     return NGX_OK;

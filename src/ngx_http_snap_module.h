@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "ngx_http_snap_lib.h"
+#include "ngx_http_snap_replay.h"
 
 
 #define NGX_HTTP_SNAP_SIG_HMAC      1
@@ -102,9 +103,7 @@ typedef struct {
     ngx_uint_t                  log_level;
     ngx_http_complex_value_t   *signed_path;
 
-    ngx_shm_zone_t             *replay_zone;
-    ngx_flag_t                  replay_numeric;
-    ngx_flag_t                  replay_release;
+    ngx_http_snap_replay_conf_t  *replay;
 
     const ngx_http_snap_field_t  *profile;
     ngx_array_t                *require;      /* NULL-path terminated */
@@ -124,6 +123,7 @@ typedef struct {
 typedef enum {
     NGX_HTTP_SNAP_UNVERIFIED = 0,
     NGX_HTTP_SNAP_READING_BODY,
+    NGX_HTTP_SNAP_WAITING_STORE,
     NGX_HTTP_SNAP_REJECTED,
     NGX_HTTP_SNAP_PASSED
 } ngx_http_snap_state_e;
@@ -134,8 +134,9 @@ typedef struct {
 
     /* the snap_verify location the request entered: its checks apply */
     ngx_http_snap_loc_conf_t   *conf;
-    /* the zone the id was recorded in, for release */
-    ngx_shm_zone_t             *recorded_zone;
+    /* the store the id was recorded in, for release */
+    ngx_http_snap_replay_conf_t  *replay;
+    ngx_http_snap_replay_key_t  key;
 
     ngx_http_snap_client_t     *client;
     ngx_uint_t                  service;
@@ -150,7 +151,6 @@ typedef struct {
 
     ngx_str_t                   token;
     int64_t                     ts;
-    uint64_t                    replay_hash;
 
     ngx_uint_t                  reason;
     u_char                      response_code[7];
@@ -159,7 +159,6 @@ typedef struct {
     unsigned                    rejected:1;
     unsigned                    replace_body:1;
     unsigned                    json_sent:1;
-    unsigned                    recorded:1;
     unsigned                    released:1;
 } ngx_http_snap_ctx_t;
 
@@ -223,18 +222,15 @@ NGX_HTTP_SNAP_API ngx_http_snap_loc_conf_t *ngx_http_snap_conf(
     ngx_http_request_t *r);
 NGX_HTTP_SNAP_API ngx_uint_t ngx_http_snap_status_reason(ngx_uint_t status);
 
-NGX_HTTP_SNAP_API char *ngx_http_snap_replay_zone(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
 NGX_HTTP_SNAP_API char *ngx_http_snap_replay(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-NGX_HTTP_SNAP_API void ngx_http_snap_replay_skew(ngx_shm_zone_t *shm_zone,
-    time_t skew);
-NGX_HTTP_SNAP_API void ngx_http_snap_replay_prefetch(ngx_http_request_t *r,
-    ngx_http_snap_ctx_t *ctx);
+NGX_HTTP_SNAP_API void ngx_http_snap_replay_key(ngx_http_snap_ctx_t *ctx);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_replay_record(
-    ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx);
-NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_replay_release(
-    ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx);
+    ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx, ngx_uint_t *reason);
+NGX_HTTP_SNAP_API void ngx_http_snap_replay_release(ngx_http_request_t *r,
+    ngx_http_snap_ctx_t *ctx);
+NGX_HTTP_SNAP_API void ngx_http_snap_verify_resume(ngx_http_request_t *r,
+    ngx_int_t rc, ngx_uint_t reason);
 
 
 #endif /* _NGX_HTTP_SNAP_MODULE_H_INCLUDED_ */

@@ -2,157 +2,14 @@
 /*
  * Copyright (C) ngx_http_snap_module authors
  *
- * X-EXTERNAL-ID same-day uniqueness, shared by all workers.  Entries are
- * keyed by (partner, X-EXTERNAL-ID, WIB day of X-TIMESTAMP) in a hash
- * table and grouped by that day, so they expire in order, a whole day at
- * a time.  A live entry is never evicted: evicting one would re-open the
- * replay it records.  The table is sized from the zone once: a lookup
- * reads a bucket and a node or two, where a red-black tree of a million
- * ids read twenty nodes, a cache miss each.  SipHash keyed at random per
- * zone keeps a partner from crafting ids that share a bucket.
+ * snap_replay, and the requests' side of the replay store: the key once
+ * the headers have passed, the record once every other check has, the
+ * release in the log phase.  The stores behind it know nothing of
+ * requests' contexts.
  */
 
 
 #include "ngx_http_snap_module.h"
-
-#include <openssl/rand.h>
-
-
-/* entries reclaimed per insert, and per retry when the zone is full */
-#define NGX_HTTP_SNAP_REPLAY_RECLAIM        2
-#define NGX_HTTP_SNAP_REPLAY_RECLAIM_FULL   1024
-
-/* a bucket per this many bytes of zone: an entry takes a 128-byte slot */
-#define NGX_HTTP_SNAP_REPLAY_BUCKET_BYTES   256
-
-/*
- * Kept this long past the end of its day plus the skew: workers' cached
- * clocks differ, and one must not reclaim a day another still accepts.
- */
-#define NGX_HTTP_SNAP_REPLAY_MARGIN         10
-
-
-typedef struct ngx_http_snap_replay_node_s  ngx_http_snap_replay_node_t;
-
-struct ngx_http_snap_replay_node_s {
-    ngx_http_snap_replay_node_t  *next;       /* in its bucket */
-    ngx_queue_t                   queue;      /* in its day */
-    uint64_t                      hash;
-    uint64_t                      partner;
-    int32_t                       day;
-    u_char                        len;
-    u_char                        data[1];
-};
-
-
-typedef struct {
-    ngx_queue_t                 link;
-    ngx_queue_t                 entries;
-    int64_t                     day;
-} ngx_http_snap_replay_day_t;
-
-
-typedef struct {
-    ngx_http_snap_replay_node_t  **buckets;
-    uint64_t                      mask;
-    u_char                        key[16];
-    ngx_queue_t                   days;
-    ngx_uint_t                    entries;
-    ngx_uint_t                    full;
-    /* the largest snap_clock_skew of any configuration since it was made */
-    time_t                        skew;
-} ngx_http_snap_replay_sh_t;
-
-
-typedef struct {
-    ngx_http_snap_replay_sh_t  *sh;
-    ngx_slab_pool_t            *shpool;
-    ngx_str_t                   name;
-    time_t                      skew;   /* of this configuration */
-} ngx_http_snap_replay_zone_t;
-
-
-static ngx_int_t ngx_http_snap_replay_init_zone(ngx_shm_zone_t *shm_zone,
-    void *data);
-static ngx_http_snap_replay_node_t **ngx_http_snap_replay_lookup(
-    ngx_http_snap_replay_zone_t *zone, uint64_t hash, uint64_t partner,
-    int32_t day, ngx_str_t *id);
-static void ngx_http_snap_replay_unlink(ngx_http_snap_replay_zone_t *zone,
-    ngx_http_snap_replay_node_t *node);
-static ngx_uint_t ngx_http_snap_replay_reclaim(
-    ngx_http_snap_replay_zone_t *zone, time_t now, ngx_uint_t n);
-static ngx_http_snap_replay_day_t *ngx_http_snap_replay_day(
-    ngx_http_snap_replay_zone_t *zone, int64_t day, time_t now);
-static void *ngx_http_snap_replay_alloc(ngx_http_snap_replay_zone_t *zone,
-    size_t size, time_t now);
-static uint64_t ngx_http_snap_replay_hash(ngx_http_snap_replay_zone_t *zone,
-    uint64_t partner, int32_t day, ngx_str_t *id);
-
-
-char *
-ngx_http_snap_replay_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    u_char                       *p;
-    ssize_t                       size;
-    ngx_str_t                    *value, name, s;
-    ngx_shm_zone_t               *shm_zone;
-    ngx_http_snap_replay_zone_t  *zone;
-
-    value = cf->args->elts;
-
-    p = (u_char *) ngx_strchr(value[1].data, ':');
-
-    if (p == NULL || p == value[1].data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone \"%V\", expected NAME:SIZE",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    name.data = value[1].data;
-    name.len = p - value[1].data;
-
-    s.data = p + 1;
-    s.len = value[1].data + value[1].len - s.data;
-
-    size = ngx_parse_size(&s);
-
-    if (size == NGX_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone size \"%V\"", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (size < (ssize_t) (8 * ngx_pagesize)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is too small, the minimum is %uzk",
-                           &value[1], 8 * ngx_pagesize / 1024);
-        return NGX_CONF_ERROR;
-    }
-
-    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_snap_replay_zone_t));
-    if (zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    zone->name = name;
-
-    shm_zone = ngx_shared_memory_add(cf, &name, size, &ngx_http_snap_module);
-    if (shm_zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (shm_zone->data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "duplicate zone \"%V\"", &name);
-        return NGX_CONF_ERROR;
-    }
-
-    shm_zone->init = ngx_http_snap_replay_init_zone;
-    shm_zone->data = zone;
-
-    return NGX_CONF_OK;
-}
 
 
 /* snap_replay ZONE [numeric] [release_on_failure] | off */
@@ -162,10 +19,11 @@ ngx_http_snap_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_snap_loc_conf_t *slcf = conf;
 
-    ngx_str_t   *value;
-    ngx_uint_t   i;
+    ngx_str_t                    *value;
+    ngx_uint_t                    i;
+    ngx_http_snap_replay_conf_t  *rpc;
 
-    if (slcf->replay_zone != NGX_CONF_UNSET_PTR) {
+    if (slcf->replay != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
@@ -176,25 +34,31 @@ ngx_http_snap_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return "takes no parameters after \"off\"";
         }
 
-        slcf->replay_zone = NULL;
+        slcf->replay = NULL;
         return NGX_CONF_OK;
     }
 
-    slcf->replay_zone = ngx_shared_memory_add(cf, &value[1], 0,
-                                              &ngx_http_snap_module);
-    if (slcf->replay_zone == NULL) {
+    rpc = ngx_pcalloc(cf->pool, sizeof(ngx_http_snap_replay_conf_t));
+    if (rpc == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    rpc->store = &ngx_http_snap_store_shm;
+    rpc->zone = ngx_shared_memory_add(cf, &value[1], 0,
+                                      &ngx_http_snap_module);
+    if (rpc->zone == NULL) {
         return NGX_CONF_ERROR;
     }
 
     for (i = 2; i < cf->args->nelts; i++) {
 
         if (ngx_strcmp(value[i].data, "numeric") == 0) {
-            slcf->replay_numeric = 1;
+            rpc->numeric = 1;
             continue;
         }
 
         if (ngx_strcmp(value[i].data, "release_on_failure") == 0) {
-            slcf->replay_release = 1;
+            rpc->release = 1;
             continue;
         }
 
@@ -204,467 +68,88 @@ ngx_http_snap_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    slcf->replay = rpc;
+
     return NGX_CONF_OK;
 }
 
 
 /*
- * Every location that records into the zone may accept a request stamped
- * a day until the end of that day plus its skew: the zone keeps each day
- * for the largest of them.
- */
-
-void
-ngx_http_snap_replay_skew(ngx_shm_zone_t *shm_zone, time_t skew)
-{
-    ngx_http_snap_replay_zone_t  *zone;
-
-    zone = shm_zone->data;
-
-    /* an undeclared zone: nginx refuses its zero size later */
-    if (zone && zone->skew < skew) {
-        zone->skew = skew;
-    }
-}
-
-
-static ngx_int_t
-ngx_http_snap_replay_init_zone(ngx_shm_zone_t *shm_zone, void *data)
-{
-    ngx_http_snap_replay_zone_t  *ozone = data;
-
-    size_t                        len;
-    uint64_t                      n;
-    ngx_http_snap_replay_zone_t  *zone;
-
-    zone = shm_zone->data;
-
-    if (ozone) {
-        /*
-         * reload with the same size: keep every recorded id, and keep it
-         * for the longer skew, old or new: the old workers still accept
-         * with theirs until they exit
-         */
-        zone->sh = ozone->sh;
-        zone->shpool = ozone->shpool;
-
-        if (zone->sh->skew < zone->skew) {
-            zone->sh->skew = zone->skew;
-        }
-
-        return NGX_OK;
-    }
-
-    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        zone->sh = zone->shpool->data;
-        return NGX_OK;
-    }
-
-    zone->sh = ngx_slab_alloc(zone->shpool,
-                              sizeof(ngx_http_snap_replay_sh_t));
-    if (zone->sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    zone->shpool->data = zone->sh;
-
-    ngx_queue_init(&zone->sh->days);
-    zone->sh->skew = zone->skew;
-
-    if (RAND_bytes(zone->sh->key, sizeof(zone->sh->key)) != 1) {
-        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                      "RAND_bytes() failed for snap_replay_zone \"%V\"",
-                      &shm_zone->shm.name);
-        return NGX_ERROR;
-    }
-
-    for (n = 64;
-         n * 2 <= shm_zone->shm.size / NGX_HTTP_SNAP_REPLAY_BUCKET_BYTES;
-         n *= 2)
-    {
-        /* void */
-    }
-
-    zone->sh->mask = n - 1;
-    zone->sh->buckets = ngx_slab_calloc(zone->shpool, n * sizeof(void *));
-    if (zone->sh->buckets == NULL) {
-        return NGX_ERROR;
-    }
-
-    len = sizeof(" in snap_replay_zone \"\"") + shm_zone->shm.name.len;
-
-    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
-    if (zone->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(zone->shpool->log_ctx, " in snap_replay_zone \"%V\"%Z",
-                &shm_zone->shm.name);
-
-    /* a full zone is reported once per burst by the module itself */
-    zone->shpool->log_nomem = 0;
-
-    return NGX_OK;
-}
-
-
-static uint64_t
-ngx_http_snap_replay_hash(ngx_http_snap_replay_zone_t *zone, uint64_t partner,
-    int32_t day, ngx_str_t *id)
-{
-    size_t  len;
-    u_char  buf[sizeof(uint64_t) + sizeof(int32_t)
-                + NGX_HTTP_SNAP_EXTERNAL_ID_MAX];
-
-    /* ids are checked to be no longer; the comparison reads them whole */
-    len = ngx_min(id->len, NGX_HTTP_SNAP_EXTERNAL_ID_MAX);
-
-    ngx_memcpy(buf, &partner, sizeof(uint64_t));
-    ngx_memcpy(buf + sizeof(uint64_t), &day, sizeof(int32_t));
-    ngx_memcpy(buf + sizeof(uint64_t) + sizeof(int32_t), id->data, len);
-
-    return ngx_http_snap_siphash(zone->sh->key, buf,
-                                 sizeof(uint64_t) + sizeof(int32_t) + len);
-}
-
-
-/* the link that points at the entry, to read it or to take it out */
-
-static ngx_http_snap_replay_node_t **
-ngx_http_snap_replay_lookup(ngx_http_snap_replay_zone_t *zone, uint64_t hash,
-    uint64_t partner, int32_t day, ngx_str_t *id)
-{
-    ngx_http_snap_replay_node_t  **link, *n;
-
-    for (link = &zone->sh->buckets[hash & zone->sh->mask];
-         *link;
-         link = &n->next)
-    {
-        n = *link;
-
-        if (n->hash == hash && n->partner == partner && n->day == day
-            && n->len == id->len
-            && ngx_memcmp(n->data, id->data, id->len) == 0)
-        {
-            return link;
-        }
-    }
-
-    return NULL;
-}
-
-
-static void
-ngx_http_snap_replay_unlink(ngx_http_snap_replay_zone_t *zone,
-    ngx_http_snap_replay_node_t *node)
-{
-    ngx_http_snap_replay_node_t  **link;
-
-    for (link = &zone->sh->buckets[node->hash & zone->sh->mask];
-         *link != node;
-         link = &(*link)->next)
-    {
-        /* void */
-    }
-
-    *link = node->next;
-}
-
-
-/* frees up to n entries of days that have ended; returns how many */
-
-static ngx_uint_t
-ngx_http_snap_replay_reclaim(ngx_http_snap_replay_zone_t *zone, time_t now,
-    ngx_uint_t n)
-{
-    ngx_uint_t                    freed;
-    ngx_queue_t                  *q;
-    ngx_http_snap_replay_day_t   *day;
-    ngx_http_snap_replay_node_t  *rn;
-
-    freed = 0;
-
-    while (freed < n && !ngx_queue_empty(&zone->sh->days)) {
-
-        q = ngx_queue_head(&zone->sh->days);
-        day = ngx_queue_data(q, ngx_http_snap_replay_day_t, link);
-
-        /* the day ends at 24:00 WIB */
-        if ((day->day + 1) * 86400 - NGX_HTTP_SNAP_WIB_OFFSET
-            + zone->sh->skew + NGX_HTTP_SNAP_REPLAY_MARGIN
-            > now)
-        {
-            break;
-        }
-
-        if (ngx_queue_empty(&day->entries)) {
-            ngx_queue_remove(&day->link);
-            ngx_slab_free_locked(zone->shpool, day);
-            continue;
-        }
-
-        q = ngx_queue_head(&day->entries);
-        ngx_queue_remove(q);
-
-        rn = ngx_queue_data(q, ngx_http_snap_replay_node_t, queue);
-
-        ngx_http_snap_replay_unlink(zone, rn);
-        ngx_slab_free_locked(zone->shpool, rn);
-
-        zone->sh->entries--;
-        freed++;
-    }
-
-    return freed;
-}
-
-
-static void *
-ngx_http_snap_replay_alloc(ngx_http_snap_replay_zone_t *zone, size_t size,
-    time_t now)
-{
-    void  *p;
-
-    for ( ;; ) {
-        p = ngx_slab_alloc_locked(zone->shpool, size);
-        if (p) {
-            return p;
-        }
-
-        if (ngx_http_snap_replay_reclaim(zone, now,
-                                         NGX_HTTP_SNAP_REPLAY_RECLAIM_FULL)
-            == 0)
-        {
-            return NULL;
-        }
-    }
-}
-
-
-/* the list of days is short and sorted, the newest at its tail */
-
-static ngx_http_snap_replay_day_t *
-ngx_http_snap_replay_day(ngx_http_snap_replay_zone_t *zone, int64_t day,
-    time_t now)
-{
-    ngx_queue_t                 *q;
-    ngx_http_snap_replay_day_t  *d, *nd;
-
-    nd = NULL;
-
-    for ( ;; ) {
-        for (q = ngx_queue_last(&zone->sh->days);
-             q != ngx_queue_sentinel(&zone->sh->days);
-             q = ngx_queue_prev(q))
-        {
-            d = ngx_queue_data(q, ngx_http_snap_replay_day_t, link);
-
-            if (d->day == day) {
-                if (nd) {
-                    ngx_slab_free_locked(zone->shpool, nd);
-                }
-
-                return d;
-            }
-
-            if (d->day < day) {
-                break;
-            }
-        }
-
-        if (nd) {
-            break;
-        }
-
-        /* allocating may reclaim ended days, so search again after it */
-        nd = ngx_http_snap_replay_alloc(zone,
-                                        sizeof(ngx_http_snap_replay_day_t),
-                                        now);
-        if (nd == NULL) {
-            return NULL;
-        }
-    }
-
-    nd->day = day;
-    ngx_queue_init(&nd->entries);
-
-    /* after q: the last day older than this one, or the sentinel */
-    ngx_queue_insert_after(q, &nd->link);
-
-    return nd;
-}
-
-
-/*
  * Once the headers have passed, while the body is read and its signature
- * checked: the id's bucket is read into the cache ahead of the locked
- * lookup, which would otherwise wait for it.  Nothing is written.
+ * checked: the key, once, and whatever the store reads ahead for it.
  */
 
 void
-ngx_http_snap_replay_prefetch(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
+ngx_http_snap_replay_key(ngx_http_snap_ctx_t *ctx)
 {
-    ngx_http_snap_replay_zone_t  *zone;
+    ngx_http_snap_replay_conf_t  *rpc;
 
-    zone = ctx->conf->replay_zone->data;
+    rpc = ctx->conf->replay;
 
-    ctx->replay_hash = ngx_http_snap_replay_hash(zone, ctx->client->hash,
-                           (int32_t) ngx_http_snap_wib_day(ctx->ts),
-                           &ctx->external_id->value);
+    ctx->key.partner = ctx->client->hash;
+    ctx->key.day = (int32_t) ngx_http_snap_wib_day(ctx->ts);
+    ctx->key.id = ctx->external_id->value;
 
-#if (defined __GNUC__)
-    __builtin_prefetch(&zone->sh->buckets[ctx->replay_hash
-                                          & zone->sh->mask]);
-#endif
+    rpc->store->prepare(rpc, &ctx->key);
 }
 
 
 /*
  * Called only once every other check has passed, so a forged request can
- * never use up a real partner's X-EXTERNAL-ID.  The lookup and the insert
- * happen under one lock: of two identical requests, one wins.
+ * never use up a real partner's X-EXTERNAL-ID.  Of two identical requests,
+ * one wins, on every store.
  */
 
 ngx_int_t
-ngx_http_snap_replay_record(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
+ngx_http_snap_replay_record(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
+    ngx_uint_t *reason)
 {
-    size_t                         size;
-    time_t                         now;
-    int64_t                        day;
-    uint64_t                       hash;
-    ngx_str_t                     *id;
-    ngx_http_snap_replay_day_t    *d;
-    ngx_http_snap_replay_zone_t   *zone;
-    ngx_http_snap_replay_node_t   *rn, **bucket;
-    ngx_http_snap_loc_conf_t      *slcf;
+    ngx_int_t                     rc;
+    ngx_http_snap_replay_conf_t  *rpc;
 
-    slcf = ctx->conf;
-    zone = slcf->replay_zone->data;
+    rpc = ctx->conf->replay;
 
-    id = &ctx->external_id->value;
-    day = ngx_http_snap_wib_day(ctx->ts);
-    now = ngx_time();
+    rc = rpc->store->record(r, rpc, &ctx->key, ctx->conf->clock_skew,
+                            reason);
 
-    hash = ctx->replay_hash;
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "snap replay: %s store answered %i", rpc->store->name, rc);
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    if (ngx_http_snap_replay_lookup(zone, hash, ctx->client->hash,
-                                    (int32_t) day, id))
-    {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        return NGX_HTTP_SNAP_REPLAY;
+    if (rc == NGX_OK || rc == NGX_AGAIN) {
+        /* what release reads, whatever location the request ends in */
+        ctx->replay = rpc;
     }
 
-    (void) ngx_http_snap_replay_reclaim(zone, now,
-                                        NGX_HTTP_SNAP_REPLAY_RECLAIM);
-
-    size = offsetof(ngx_http_snap_replay_node_t, data) + id->len;
-
-    rn = ngx_http_snap_replay_alloc(zone, size, now);
-    d = rn ? ngx_http_snap_replay_day(zone, day, now) : NULL;
-
-    if (d == NULL) {
-        if (rn) {
-            ngx_slab_free_locked(zone->shpool, rn);
-        }
-
-        if (!zone->sh->full) {
-            zone->sh->full = 1;
-            ngx_log_error(NGX_LOG_CRIT, r->connection->log, 0,
-                          "snap: replay zone \"%V\" is full with %ui live "
-                          "ids, requests are refused until ids expire; "
-                          "make the zone larger",
-                          &zone->name, zone->sh->entries);
-        }
-
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        return NGX_HTTP_SNAP_ZONE_FULL;
-    }
-
-    zone->sh->full = 0;
-
-    rn->hash = hash;
-    rn->len = (u_char) id->len;
-    rn->day = (int32_t) day;
-    rn->partner = ctx->client->hash;
-    ngx_memcpy(rn->data, id->data, id->len);
-
-    bucket = &zone->sh->buckets[hash & zone->sh->mask];
-    rn->next = *bucket;
-    *bucket = rn;
-
-    ngx_queue_insert_tail(&d->entries, &rn->queue);
-
-    zone->sh->entries++;
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    ctx->recorded = 1;
-    ctx->recorded_zone = slcf->replay_zone;
-
-    return NGX_HTTP_SNAP_REASONS;
+    return rc;
 }
 
 
 /*
  * With "release_on_failure", an id whose request the upstream did not
  * answer, or answered with a 5xx, is forgotten so that the partner's retry
- * with the same X-EXTERNAL-ID goes through.
+ * with the same X-EXTERNAL-ID goes through.  What the verification
+ * recorded, not the location the request ended in: after an error_page
+ * redirect that may name another zone, or none.
  */
 
-ngx_int_t
+void
 ngx_http_snap_replay_release(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
 {
-    int32_t                        day;
-    uint64_t                       hash;
-    ngx_str_t                     *id;
-    ngx_http_snap_replay_zone_t   *zone;
-    ngx_http_snap_replay_node_t   *rn, **link;
-
-    /*
-     * What the verification recorded, not the location the request ended
-     * in: after an error_page redirect that may name another zone, or none.
-     */
-    if (!ctx->conf->replay_release) {
-        return NGX_DECLINED;
+    if (ctx->replay == NULL || ctx->released || !ctx->replay->release) {
+        return;
     }
 
     if (r->headers_out.status != 0
         && r->headers_out.status < NGX_HTTP_INTERNAL_SERVER_ERROR)
     {
-        return NGX_DECLINED;
+        return;
     }
-
-    zone = ctx->recorded_zone->data;
-    id = &ctx->external_id->value;
-    day = (int32_t) ngx_http_snap_wib_day(ctx->ts);
-    hash = ctx->replay_hash;
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    link = ngx_http_snap_replay_lookup(zone, hash, ctx->client->hash, day,
-                                       id);
-
-    if (link) {
-        rn = *link;
-        *link = rn->next;
-
-        ngx_queue_remove(&rn->queue);
-        ngx_slab_free_locked(zone->shpool, rn);
-
-        zone->sh->entries--;
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
 
     ctx->released = 1;
 
+    ctx->replay->store->release(r, ctx->replay, &ctx->key);
+
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "snap: X-EXTERNAL-ID \"%V\" released after status %ui",
-                  id, r->headers_out.status);
-
-    return NGX_OK;
+                  &ctx->key.id, r->headers_out.status);
 }

@@ -19,6 +19,9 @@ static ngx_int_t ngx_http_snap_verify_headers(ngx_http_request_t *r,
 static ngx_int_t ngx_http_snap_verify_token(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx);
 static void ngx_http_snap_body_handler(ngx_http_request_t *r);
+static void ngx_http_snap_verify_finish(ngx_http_request_t *r,
+    ngx_http_snap_ctx_t *ctx, ngx_int_t rc, ngx_uint_t reason,
+    ngx_str_t *field);
 static ngx_int_t ngx_http_snap_verify_body(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_http_snap_loc_conf_t *slcf,
     ngx_str_t *field);
@@ -129,6 +132,7 @@ ngx_http_snap_verify_handler(ngx_http_request_t *r)
         return NGX_DONE;
 
     case NGX_HTTP_SNAP_READING_BODY:
+    case NGX_HTTP_SNAP_WAITING_STORE:
         /*
          * nginx failed the body read (413, a bad chunk) and its error_page
          * led here: the verification cannot finish
@@ -163,8 +167,8 @@ ngx_http_snap_verify_handler(ngx_http_request_t *r)
         return NGX_DONE;
     }
 
-    if (slcf->replay_zone) {
-        ngx_http_snap_replay_prefetch(r, ctx);
+    if (slcf->replay) {
+        ngx_http_snap_replay_key(ctx);
     }
 
     rc = ngx_http_read_client_request_body(r, ngx_http_snap_body_handler);
@@ -263,7 +267,7 @@ ngx_http_snap_verify_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
         return NGX_HTTP_SNAP_BAD_FORMAT;
     }
 
-    if (slcf->replay_zone && slcf->replay_numeric) {
+    if (slcf->replay && slcf->replay->numeric) {
         for ( /* void */ ; p < last; p++) {
             if (*p < '0' || *p > '9') {
                 ngx_str_set(field, "X-EXTERNAL-ID");
@@ -328,7 +332,8 @@ ngx_http_snap_verify_token(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
 static void
 ngx_http_snap_body_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                  rc, reason;
+    ngx_int_t                  rc;
+    ngx_uint_t                 reason;
     ngx_str_t                  field;
     ngx_http_snap_ctx_t       *ctx;
     ngx_http_snap_loc_conf_t  *slcf;
@@ -341,18 +346,85 @@ ngx_http_snap_body_handler(ngx_http_request_t *r)
     reason = ngx_http_snap_verify_body(r, ctx, slcf, &field);
 
     if (reason != NGX_HTTP_SNAP_REASONS) {
-        rc = ngx_http_snap_reject(r, ctx, reason, &field);
-        ngx_http_finalize_request(r, rc);
-        return;
+        rc = NGX_DECLINED;
+
+    } else if (slcf->replay) {
+        /* the store is touched last, once the signature has verified */
+        rc = ngx_http_snap_replay_record(r, ctx, &reason);
+
+    } else {
+        rc = NGX_OK;
     }
 
-    ctx->state = NGX_HTTP_SNAP_PASSED;
+    ngx_http_snap_verify_finish(r, ctx, rc, reason, &field);
+}
 
-    /* the upstream forwards the body the module has read */
-    r->preserve_body = 1;
 
-    r->write_event_handler = ngx_http_core_run_phases;
-    ngx_http_core_run_phases(r);
+/*
+ * The verdict, from the body handler or from a store's later answer:
+ * NGX_OK passes the request on, NGX_AGAIN waits for the store, and
+ * anything else refuses it.
+ */
+
+static void
+ngx_http_snap_verify_finish(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
+    ngx_int_t rc, ngx_uint_t reason, ngx_str_t *field)
+{
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "snap verify: verdict %i", rc);
+
+    switch (rc) {
+
+    case NGX_OK:
+        ctx->state = NGX_HTTP_SNAP_PASSED;
+
+        /* the upstream forwards the body the module has read */
+        r->preserve_body = 1;
+
+        r->write_event_handler = ngx_http_core_run_phases;
+        ngx_http_core_run_phases(r);
+        return;
+
+    case NGX_AGAIN:
+        ctx->state = NGX_HTTP_SNAP_WAITING_STORE;
+        return;
+
+    case NGX_DECLINED:
+        break;
+
+    default:
+        reason = NGX_HTTP_SNAP_INTERNAL;
+        break;
+    }
+
+    rc = ngx_http_snap_reject(r, ctx, reason, field);
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/*
+ * A store that answered NGX_AGAIN answers here, once; the reference it
+ * took on the request is dropped after the verdict.
+ */
+
+void
+ngx_http_snap_verify_resume(ngx_http_request_t *r, ngx_int_t rc,
+    ngx_uint_t reason)
+{
+    ngx_str_t             field;
+    ngx_connection_t     *c;
+    ngx_http_snap_ctx_t  *ctx;
+
+    c = r->connection;
+    ctx = ngx_http_snap_get_ctx(r);
+
+    if (ctx && ctx->state == NGX_HTTP_SNAP_WAITING_STORE) {
+        ngx_str_null(&field);
+        ngx_http_snap_verify_finish(r, ctx, rc, reason, &field);
+    }
+
+    ngx_http_finalize_request(r, NGX_DONE);
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -393,16 +465,7 @@ ngx_http_snap_verify_body(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
         return reason;
     }
 
-    reason = ngx_http_snap_verify_fields(r, rc, err, field);
-    if (reason != NGX_HTTP_SNAP_REASONS) {
-        return reason;
-    }
-
-    if (slcf->replay_zone) {
-        return ngx_http_snap_replay_record(r, ctx);
-    }
-
-    return NGX_HTTP_SNAP_REASONS;
+    return ngx_http_snap_verify_fields(r, rc, err, field);
 }
 
 
