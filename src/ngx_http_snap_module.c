@@ -492,13 +492,14 @@ ngx_http_snap_conf(ngx_http_request_t *r)
  * variable, a backend might take the last.  "_" counts as "-": FastCGI,
  * uwsgi, SCGI and CGI name both X_PARTNER_ID and X-Partner-Id
  * HTTP_X_PARTNER_ID, so with underscores_in_headers on either spelling is
- * the same header to the application.  Returns NGX_HTTP_SNAP_REASONS when
- * none is repeated and every required one is there.
+ * the same header to the application.  Passes when none is repeated and
+ * every required one is there.
  */
 
 ngx_int_t
 ngx_http_snap_collect_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
-    const ngx_http_snap_header_t *required, ngx_str_t *field)
+    const ngx_http_snap_header_t *required, ngx_uint_t *reason,
+    ngx_str_t *field)
 {
     u_char             name[13];
     size_t             len;
@@ -580,7 +581,8 @@ ngx_http_snap_collect_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
 
         if (*slot) {
             *field = h[i].key;
-            return NGX_HTTP_SNAP_DUPLICATE_HEADER;
+            return ngx_http_snap_refuse(reason,
+                                        NGX_HTTP_SNAP_DUPLICATE_HEADER);
         }
 
         *slot = &h[i];
@@ -592,19 +594,19 @@ ngx_http_snap_collect_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
 
         if (h == NULL || h->value.len == 0) {
             *field = required->name;
-            return NGX_HTTP_SNAP_MISSING_FIELD;
+            return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_MISSING_FIELD);
         }
     }
 
-    return NGX_HTTP_SNAP_REASONS;
+    return NGX_OK;
 }
 
 
-/* returns NGX_HTTP_SNAP_REASONS when the timestamp is well formed and fresh */
+/* passes when the timestamp is well formed and fresh */
 
 ngx_int_t
 ngx_http_snap_check_timestamp(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
-    time_t skew)
+    time_t skew, ngx_uint_t *reason)
 {
     int64_t   diff;
 
@@ -612,16 +614,16 @@ ngx_http_snap_check_timestamp(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
                                       ctx->timestamp->value.len, &ctx->ts)
         != 0)
     {
-        return NGX_HTTP_SNAP_BAD_FORMAT;
+        return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_BAD_FORMAT);
     }
 
     diff = (int64_t) ngx_time() - ctx->ts;
 
     if (diff > skew || diff < -skew) {
-        return NGX_HTTP_SNAP_TIMESTAMP;
+        return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_TIMESTAMP);
     }
 
-    return NGX_HTTP_SNAP_REASONS;
+    return NGX_OK;
 }
 
 

@@ -52,6 +52,18 @@ typedef enum {
 } ngx_http_snap_reason_e;
 
 
+/*
+ * A check answers NGX_OK when it passed, NGX_DECLINED with the reason it
+ * refused for, or NGX_ERROR when it could not decide (answered 500xx00).
+ */
+static ngx_inline ngx_int_t
+ngx_http_snap_refuse(ngx_uint_t *reason, ngx_uint_t why)
+{
+    *reason = why;
+    return NGX_DECLINED;
+}
+
+
 /* snap_error REASON CODE MESSAGE */
 typedef struct {
     ngx_uint_t                  reason;
@@ -179,9 +191,11 @@ NGX_HTTP_SNAP_API ngx_http_snap_ctx_t *ngx_http_snap_create_ctx(
     ngx_http_request_t *r);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_collect_headers(
     ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
-    const ngx_http_snap_header_t *required, ngx_str_t *field);
+    const ngx_http_snap_header_t *required, ngx_uint_t *reason,
+    ngx_str_t *field);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_check_timestamp(
-    ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx, time_t skew);
+    ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx, time_t skew,
+    ngx_uint_t *reason);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
 
@@ -212,7 +226,7 @@ NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_token_init_grant(ngx_conf_t *cf,
     ngx_http_snap_main_conf_t *smcf);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_token_validate(
     ngx_http_request_t *r, ngx_str_t *token,
-    ngx_http_snap_client_t **client);
+    ngx_http_snap_client_t **client, ngx_uint_t *reason);
 
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_enter_handler(
     ngx_http_request_t *r);

@@ -19,11 +19,11 @@
 
 static void ngx_http_snap_token_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_snap_token_grant(ngx_http_request_t *r,
-    ngx_str_t *body, ngx_str_t *field);
+    ngx_str_t *body, ngx_uint_t *reason, ngx_str_t *field);
 static ngx_int_t ngx_http_snap_token_issue(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx);
 static ngx_int_t ngx_http_snap_token_headers(ngx_http_request_t *r,
-    ngx_http_snap_ctx_t *ctx, ngx_str_t *field);
+    ngx_http_snap_ctx_t *ctx, ngx_uint_t *reason, ngx_str_t *field);
 
 
 static ngx_http_snap_header_t  ngx_http_snap_token_required[] = {
@@ -37,9 +37,13 @@ static ngx_http_snap_header_t  ngx_http_snap_token_required[] = {
 ngx_int_t
 ngx_http_snap_token_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                  rc, reason;
+    ngx_int_t                  rc;
     ngx_str_t                  field;
+    ngx_uint_t                 reason;
     ngx_http_snap_ctx_t       *ctx;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "snap token handler");
 
     ctx = ngx_http_snap_create_ctx(r);
     if (ctx == NULL) {
@@ -49,15 +53,17 @@ ngx_http_snap_token_handler(ngx_http_request_t *r)
     ngx_str_null(&field);
 
     if (r->method != NGX_HTTP_POST) {
-        reason = NGX_HTTP_SNAP_METHOD;
+        rc = ngx_http_snap_refuse(&reason, NGX_HTTP_SNAP_METHOD);
 
     } else {
-        reason = ngx_http_snap_token_headers(r, ctx, &field);
+        rc = ngx_http_snap_token_headers(r, ctx, &reason, &field);
     }
 
-    if (reason != NGX_HTTP_SNAP_REASONS) {
+    if (rc != NGX_OK) {
         return ngx_http_snap_send_error(r, NGX_HTTP_SNAP_SERVICE_TOKEN,
-                                        reason, field.len ? &field : NULL);
+                                        rc == NGX_DECLINED
+                                        ? reason : NGX_HTTP_SNAP_INTERNAL,
+                                        field.len ? &field : NULL);
     }
 
     rc = ngx_http_read_client_request_body(r,
@@ -75,30 +81,31 @@ ngx_http_snap_token_handler(ngx_http_request_t *r)
 
 static ngx_int_t
 ngx_http_snap_token_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
-    ngx_str_t *field)
+    ngx_uint_t *reason, ngx_str_t *field)
 {
+    int                         rc;
     u_char                     *sig;
     size_t                      sig_len;
-    ngx_int_t                   reason;
     ngx_str_t                   msg;
     EVP_PKEY_CTX              **pkey;
     ngx_uint_t                  i;
     ngx_http_snap_loc_conf_t   *slcf;
     ngx_http_snap_main_conf_t  *smcf;
 
-    reason = ngx_http_snap_collect_headers(r, ctx,
-                                           ngx_http_snap_token_required,
-                                           field);
-    if (reason != NGX_HTTP_SNAP_REASONS) {
-        return reason;
+    if (ngx_http_snap_collect_headers(r, ctx, ngx_http_snap_token_required,
+                                      reason, field)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
     }
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
 
-    reason = ngx_http_snap_check_timestamp(r, ctx, slcf->clock_skew);
-    if (reason != NGX_HTTP_SNAP_REASONS) {
+    if (ngx_http_snap_check_timestamp(r, ctx, slcf->clock_skew, reason)
+        != NGX_OK)
+    {
         ngx_str_set(field, "X-TIMESTAMP");
-        return reason;
+        return NGX_DECLINED;
     }
 
     smcf = ngx_http_get_module_main_conf(r, ngx_http_snap_module);
@@ -106,7 +113,7 @@ ngx_http_snap_token_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     ctx->client = ngx_http_snap_find_client(smcf, &ctx->client_key->value, 0);
     if (ctx->client == NULL || ctx->client->pkeys.nelts == 0) {
         ctx->client = NULL;
-        return NGX_HTTP_SNAP_UNKNOWN_CLIENT;
+        return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_UNKNOWN_CLIENT);
     }
 
     /* X-CLIENT-KEY "|" X-TIMESTAMP, both byte for byte as received */
@@ -116,7 +123,7 @@ ngx_http_snap_token_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     sig = ngx_pnalloc(r->pool, sig_len);
 
     if (msg.data == NULL || sig == NULL) {
-        return NGX_HTTP_SNAP_INTERNAL;
+        return NGX_ERROR;
     }
 
     ngx_sprintf(msg.data, "%V|%V", &ctx->client_key->value,
@@ -127,42 +134,50 @@ ngx_http_snap_token_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
                                     ctx->signature->value.len, 0)
         != 0)
     {
-        return NGX_HTTP_SNAP_SIGNATURE;
+        return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_SIGNATURE);
     }
 
     pkey = ctx->client->pkeys.elts;
 
     for (i = 0; i < ctx->client->pkeys.nelts; i++) {
-        if (ngx_http_snap_rsa_verify(pkey[i], msg.data, msg.len, sig, sig_len)
-            == 1)
-        {
-            return NGX_HTTP_SNAP_REASONS;
+        rc = ngx_http_snap_rsa_verify(pkey[i], msg.data, msg.len, sig,
+                                      sig_len);
+        if (rc == 1) {
+            return NGX_OK;
+        }
+
+        if (rc < 0) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "snap: SHA-256 for the RSA signature failed in "
+                          "OpenSSL");
+            return NGX_ERROR;
         }
     }
 
-    return NGX_HTTP_SNAP_SIGNATURE;
+    return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_SIGNATURE);
 }
 
 
 static void
 ngx_http_snap_token_body_handler(ngx_http_request_t *r)
 {
-    ngx_int_t             rc, reason;
+    ngx_int_t             rc;
     ngx_str_t             body, field;
+    ngx_uint_t            reason;
     ngx_http_snap_ctx_t  *ctx;
 
     ctx = ngx_http_snap_get_ctx(r);
 
     ngx_str_null(&field);
+    reason = NGX_HTTP_SNAP_INTERNAL;
 
-    if (ngx_http_snap_read_body(r, &body) != NGX_OK) {
-        reason = NGX_HTTP_SNAP_INTERNAL;
+    rc = ngx_http_snap_read_body(r, &body);
 
-    } else {
-        reason = ngx_http_snap_token_grant(r, &body, &field);
+    if (rc == NGX_OK) {
+        rc = ngx_http_snap_token_grant(r, &body, &reason, &field);
     }
 
-    if (reason == NGX_HTTP_SNAP_REASONS) {
+    if (rc == NGX_OK) {
         rc = ngx_http_snap_token_issue(r, ctx);
 
     } else {
@@ -181,7 +196,7 @@ ngx_http_snap_token_body_handler(ngx_http_request_t *r)
 
 static ngx_int_t
 ngx_http_snap_token_grant(ngx_http_request_t *r, ngx_str_t *body,
-    ngx_str_t *field)
+    ngx_uint_t *reason, ngx_str_t *field)
 {
     int                         rc;
     char                        err[NGX_HTTP_SNAP_FIELD_MAX];
@@ -197,15 +212,15 @@ ngx_http_snap_token_grant(ngx_http_request_t *r, ngx_str_t *body,
         switch (rc) {
 
         case NGX_HTTP_SNAP_FIELD_OK:
-            return NGX_HTTP_SNAP_REASONS;
+            return NGX_OK;
 
         case NGX_HTTP_SNAP_FIELD_JSON:
-            return NGX_HTTP_SNAP_BAD_JSON;
+            return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_BAD_JSON);
 
         case NGX_HTTP_SNAP_FIELD_BAD:
             *field = (i == 0) ? (ngx_str_t) ngx_string("grantType")
                               : (ngx_str_t) ngx_string("grant_type");
-            return NGX_HTTP_SNAP_BAD_FORMAT;
+            return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_BAD_FORMAT);
 
         default:
             /* missing: try the other spelling */
@@ -215,7 +230,7 @@ ngx_http_snap_token_grant(ngx_http_request_t *r, ngx_str_t *body,
 
     ngx_str_set(field, "grantType");
 
-    return NGX_HTTP_SNAP_MISSING_FIELD;
+    return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_MISSING_FIELD);
 }
 
 
@@ -324,12 +339,12 @@ ngx_http_snap_token_issue(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
 /*
  * The check every transactional request makes: a token from snap_token,
  * signed by any configured snap_token_key, not expired, for a client that
- * is still configured.  Returns NGX_HTTP_SNAP_REASONS when it is valid.
+ * is still configured.
  */
 
 ngx_int_t
 ngx_http_snap_token_validate(ngx_http_request_t *r, ngx_str_t *token,
-    ngx_http_snap_client_t **client)
+    ngx_http_snap_client_t **client, ngx_uint_t *reason)
 {
     time_t                        now;
     uint32_t                      hash;
@@ -345,7 +360,7 @@ ngx_http_snap_token_validate(ngx_http_request_t *r, ngx_str_t *token,
     if (token->len > NGX_HTTP_SNAP_TOKEN_MAX_LEN
         || smcf->token_cache == NULL)
     {
-        return NGX_HTTP_SNAP_TOKEN_INVALID;
+        return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_TOKEN_INVALID);
     }
 
     now = ngx_time();
@@ -369,11 +384,11 @@ ngx_http_snap_token_validate(ngx_http_request_t *r, ngx_str_t *token,
         && ngx_http_snap_ct_equal(tc->token, token->data, token->len))
     {
         if (now >= tc->exp) {
-            return NGX_HTTP_SNAP_TOKEN_EXPIRED;
+            return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_TOKEN_EXPIRED);
         }
 
         *client = tc->client;
-        return NGX_HTTP_SNAP_REASONS;
+        return NGX_OK;
     }
 
     if (ngx_http_snap_token_verify(token->data, token->len,
@@ -381,15 +396,15 @@ ngx_http_snap_token_validate(ngx_http_request_t *r, ngx_str_t *token,
                                    smcf->token_keys.nelts, scratch, &claims)
         != 0)
     {
-        return NGX_HTTP_SNAP_TOKEN_INVALID;
+        return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_TOKEN_INVALID);
     }
 
     if (now >= claims.exp) {
-        return NGX_HTTP_SNAP_TOKEN_EXPIRED;
+        return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_TOKEN_EXPIRED);
     }
 
     if (now + NGX_HTTP_SNAP_TOKEN_LEEWAY < claims.nbf) {
-        return NGX_HTTP_SNAP_TOKEN_INVALID;
+        return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_TOKEN_INVALID);
     }
 
     id.data = (u_char *) claims.client_id;
@@ -397,7 +412,7 @@ ngx_http_snap_token_validate(ngx_http_request_t *r, ngx_str_t *token,
 
     *client = ngx_http_snap_find_client(smcf, &id, 0);
     if (*client == NULL) {
-        return NGX_HTTP_SNAP_TOKEN_INVALID;
+        return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_TOKEN_INVALID);
     }
 
     ngx_memcpy(tc->token, token->data, token->len);
@@ -405,5 +420,5 @@ ngx_http_snap_token_validate(ngx_http_request_t *r, ngx_str_t *token,
     tc->exp = (time_t) claims.exp;
     tc->client = *client;
 
-    return NGX_HTTP_SNAP_REASONS;
+    return NGX_OK;
 }

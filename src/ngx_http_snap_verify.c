@@ -15,27 +15,30 @@
 
 static ngx_int_t ngx_http_snap_verify_headers(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_http_snap_loc_conf_t *slcf,
-    ngx_str_t *field);
+    ngx_uint_t *reason, ngx_str_t *field);
 static ngx_int_t ngx_http_snap_verify_token(ngx_http_request_t *r,
-    ngx_http_snap_ctx_t *ctx);
+    ngx_http_snap_ctx_t *ctx, ngx_uint_t *reason);
 static void ngx_http_snap_body_handler(ngx_http_request_t *r);
 static void ngx_http_snap_verify_finish(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_int_t rc, ngx_uint_t reason,
     ngx_str_t *field);
 static ngx_int_t ngx_http_snap_verify_body(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_http_snap_loc_conf_t *slcf,
-    ngx_str_t *field);
+    ngx_uint_t *reason, ngx_str_t *field);
 static ngx_int_t ngx_http_snap_verify_fields(ngx_http_request_t *r, int rc,
-    char *err, ngx_str_t *field);
+    char *err, ngx_uint_t *reason, ngx_str_t *field);
 static ngx_int_t ngx_http_snap_signed_url(ngx_http_request_t *r,
-    ngx_http_snap_loc_conf_t *slcf, ngx_str_t *url);
+    ngx_http_snap_loc_conf_t *slcf, ngx_str_t *url, ngx_uint_t *reason);
 static ngx_int_t ngx_http_snap_verify_signature(ngx_http_request_t *r,
-    ngx_http_snap_ctx_t *ctx, ngx_http_snap_loc_conf_t *slcf, u_char *hex);
+    ngx_http_snap_ctx_t *ctx, ngx_http_snap_loc_conf_t *slcf, u_char *hex,
+    ngx_uint_t *reason);
+static ngx_int_t ngx_http_snap_verify_keys(ngx_http_request_t *r,
+    ngx_http_snap_ctx_t *ctx, int hmac, ngx_str_t *sts);
 static void ngx_http_snap_log_mismatch(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_http_snap_loc_conf_t *slcf,
     ngx_str_t *url, u_char *hex);
 static ngx_int_t ngx_http_snap_reject(ngx_http_request_t *r,
-    ngx_http_snap_ctx_t *ctx, ngx_int_t reason, ngx_str_t *field);
+    ngx_http_snap_ctx_t *ctx, ngx_uint_t reason, ngx_str_t *field);
 static ngx_int_t ngx_http_snap_refuse_redirect(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx);
 
@@ -70,6 +73,9 @@ ngx_http_snap_enter_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "snap enter: \"%V\" is a snap_verify location", &r->uri);
+
     ctx = ngx_http_snap_get_ctx(r);
 
     if (ctx == NULL) {
@@ -96,7 +102,8 @@ ngx_http_snap_enter_handler(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_snap_verify_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                  rc, reason;
+    ngx_int_t                  rc;
+    ngx_uint_t                 reason;
     ngx_str_t                  field;
     ngx_http_snap_ctx_t       *ctx;
     ngx_http_snap_loc_conf_t  *slcf;
@@ -118,6 +125,10 @@ ngx_http_snap_verify_handler(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "snap verify handler: \"%V\", state %d", &r->uri,
+                   (int) ctx->state);
 
     switch (ctx->state) {
 
@@ -159,10 +170,13 @@ ngx_http_snap_verify_handler(ngx_http_request_t *r)
 
     ngx_str_null(&field);
 
-    reason = ngx_http_snap_verify_headers(r, ctx, slcf, &field);
+    rc = ngx_http_snap_verify_headers(r, ctx, slcf, &reason, &field);
 
-    if (reason != NGX_HTTP_SNAP_REASONS) {
-        rc = ngx_http_snap_reject(r, ctx, reason, &field);
+    if (rc != NGX_OK) {
+        rc = ngx_http_snap_reject(r, ctx,
+                                  rc == NGX_DECLINED ? reason
+                                                     : NGX_HTTP_SNAP_INTERNAL,
+                                  &field);
         ngx_http_finalize_request(r, rc);
         return NGX_DONE;
     }
@@ -170,6 +184,9 @@ ngx_http_snap_verify_handler(ngx_http_request_t *r)
     if (slcf->replay) {
         ngx_http_snap_replay_key(ctx);
     }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "snap verify: headers passed, reading the body");
 
     rc = ngx_http_read_client_request_body(r, ngx_http_snap_body_handler);
 
@@ -201,6 +218,10 @@ ngx_http_snap_refuse_redirect(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
     ngx_int_t   rc;
     ngx_uint_t  reason;
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "snap verify: error_page with status %ui before the "
+                   "verdict", r->err_status);
+
     reason = (r->err_status >= NGX_HTTP_BAD_REQUEST)
              ? ngx_http_snap_status_reason(r->err_status)
              : NGX_HTTP_SNAP_INTERNAL;
@@ -220,7 +241,7 @@ ngx_http_snap_refuse_redirect(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
 
 static ngx_int_t
 ngx_http_snap_reject(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
-    ngx_int_t reason, ngx_str_t *field)
+    ngx_uint_t reason, ngx_str_t *field)
 {
     ctx->state = NGX_HTTP_SNAP_REJECTED;
 
@@ -231,30 +252,30 @@ ngx_http_snap_reject(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
 
 static ngx_int_t
 ngx_http_snap_verify_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
-    ngx_http_snap_loc_conf_t *slcf, ngx_str_t *field)
+    ngx_http_snap_loc_conf_t *slcf, ngx_uint_t *reason, ngx_str_t *field)
 {
     u_char                     *p, *last;
-    ngx_int_t                   reason;
     ngx_http_snap_main_conf_t  *smcf;
 
-    reason = ngx_http_snap_collect_headers(r, ctx,
-                                           ngx_http_snap_verify_required,
-                                           field);
-    if (reason != NGX_HTTP_SNAP_REASONS) {
-        return reason;
+    if (ngx_http_snap_collect_headers(r, ctx, ngx_http_snap_verify_required,
+                                      reason, field)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
     }
 
     if (slcf->signature == NGX_HTTP_SNAP_SIG_HMAC
         && (ctx->authorization == NULL
             || ctx->authorization->value.len == 0))
     {
-        return NGX_HTTP_SNAP_TOKEN_NOT_FOUND;
+        return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_TOKEN_NOT_FOUND);
     }
 
-    reason = ngx_http_snap_check_timestamp(r, ctx, slcf->clock_skew);
-    if (reason != NGX_HTTP_SNAP_REASONS) {
+    if (ngx_http_snap_check_timestamp(r, ctx, slcf->clock_skew, reason)
+        != NGX_OK)
+    {
         ngx_str_set(field, "X-TIMESTAMP");
-        return reason;
+        return NGX_DECLINED;
     }
 
     p = ctx->external_id->value.data;
@@ -264,14 +285,14 @@ ngx_http_snap_verify_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
                                        NGX_HTTP_SNAP_EXTERNAL_ID_MAX))
     {
         ngx_str_set(field, "X-EXTERNAL-ID");
-        return NGX_HTTP_SNAP_BAD_FORMAT;
+        return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_BAD_FORMAT);
     }
 
     if (slcf->replay && slcf->replay->numeric) {
         for ( /* void */ ; p < last; p++) {
             if (*p < '0' || *p > '9') {
                 ngx_str_set(field, "X-EXTERNAL-ID");
-                return NGX_HTTP_SNAP_BAD_FORMAT;
+                return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_BAD_FORMAT);
             }
         }
     }
@@ -280,52 +301,53 @@ ngx_http_snap_verify_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
 
     ctx->client = ngx_http_snap_find_client(smcf, &ctx->partner_id->value, 1);
     if (ctx->client == NULL) {
-        return NGX_HTTP_SNAP_UNKNOWN_CLIENT;
+        return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_UNKNOWN_CLIENT);
     }
 
     if (slcf->signature == NGX_HTTP_SNAP_SIG_HMAC) {
-        return ngx_http_snap_verify_token(r, ctx);
+        return ngx_http_snap_verify_token(r, ctx, reason);
     }
 
-    return NGX_HTTP_SNAP_REASONS;
+    return NGX_OK;
 }
 
 
 /* "Bearer" in any case, one or more spaces, then the token */
 
 static ngx_int_t
-ngx_http_snap_verify_token(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
+ngx_http_snap_verify_token(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
+    ngx_uint_t *reason)
 {
     u_char                  *p, *last;
-    ngx_int_t                reason;
     ngx_http_snap_client_t  *client;
 
     p = ctx->authorization->value.data;
     last = p + ctx->authorization->value.len;
 
     if (last - p < 7 || ngx_strncasecmp(p, (u_char *) "Bearer ", 7) != 0) {
-        return NGX_HTTP_SNAP_TOKEN_NOT_FOUND;
+        return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_TOKEN_NOT_FOUND);
     }
 
     for (p += 7; p < last && *p == ' '; p++) { /* void */ }
 
     if (p == last) {
-        return NGX_HTTP_SNAP_TOKEN_NOT_FOUND;
+        return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_TOKEN_NOT_FOUND);
     }
 
     ctx->token.data = p;
     ctx->token.len = last - p;
 
-    reason = ngx_http_snap_token_validate(r, &ctx->token, &client);
-    if (reason != NGX_HTTP_SNAP_REASONS) {
-        return reason;
+    if (ngx_http_snap_token_validate(r, &ctx->token, &client, reason)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
     }
 
     if (client != ctx->client) {
-        return NGX_HTTP_SNAP_TOKEN_PARTNER;
+        return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_TOKEN_PARTNER);
     }
 
-    return NGX_HTTP_SNAP_REASONS;
+    return NGX_OK;
 }
 
 
@@ -341,19 +363,16 @@ ngx_http_snap_body_handler(ngx_http_request_t *r)
     ctx = ngx_http_snap_get_ctx(r);
     slcf = ctx->conf;
 
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "snap verify: body read");
+
     ngx_str_null(&field);
 
-    reason = ngx_http_snap_verify_body(r, ctx, slcf, &field);
+    rc = ngx_http_snap_verify_body(r, ctx, slcf, &reason, &field);
 
-    if (reason != NGX_HTTP_SNAP_REASONS) {
-        rc = NGX_DECLINED;
-
-    } else if (slcf->replay) {
+    if (rc == NGX_OK && slcf->replay) {
         /* the store is touched last, once the signature has verified */
         rc = ngx_http_snap_replay_record(r, ctx, &reason);
-
-    } else {
-        rc = NGX_OK;
     }
 
     ngx_http_snap_verify_finish(r, ctx, rc, reason, &field);
@@ -430,16 +449,16 @@ ngx_http_snap_verify_resume(ngx_http_request_t *r, ngx_int_t rc,
 
 static ngx_int_t
 ngx_http_snap_verify_body(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
-    ngx_http_snap_loc_conf_t *slcf, ngx_str_t *field)
+    ngx_http_snap_loc_conf_t *slcf, ngx_uint_t *reason, ngx_str_t *field)
 {
     int         rc;
     char        err[NGX_HTTP_SNAP_FIELD_MAX * 2];
     u_char      hex[NGX_HTTP_SNAP_SHA256_HEX_LEN];
-    ngx_int_t   reason;
+    ngx_int_t   verdict;
     ngx_str_t   body;
 
     if (ngx_http_snap_read_body(r, &body) != NGX_OK) {
-        return NGX_HTTP_SNAP_INTERNAL;
+        return NGX_ERROR;
     }
 
     /* one pass hashes and checks the body; the signature is answered first */
@@ -457,15 +476,17 @@ ngx_http_snap_verify_body(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     }
 
     if (rc == NGX_HTTP_SNAP_FIELD_ERROR) {
-        return NGX_HTTP_SNAP_INTERNAL;
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "snap: the body could not be hashed");
+        return NGX_ERROR;
     }
 
-    reason = ngx_http_snap_verify_signature(r, ctx, slcf, hex);
-    if (reason != NGX_HTTP_SNAP_REASONS) {
-        return reason;
+    verdict = ngx_http_snap_verify_signature(r, ctx, slcf, hex, reason);
+    if (verdict != NGX_OK) {
+        return verdict;
     }
 
-    return ngx_http_snap_verify_fields(r, rc, err, field);
+    return ngx_http_snap_verify_fields(r, rc, err, reason, field);
 }
 
 
@@ -476,15 +497,15 @@ ngx_http_snap_verify_body(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
 
 static ngx_int_t
 ngx_http_snap_verify_fields(ngx_http_request_t *r, int rc, char *err,
-    ngx_str_t *field)
+    ngx_uint_t *reason, ngx_str_t *field)
 {
     switch (rc) {
 
     case NGX_HTTP_SNAP_FIELD_OK:
-        return NGX_HTTP_SNAP_REASONS;
+        return NGX_OK;
 
     case NGX_HTTP_SNAP_FIELD_JSON:
-        return NGX_HTTP_SNAP_BAD_JSON;
+        return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_BAD_JSON);
 
     default:
         break;
@@ -493,13 +514,14 @@ ngx_http_snap_verify_fields(ngx_http_request_t *r, int rc, char *err,
     field->len = ngx_strlen(err);
     field->data = ngx_pnalloc(r->pool, field->len);
     if (field->data == NULL) {
-        return NGX_HTTP_SNAP_INTERNAL;
+        return NGX_ERROR;
     }
 
     ngx_memcpy(field->data, err, field->len);
 
-    return rc == NGX_HTTP_SNAP_FIELD_MISSING ? NGX_HTTP_SNAP_MISSING_FIELD
-                                             : NGX_HTTP_SNAP_BAD_FORMAT;
+    return ngx_http_snap_refuse(reason, rc == NGX_HTTP_SNAP_FIELD_MISSING
+                                        ? NGX_HTTP_SNAP_MISSING_FIELD
+                                        : NGX_HTTP_SNAP_BAD_FORMAT);
 }
 
 
@@ -513,7 +535,7 @@ ngx_http_snap_verify_fields(ngx_http_request_t *r, int rc, char *err,
 
 static ngx_int_t
 ngx_http_snap_signed_url(ngx_http_request_t *r,
-    ngx_http_snap_loc_conf_t *slcf, ngx_str_t *url)
+    ngx_http_snap_loc_conf_t *slcf, ngx_str_t *url, ngx_uint_t *reason)
 {
     u_char     *q, *last, *p;
     ngx_str_t   path;
@@ -523,11 +545,11 @@ ngx_http_snap_signed_url(ngx_http_request_t *r,
                       "snap: the request path is not in normal form "
                       "(%%-escapes, \"//\", \"/./\" or \"/../\"), which "
                       "snap_signed_path cannot stand for");
-        return NGX_HTTP_SNAP_SIGNATURE;
+        return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_SIGNATURE);
     }
 
     if (ngx_http_complex_value(r, slcf->signed_path, &path) != NGX_OK) {
-        return NGX_HTTP_SNAP_INTERNAL;
+        return NGX_ERROR;
     }
 
     last = r->unparsed_uri.data + r->unparsed_uri.len;
@@ -535,40 +557,39 @@ ngx_http_snap_signed_url(ngx_http_request_t *r,
 
     if (q == NULL) {
         *url = path;
-        return NGX_HTTP_SNAP_REASONS;
+        return NGX_OK;
     }
 
     url->len = path.len + (last - q);
     url->data = ngx_pnalloc(r->pool, url->len);
     if (url->data == NULL) {
-        return NGX_HTTP_SNAP_INTERNAL;
+        return NGX_ERROR;
     }
 
     p = ngx_cpymem(url->data, path.data, path.len);
     ngx_memcpy(p, q, last - q);
 
-    return NGX_HTTP_SNAP_REASONS;
+    return NGX_OK;
 }
 
 
+/*
+ * The string to sign from what was received: the EndpointUrl, then the
+ * method, token, body hash and timestamp bytes.
+ */
+
 static ngx_int_t
 ngx_http_snap_verify_signature(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
-    ngx_http_snap_loc_conf_t *slcf, u_char *hex)
+    ngx_http_snap_loc_conf_t *slcf, u_char *hex, ngx_uint_t *reason)
 {
-    int                   hmac;
-    u_char               *sig;
-    u_char                mac[NGX_HTTP_SNAP_HMAC512_LEN];
-    size_t                sig_len;
-    EVP_PKEY_CTX        **pkey;
-    ngx_int_t             reason;
-    ngx_str_t             url, sts;
-    ngx_uint_t            i;
-    ngx_http_snap_key_t  *secret;
+    int         hmac;
+    ngx_int_t   rc;
+    ngx_str_t   url, sts;
 
     if (slcf->signed_path) {
-        reason = ngx_http_snap_signed_url(r, slcf, &url);
-        if (reason != NGX_HTTP_SNAP_REASONS) {
-            return reason;
+        rc = ngx_http_snap_signed_url(r, slcf, &url, reason);
+        if (rc != NGX_OK) {
+            return rc;
         }
 
     } else {
@@ -581,12 +602,8 @@ ngx_http_snap_verify_signature(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
                                                ctx->token.len, hmac,
                                                ctx->timestamp->value.len);
     sts.data = ngx_pnalloc(r->pool, sts.len);
-
-    sig_len = ctx->signature->value.len / 4 * 3 + 2;
-    sig = ngx_pnalloc(r->pool, sig_len);
-
-    if (sts.data == NULL || sig == NULL) {
-        return NGX_HTTP_SNAP_INTERNAL;
+    if (sts.data == NULL) {
+        return NGX_ERROR;
     }
 
     sts.len = ngx_http_snap_string_to_sign(sts.data,
@@ -598,45 +615,88 @@ ngx_http_snap_verify_signature(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
                                            ctx->timestamp->value.data,
                                            ctx->timestamp->value.len);
 
+    rc = ngx_http_snap_verify_keys(r, ctx, hmac, &sts);
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_snap_log_mismatch(r, ctx, slcf, &url, hex);
+        return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_SIGNATURE);
+    }
+
+    return rc;
+}
+
+
+/*
+ * X-SIGNATURE against every key of the partner, for rotation: NGX_OK when
+ * one verifies, NGX_DECLINED when none does, NGX_ERROR when OpenSSL could
+ * not tell (logged, answered 500xx00, never 401).
+ */
+
+static ngx_int_t
+ngx_http_snap_verify_keys(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
+    int hmac, ngx_str_t *sts)
+{
+    int                   rc;
+    u_char               *sig;
+    u_char                mac[NGX_HTTP_SNAP_HMAC512_LEN];
+    size_t                sig_len;
+    EVP_PKEY_CTX        **pkey;
+    ngx_uint_t            i;
+    ngx_http_snap_key_t  *secret;
+
+    sig_len = ctx->signature->value.len / 4 * 3 + 2;
+    sig = ngx_pnalloc(r->pool, sig_len);
+    if (sig == NULL) {
+        return NGX_ERROR;
+    }
+
     if (ngx_http_snap_base64_decode(sig, &sig_len, ctx->signature->value.data,
                                     ctx->signature->value.len, 0)
-        == 0)
+        != 0)
     {
-        if (hmac) {
-            secret = ctx->client->secrets.elts;
+        return NGX_DECLINED;
+    }
 
-            for (i = 0; i < ctx->client->secrets.nelts; i++) {
-                if (ngx_http_snap_hmac(&secret[i], 512, sts.data, sts.len,
-                                       mac)
-                    != 0)
-                {
-                    return NGX_HTTP_SNAP_INTERNAL;
-                }
+    if (hmac) {
+        secret = ctx->client->secrets.elts;
 
-                if (sig_len == sizeof(mac)
-                    && ngx_http_snap_ct_equal(mac, sig, sizeof(mac)))
-                {
-                    return NGX_HTTP_SNAP_REASONS;
-                }
+        for (i = 0; i < ctx->client->secrets.nelts; i++) {
+            if (ngx_http_snap_hmac(&secret[i], 512, sts->data, sts->len, mac)
+                != 0)
+            {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "snap: HMAC-SHA512 failed in OpenSSL");
+                return NGX_ERROR;
             }
 
-        } else {
-            pkey = ctx->client->pkeys.elts;
-
-            for (i = 0; i < ctx->client->pkeys.nelts; i++) {
-                if (ngx_http_snap_rsa_verify(pkey[i], sts.data, sts.len,
-                                             sig, sig_len)
-                    == 1)
-                {
-                    return NGX_HTTP_SNAP_REASONS;
-                }
+            if (sig_len == sizeof(mac)
+                && ngx_http_snap_ct_equal(mac, sig, sizeof(mac)))
+            {
+                return NGX_OK;
             }
+        }
+
+        return NGX_DECLINED;
+    }
+
+    pkey = ctx->client->pkeys.elts;
+
+    for (i = 0; i < ctx->client->pkeys.nelts; i++) {
+        rc = ngx_http_snap_rsa_verify(pkey[i], sts->data, sts->len, sig,
+                                      sig_len);
+        if (rc == 1) {
+            return NGX_OK;
+        }
+
+        if (rc < 0) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "snap: SHA-256 for the RSA signature failed in "
+                          "OpenSSL");
+            return NGX_ERROR;
         }
     }
 
-    ngx_http_snap_log_mismatch(r, ctx, slcf, &url, hex);
-
-    return NGX_HTTP_SNAP_SIGNATURE;
+    return NGX_DECLINED;
 }
 
 
