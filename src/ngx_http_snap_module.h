@@ -232,6 +232,9 @@ NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_enter_handler(
     ngx_http_request_t *r);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_verify_handler(
     ngx_http_request_t *r);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_rsa_verify_any(
+    ngx_http_request_t *r, ngx_http_snap_client_t *client, ngx_str_t *msg,
+    u_char *sig, size_t sig_len);
 NGX_HTTP_SNAP_API ngx_http_snap_loc_conf_t *ngx_http_snap_conf(
     ngx_http_request_t *r);
 NGX_HTTP_SNAP_API ngx_uint_t ngx_http_snap_status_reason(ngx_uint_t status);

@@ -83,12 +83,10 @@ static ngx_int_t
 ngx_http_snap_token_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     ngx_uint_t *reason, ngx_str_t *field)
 {
-    int                         rc;
     u_char                     *sig;
     size_t                      sig_len;
+    ngx_int_t                   rc;
     ngx_str_t                   msg;
-    EVP_PKEY_CTX              **pkey;
-    ngx_uint_t                  i;
     ngx_http_snap_loc_conf_t   *slcf;
     ngx_http_snap_main_conf_t  *smcf;
 
@@ -137,24 +135,13 @@ ngx_http_snap_token_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
         return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_SIGNATURE);
     }
 
-    pkey = ctx->client->pkeys.elts;
+    rc = ngx_http_snap_rsa_verify_any(r, ctx->client, &msg, sig, sig_len);
 
-    for (i = 0; i < ctx->client->pkeys.nelts; i++) {
-        rc = ngx_http_snap_rsa_verify(pkey[i], msg.data, msg.len, sig,
-                                      sig_len);
-        if (rc == 1) {
-            return NGX_OK;
-        }
-
-        if (rc < 0) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "snap: SHA-256 for the RSA signature failed in "
-                          "OpenSSL");
-            return NGX_ERROR;
-        }
+    if (rc == NGX_DECLINED) {
+        return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_SIGNATURE);
     }
 
-    return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_SIGNATURE);
+    return rc;
 }
 
 

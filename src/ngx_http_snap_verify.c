@@ -636,11 +636,9 @@ static ngx_int_t
 ngx_http_snap_verify_keys(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     int hmac, ngx_str_t *sts)
 {
-    int                   rc;
     u_char               *sig;
     u_char                mac[NGX_HTTP_SNAP_HMAC512_LEN];
     size_t                sig_len;
-    EVP_PKEY_CTX        **pkey;
     ngx_uint_t            i;
     ngx_http_snap_key_t  *secret;
 
@@ -679,10 +677,29 @@ ngx_http_snap_verify_keys(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    pkey = ctx->client->pkeys.elts;
+    return ngx_http_snap_rsa_verify_any(r, ctx->client, sts, sig, sig_len);
+}
 
-    for (i = 0; i < ctx->client->pkeys.nelts; i++) {
-        rc = ngx_http_snap_rsa_verify(pkey[i], sts->data, sts->len, sig,
+
+/*
+ * An RSA signature against every public key of the client, for rotation;
+ * the token call uses it too.  NGX_OK when one verifies, NGX_DECLINED
+ * when none does, NGX_ERROR when OpenSSL could not tell.
+ */
+
+ngx_int_t
+ngx_http_snap_rsa_verify_any(ngx_http_request_t *r,
+    ngx_http_snap_client_t *client, ngx_str_t *msg, u_char *sig,
+    size_t sig_len)
+{
+    int             rc;
+    EVP_PKEY_CTX  **pkey;
+    ngx_uint_t      i;
+
+    pkey = client->pkeys.elts;
+
+    for (i = 0; i < client->pkeys.nelts; i++) {
+        rc = ngx_http_snap_rsa_verify(pkey[i], msg->data, msg->len, sig,
                                       sig_len);
         if (rc == 1) {
             return NGX_OK;
