@@ -6,9 +6,9 @@ NGINX_SRC  ?= /usr/share/nginx/src
 NGINX      ?= /usr/sbin/nginx
 BUILD      := build
 MODULE     := $(BUILD)/ngx_http_snap_module.so
-SOURCES    := $(wildcard src/*.c src/*.h) config
+SOURCES    := $(wildcard src/*.c src/*.h src/lib/*.c src/lib/*.h) config
 CC         ?= cc
-UNIT_FLAGS := -std=c99 -O1 -g -Wall -Wextra -Werror -Isrc
+UNIT_FLAGS := -std=c99 -O1 -g -Wall -Wextra -Werror -Isrc/lib
 
 DEB_PACKAGES := nginx nginx-dev libcjson-dev libssl-dev pkg-config \
                 libcrypt-openssl-rsa-perl curl openssl faketime \
@@ -24,9 +24,9 @@ ASAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all \
 
 FUZZ_TARGETS := minify minify_diff timestamp base64 token fields header
 FUZZ_SECONDS ?= 60
-FUZZ_SRCS    := src/ngx_http_snap_lib.c src/ngx_http_snap_fields.c \
-                src/ngx_http_snap_json.c
-FUZZ_DEPS    := $(FUZZ_SRCS) src/ngx_http_snap_lib.h
+# the nginx-free core, linked alone
+FUZZ_SRCS    := $(wildcard src/lib/*.c)
+FUZZ_DEPS    := $(FUZZ_SRCS) $(wildcard src/lib/*.h)
 # the cJSON reference the fields target compares the checker with
 FUZZ_REF     := fuzz/ref_fields.c
 FUZZ_LIBS    := -lcrypto -lcjson
@@ -87,7 +87,7 @@ unit: $(BUILD)/unit_tests
 $(BUILD)/regress/%: fuzz/fuzz_%.c fuzz/driver.c $(FUZZ_DEPS) $(FUZZ_REF)
 	@mkdir -p $(BUILD)/regress
 	$(CC) -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
-	    -fno-omit-frame-pointer -Isrc -o $@ $< fuzz/driver.c $(FUZZ_SRCS) \
+	    -fno-omit-frame-pointer -Isrc/lib -o $@ $< fuzz/driver.c $(FUZZ_SRCS) \
 	    $(FUZZ_REF) $(FUZZ_LIBS)
 
 fuzz-regress: $(addprefix $(BUILD)/regress/,$(FUZZ_TARGETS))
@@ -100,7 +100,7 @@ fuzz-regress: $(addprefix $(BUILD)/regress/,$(FUZZ_TARGETS))
 $(BUILD)/fuzz/%: fuzz/fuzz_%.c $(FUZZ_DEPS) $(FUZZ_REF)
 	@mkdir -p $(BUILD)/fuzz
 	clang -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all -Isrc -o $@ $< $(FUZZ_SRCS) $(FUZZ_REF) \
+	    -fno-sanitize-recover=all -Isrc/lib -o $@ $< $(FUZZ_SRCS) $(FUZZ_REF) \
 	    $(FUZZ_LIBS)
 
 fuzz: deps $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
@@ -146,7 +146,7 @@ valgrind: deps $(MODULE)
 $(BUILD)/micro: bench/micro.c $(FUZZ_DEPS)
 	@mkdir -p $(BUILD)
 	$(CC) -std=c99 -O2 -g -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L \
-	    -Isrc -o $@ bench/micro.c $(FUZZ_SRCS) -lcrypto
+	    -Isrc/lib -o $@ bench/micro.c $(FUZZ_SRCS) -lcrypto
 
 bench: deps $(MODULE) $(BUILD)/micro
 	@command -v wrk >/dev/null || $(MAKE) --no-print-directory deps \

@@ -162,7 +162,7 @@ step_rsa(void)
 {
     if (ngx_http_snap_rsa_verify(verifier, rsa_msg, rsa_msg_len, rsa_sig,
                                  rsa_sig_len)
-        != 1)
+        != NGX_HTTP_SNAP_LIB_OK)
     {
         abort();
     }

@@ -378,12 +378,21 @@ ngx_http_snap_token_validate(ngx_http_request_t *r, ngx_str_t *token,
         return NGX_OK;
     }
 
-    if (ngx_http_snap_token_verify(token->data, token->len,
-                                   smcf->token_keys.elts,
-                                   smcf->token_keys.nelts, scratch, &claims)
-        != 0)
+    switch (ngx_http_snap_token_verify(token->data, token->len,
+                                       smcf->token_keys.elts,
+                                       smcf->token_keys.nelts, scratch,
+                                       &claims))
     {
+    case NGX_HTTP_SNAP_LIB_OK:
+        break;
+
+    case NGX_HTTP_SNAP_LIB_INVALID:
         return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_TOKEN_INVALID);
+
+    default:
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "snap: HMAC-SHA256 of the token failed in OpenSSL");
+        return NGX_ERROR;
     }
 
     if (now >= claims.exp) {

@@ -319,6 +319,7 @@ ngx_http_snap_verify_token(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     ngx_uint_t *reason)
 {
     u_char                  *p, *last;
+    ngx_int_t                rc;
     ngx_http_snap_client_t  *client;
 
     p = ctx->authorization->value.data;
@@ -337,10 +338,9 @@ ngx_http_snap_verify_token(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     ctx->token.data = p;
     ctx->token.len = last - p;
 
-    if (ngx_http_snap_token_validate(r, &ctx->token, &client, reason)
-        != NGX_OK)
-    {
-        return NGX_DECLINED;
+    rc = ngx_http_snap_token_validate(r, &ctx->token, &client, reason);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (client != ctx->client) {
@@ -701,11 +701,11 @@ ngx_http_snap_rsa_verify_any(ngx_http_request_t *r,
     for (i = 0; i < client->pkeys.nelts; i++) {
         rc = ngx_http_snap_rsa_verify(pkey[i], msg->data, msg->len, sig,
                                       sig_len);
-        if (rc == 1) {
+        if (rc == NGX_HTTP_SNAP_LIB_OK) {
             return NGX_OK;
         }
 
-        if (rc < 0) {
+        if (rc == NGX_HTTP_SNAP_LIB_ERROR) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "snap: SHA-256 for the RSA signature failed in "
                           "OpenSSL");

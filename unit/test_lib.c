@@ -148,26 +148,29 @@ test_vectors(void)
                                    strlen(v2), 0) == 0 && n == 256,
        "V2 signature decodes to 256 bytes");
     ok(ngx_http_snap_rsa_verify(verifier, (const unsigned char *) msg,
-                                strlen(msg), sig, n) == 1,
+                                strlen(msg), sig, n) == NGX_HTTP_SNAP_LIB_OK,
        "V2 signature verifies");
 
     sig[100] ^= 0x01;
     ok(ngx_http_snap_rsa_verify(verifier, (const unsigned char *) msg,
-                                strlen(msg), sig, n) != 1,
+                                strlen(msg), sig, n)
+       == NGX_HTTP_SNAP_LIB_INVALID,
        "V2 with one signature byte changed is refused");
     sig[100] ^= 0x01;
 
     ok(ngx_http_snap_rsa_verify(verifier,
                                 (const unsigned char *)
                                 "G1234325-SNAP|2024-03-01T08:27:49.025Z",
-                                strlen(msg), sig, n) != 1,
+                                strlen(msg), sig, n)
+       == NGX_HTTP_SNAP_LIB_INVALID,
        "V2 with one message byte changed is refused");
 
     ok(ngx_http_snap_rsa_verify(verifier, (const unsigned char *) msg,
-                                strlen(msg), sig, n) == 1,
+                                strlen(msg), sig, n) == NGX_HTTP_SNAP_LIB_OK,
        "V2 verifies again with the same verifier");
     ok(ngx_http_snap_rsa_verify(verifier, (const unsigned char *) msg,
-                                strlen(msg), sig, n - 1) != 1,
+                                strlen(msg), sig, n - 1)
+       == NGX_HTTP_SNAP_LIB_INVALID,
        "V2 with a signature one byte short is refused");
 
     EVP_PKEY_CTX_free(verifier);
@@ -330,6 +333,7 @@ b64_bad(const char *s, int url, const char *name)
 static void
 test_base64(void)
 {
+    int            rc;
     size_t         i, n, m;
     unsigned char  in[64], enc[128], dec[128];
 
@@ -339,7 +343,8 @@ test_base64(void)
 
     for (i = 0; i <= 8; i++) {
         n = ngx_http_snap_base64_encode(enc, in, i, 0);
-        ok(ngx_http_snap_base64_decode(dec, &m, enc, n, 0) == (i ? 0 : -1)
+        rc = ngx_http_snap_base64_decode(dec, &m, enc, n, 0);
+        ok(rc == (i ? NGX_HTTP_SNAP_LIB_OK : NGX_HTTP_SNAP_LIB_INVALID)
            && (i == 0 || (m == i && memcmp(dec, in, i) == 0)),
            "base64 round trip (empty is refused)");
 

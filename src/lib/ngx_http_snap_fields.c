@@ -11,7 +11,8 @@
 
 #include <string.h>
 
-#include "ngx_http_snap_lib.h"
+#include "ngx_http_snap_fields.h"
+#include "ngx_http_snap_time.h"
 
 
 #define M   1
@@ -217,4 +218,25 @@ ngx_http_snap_format_ok(const unsigned char *s, size_t len, unsigned format)
     default:
         return 1;
     }
+}
+
+
+/* printable ASCII, 1 to max bytes */
+
+int
+ngx_http_snap_header_value_ok(const unsigned char *p, size_t len, size_t max)
+{
+    size_t  i;
+
+    if (len == 0 || len > max) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (p[i] < 0x20 || p[i] > 0x7e) {
+            return 0;
+        }
+    }
+
+    return 1;
 }

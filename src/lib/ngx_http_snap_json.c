@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ngx_http_snap_lib.h"
+#include "ngx_http_snap_json.h"
 
 
 #define NONE         NGX_HTTP_SNAP_SCHEMA_NONE
