@@ -408,7 +408,7 @@ ngx_http_snap_header_filter(ngx_http_request_t *r)
     }
 
     reason = ngx_http_snap_status_reason(r->headers_out.status);
-    service = slcf->token ? NGX_HTTP_SNAP_SERVICE_TOKEN : slcf->service;
+    service = slcf->service;
 
     if (ngx_http_snap_error_body(r, ctx, service, reason, NULL, &body,
                                  &status)

@@ -9,12 +9,6 @@
 #include "ngx_http_snap_module.h"
 
 
-typedef struct {
-    const char                 *name;
-    ngx_uint_t                  code;
-} ngx_http_snap_service_t;
-
-
 static ngx_int_t ngx_http_snap_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_snap_init(ngx_conf_t *cf);
 static void *ngx_http_snap_create_main_conf(ngx_conf_t *cf);
@@ -38,7 +32,6 @@ static char *ngx_http_snap_signed_path(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_snap_error(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static ngx_int_t ngx_http_snap_service_code(ngx_str_t *name);
 static void ngx_http_snap_mark_server(ngx_conf_t *cf);
 static ngx_int_t ngx_http_snap_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -61,94 +54,6 @@ static ngx_conf_enum_t  ngx_http_snap_log_levels[] = {
     { ngx_string("warn"), NGX_LOG_WARN },
     { ngx_string("error"), NGX_LOG_ERR },
     { ngx_null_string, 0 }
-};
-
-
-/* SNAP's "Informasi Umum" service codes, plus QoinHub's expire (93) */
-static ngx_http_snap_service_t  ngx_http_snap_services[] = {
-    { "registration-card-bind", 1 },
-    { "registration-card-bind-limit", 2 },
-    { "registration-card-inquiry", 3 },
-    { "otp-verification", 4 },
-    { "registration-card-unbind", 5 },
-    { "registration-account-creation", 6 },
-    { "registration-account-binding", 7 },
-    { "registration-account-inquiry", 8 },
-    { "registration-account-unbinding", 9 },
-    { "get-auth-code", 10 },
-    { "balance-inquiry", 11 },
-    { "transaction-history-list", 12 },
-    { "transaction-history-detail", 13 },
-    { "bank-statement", 14 },
-    { "account-inquiry-internal", 15 },
-    { "account-inquiry-external", 16 },
-    { "transfer-intrabank", 17 },
-    { "transfer-interbank", 18 },
-    { "transfer-request-for-payment", 19 },
-    { "transfer-interbank-bulk", 20 },
-    { "transfer-interbank-bulk-notify", 21 },
-    { "transfer-rtgs", 22 },
-    { "transfer-skn", 23 },
-    { "transfer-va-inquiry", 24 },
-    { "transfer-va-payment", 25 },
-    { "transfer-va-status", 26 },
-    { "transfer-va-create-va", 27 },
-    { "transfer-va-update-va", 28 },
-    { "transfer-va-update-status", 29 },
-    { "transfer-va-inquiry-va", 30 },
-    { "transfer-va-delete-va", 31 },
-    { "transfer-va-inquiry-intrabank", 32 },
-    { "transfer-va-payment-intrabank", 33 },
-    { "transfer-va-notify-payment-intrabank", 34 },
-    { "transfer-va-report", 35 },
-    { "transfer-status", 36 },
-    { "emoney-account-inquiry", 37 },
-    { "emoney-topup", 38 },
-    { "emoney-topup-status", 39 },
-    { "emoney-bulk-cashin-payment", 40 },
-    { "emoney-bulk-cashin-notify", 41 },
-    { "emoney-bank-account-inquiry", 42 },
-    { "emoney-transfer-bank", 43 },
-    { "emoney-otc-cashout", 44 },
-    { "emoney-otc-status", 45 },
-    { "emoney-otc-cancel", 46 },
-    { "qr-mpm-generate", 47 },
-    { "qr-mpm-decode", 48 },
-    { "qr-apply-ott", 49 },
-    { "qr-mpm-payment", 50 },
-    { "qr-mpm-query", 51 },
-    { "qr-mpm-notify", 52 },
-    { "qr-mpm-status", 53 },
-    { "debit-payment-host-to-host", 54 },
-    { "debit-status", 55 },
-    { "debit-notify", 56 },
-    { "debit-cancel", 57 },
-    { "debit-refund", 58 },
-    { "qr-cpm-generate", 59 },
-    { "qr-cpm-payment", 60 },
-    { "qr-cpm-query", 61 },
-    { "qr-cpm-cancel", 62 },
-    { "auth-payment", 63 },
-    { "auth-query", 64 },
-    { "auth-capture", 65 },
-    { "auth-capture-query", 66 },
-    { "auth-void", 67 },
-    { "auth-void-query", 68 },
-    { "auth-refund", 69 },
-    { "debit-fast-emandate", 70 },
-    { "debit-fast-payment", 71 },
-    { "debit-fast-notify", 72 },
-    { "access-token-b2b", 73 },
-    { "access-token-b2b2c", 74 },
-    { "transfer-skn-notify", 75 },
-    { "transfer-rtgs-notify", 76 },
-    { "qr-mpm-cancel", 77 },
-    { "qr-mpm-refund", 78 },
-    { "qr-cpm-notify", 79 },
-    { "qr-cpm-refund", 80 },
-    { "otp", 81 },
-    { "qr-mpm-expire-billnumber", 93 },
-    { NULL, 0 }
 };
 
 
@@ -452,7 +357,7 @@ ngx_http_snap_create_ctx(ngx_http_request_t *r)
     ngx_memzero(ctx, sizeof(ngx_http_snap_ctx_t));
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
-    ctx->service = slcf->token ? NGX_HTTP_SNAP_SERVICE_TOKEN : slcf->service;
+    ctx->service = slcf->service;
 
     if (slcf->verify) {
         ctx->conf = slcf;
@@ -1089,50 +994,6 @@ ngx_http_snap_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static ngx_int_t
-ngx_http_snap_service_code(ngx_str_t *name)
-{
-    u_char                   buf[64], *p;
-    size_t                   len;
-    ngx_http_snap_service_t  *s;
-
-    if (name->len == 2 && isdigit(name->data[0]) && isdigit(name->data[1])) {
-        return (name->data[0] - '0') * 10 + name->data[1] - '0';
-    }
-
-    if (name->len >= sizeof(buf)) {
-        return NGX_ERROR;
-    }
-
-    /* "qr/qr-mpm-notify" as in the spec's paths is "qr-mpm-notify" */
-    p = name->data;
-    len = name->len;
-
-    if (len > 3 && ngx_strncmp(p, "qr/qr-", 6) == 0) {
-        p += 3;
-        len -= 3;
-    }
-
-    ngx_memcpy(buf, p, len);
-
-    for (p = buf; p < buf + len; p++) {
-        if (*p == '/') {
-            *p = '-';
-        }
-    }
-
-    for (s = ngx_http_snap_services; s->name; s++) {
-        if (ngx_strlen(s->name) == len
-            && ngx_strncmp(s->name, buf, len) == 0)
-        {
-            return s->code;
-        }
-    }
-
-    return NGX_ERROR;
-}
-
-
 /* snap_verify NAME|CODE [signature=hmac|rsa] */
 
 static char *
@@ -1140,9 +1001,9 @@ ngx_http_snap_verify(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_snap_loc_conf_t *slcf = conf;
 
-    ngx_int_t                   code;
-    ngx_str_t                  *value;
-    ngx_http_snap_main_conf_t  *smcf;
+    ngx_str_t                      *value;
+    ngx_http_snap_main_conf_t      *smcf;
+    const ngx_http_snap_service_t  *service;
 
     if (slcf->verify != NGX_CONF_UNSET) {
         return "is duplicate";
@@ -1154,23 +1015,29 @@ ngx_http_snap_verify(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    code = ngx_http_snap_service_code(&value[1]);
-    if (code == NGX_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "unknown SNAP service \"%V\", use a service name "
-                           "such as \"qr-mpm-notify\" or a 2-digit code",
-                           &value[1]);
-        return NGX_CONF_ERROR;
+    /* a name brings the service's body profile, a bare code only the code */
+    if (value[1].len == 2 && isdigit(value[1].data[0])
+        && isdigit(value[1].data[1]))
+    {
+        slcf->service = (value[1].data[0] - '0') * 10
+                        + value[1].data[1] - '0';
+
+    } else {
+        service = ngx_http_snap_service(value[1].data, value[1].len);
+        if (service == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown SNAP service \"%V\", use a service "
+                               "name such as \"qr-mpm-notify\" or a 2-digit "
+                               "code", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        slcf->service = service->code;
+        slcf->profile = service->profile;
     }
 
     slcf->verify = 1;
-    slcf->service = code;
     slcf->signature = NGX_HTTP_SNAP_SIG_HMAC;
-
-    /* a name brings the service's body profile, a bare code only the code */
-    if (!(value[1].len == 2 && isdigit(value[1].data[0]))) {
-        slcf->profile = ngx_http_snap_profile((unsigned) code);
-    }
 
     if (cf->args->nelts == 3) {
         if (ngx_strcmp(value[2].data, "signature=hmac") == 0) {

@@ -2,10 +2,10 @@
 /*
  * Copyright (C) ngx_http_snap_module authors
  *
- * Body profiles: the mandatory fields and formats of each service, from the
- * provider's pages (seeds 000-004), the field path syntax and the value
- * formats; ngx_http_snap_json.c checks a body against them.  No nginx
- * runtime here, so the unit tests and the fuzzers use it as it is.
+ * The field path syntax, the value formats and header values; the
+ * services' profiles (ngx_http_snap_services.c) are written with them and
+ * ngx_http_snap_json.c checks a body against them.  No nginx runtime
+ * here, so the unit tests and the fuzzers use it as it is.
  */
 
 
@@ -13,119 +13,6 @@
 
 #include "ngx_http_snap_fields.h"
 #include "ngx_http_snap_time.h"
-
-
-#define M   1
-#define O   0
-
-#define T_ANY     NGX_HTTP_SNAP_JSON_ANY
-#define T_STR     NGX_HTTP_SNAP_JSON_STRING
-#define T_OBJ     NGX_HTTP_SNAP_JSON_OBJECT
-#define T_ARR     NGX_HTTP_SNAP_JSON_ARRAY
-#define T_INT     NGX_HTTP_SNAP_JSON_INTEGER
-#define T_SCALAR  NGX_HTTP_SNAP_JSON_SCALAR
-
-#define F_NONE    NGX_HTTP_SNAP_FMT_NONE
-#define F_AMOUNT  NGX_HTTP_SNAP_FMT_AMOUNT
-#define F_CUR     NGX_HTTP_SNAP_FMT_CURRENCY
-#define F_STATUS  NGX_HTTP_SNAP_FMT_STATUS
-#define F_TIME    NGX_HTTP_SNAP_FMT_TIMESTAMP
-
-
-/* seed 000: Payment Notification QRIS, service 52 */
-static const ngx_http_snap_field_t  ngx_http_snap_qr_mpm_notify[] = {
-    { "originalReferenceNo", T_STR, F_NONE, M, 0 },
-    { "originalPartnerReferenceNo", T_STR, F_NONE, M, 0 },
-    { "latestTransactionStatus", T_STR, F_STATUS, M, 0 },
-    { "transactionStatusDesc", T_STR, F_NONE, M, 0 },
-    { "amount", T_OBJ, F_NONE, M, 0 },
-    { "amount.value", T_STR, F_AMOUNT, M, 0 },
-    { "amount.currency", T_STR, F_CUR, M, 0 },
-    { "externalStoreId", T_STR, F_NONE, O, 0 },
-    { "additionalInfo", T_OBJ, F_NONE, O, 0 },
-    { "additionalInfo.rrn", T_STR, F_NONE, O, 0 },
-    { NULL, 0, 0, 0, 0 }
-};
-
-
-/* seed 001: Payment Notification Debit, service 56 */
-static const ngx_http_snap_field_t  ngx_http_snap_debit_notify[] = {
-    { "originalReferenceNo", T_STR, F_NONE, M, 0 },
-    { "originalPartnerReferenceNo", T_STR, F_NONE, M, 0 },
-    { "latestTransactionStatus", T_STR, F_STATUS, M, 0 },
-    { "transactionStatusDesc", T_STR, F_NONE, M, 0 },
-    { "createdTime", T_STR, F_TIME, M, 0 },
-    { "additionalInfo", T_OBJ, F_NONE, O, 0 },
-    { NULL, 0, 0, 0, 0 }
-};
-
-
-/*
- * seed 002: Generate QRIS, service 47.  The page's own sample sends
- * items[].price.value as a number although its table says String, so any
- * scalar is taken there.
- */
-static const ngx_http_snap_field_t  ngx_http_snap_qr_mpm_generate[] = {
-    { "partnerReferenceNo", T_STR, F_NONE, M, 36 },
-    { "amount", T_OBJ, F_NONE, M, 0 },
-    { "amount.value", T_STR, F_AMOUNT, M, 0 },
-    { "amount.currency", T_STR, F_CUR, M, 0 },
-    { "merchantId", T_STR, F_NONE, O, 64 },
-    { "storeId", T_STR, F_NONE, O, 16 },
-    { "validityPeriod", T_STR, F_TIME, M, 25 },
-    { "additionalInfo", T_OBJ, F_NONE, M, 0 },
-    { "additionalInfo.acquirer", T_INT, F_NONE, M, 0 },
-    { "additionalInfo.items", T_ARR, F_NONE, M, 0 },
-    { "additionalInfo.items[].id", T_STR, F_NONE, M, 0 },
-    { "additionalInfo.items[].name", T_STR, F_NONE, M, 0 },
-    { "additionalInfo.items[].quantity", T_STR, F_NONE, M, 0 },
-    { "additionalInfo.items[].price", T_OBJ, F_NONE, M, 0 },
-    { "additionalInfo.items[].price.value", T_SCALAR, F_NONE, M, 0 },
-    { "additionalInfo.items[].price.currency", T_STR, F_CUR, M, 0 },
-    { "additionalInfo.customerDetails", T_OBJ, F_NONE, M, 0 },
-    { "additionalInfo.customerDetails.email", T_STR, F_NONE, M, 0 },
-    { "additionalInfo.customerDetails.firstName", T_STR, F_NONE, M, 0 },
-    { "additionalInfo.customerDetails.lastName", T_STR, F_NONE, M, 0 },
-    { "additionalInfo.customerDetails.phone", T_STR, F_NONE, M, 0 },
-    { NULL, 0, 0, 0, 0 }
-};
-
-
-/* seed 003: Query QRIS, service 51 */
-static const ngx_http_snap_field_t  ngx_http_snap_qr_mpm_query[] = {
-    { "originalReferenceNo", T_STR, F_NONE, M, 0 },
-    { "serviceCode", T_STR, F_NONE, M, 0 },
-    { NULL, 0, 0, 0, 0 }
-};
-
-
-/* seed 004: Expire QRIS by bill number, service 93 */
-static const ngx_http_snap_field_t  ngx_http_snap_qr_mpm_expire[] = {
-    { "billnumber", T_STR, F_NONE, M, 0 },
-    { "additionalInfo", T_OBJ, F_NONE, M, 0 },
-    { "additionalInfo.merchantId", T_STR, F_NONE, M, 0 },
-    { NULL, 0, 0, 0, 0 }
-};
-
-
-const ngx_http_snap_field_t *
-ngx_http_snap_profile(unsigned service)
-{
-    switch (service) {
-    case 47:
-        return ngx_http_snap_qr_mpm_generate;
-    case 51:
-        return ngx_http_snap_qr_mpm_query;
-    case 52:
-        return ngx_http_snap_qr_mpm_notify;
-    case 56:
-        return ngx_http_snap_debit_notify;
-    case 93:
-        return ngx_http_snap_qr_mpm_expire;
-    default:
-        return NULL;
-    }
-}
 
 
 /*

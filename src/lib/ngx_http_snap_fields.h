@@ -46,8 +46,6 @@ typedef struct {
 } ngx_http_snap_field_t;
 
 
-NGX_HTTP_SNAP_API const ngx_http_snap_field_t *ngx_http_snap_profile(
-    unsigned service);
 NGX_HTTP_SNAP_API int ngx_http_snap_field_path_ok(const char *path);
 NGX_HTTP_SNAP_API int ngx_http_snap_format_ok(const unsigned char *s,
     size_t len, unsigned format);

@@ -20,22 +20,20 @@
 #include "ngx_http_snap_json.h"
 
 
-#define NONE         NGX_HTTP_SNAP_SCHEMA_NONE
-
 /* the kinds of value */
-#define V_NULL       0
-#define V_BOOL       1
-#define V_NUMBER     2
-#define V_STRING     3
-#define V_OBJECT     4
-#define V_ARRAY      5
+#define NGX_HTTP_SNAP_V_NULL       0
+#define NGX_HTTP_SNAP_V_BOOL       1
+#define NGX_HTTP_SNAP_V_NUMBER     2
+#define NGX_HTTP_SNAP_V_STRING     3
+#define NGX_HTTP_SNAP_V_OBJECT     4
+#define NGX_HTTP_SNAP_V_ARRAY      5
 
 /* a checked path opens at most an array and an object per segment */
-#define FRAMES_MAX   (NGX_HTTP_SNAP_FIELD_MAX + 2)
-#define INDEX_MAX    (NGX_HTTP_SNAP_FIELD_MAX / 3 + 1)
+#define NGX_HTTP_SNAP_JSON_FRAMES   (NGX_HTTP_SNAP_FIELD_MAX + 2)
+#define NGX_HTTP_SNAP_JSON_INDEXES  (NGX_HTTP_SNAP_FIELD_MAX / 3 + 1)
 
 /* longest string a format can accept (a timestamp: 35 bytes) */
-#define FORMAT_MAX   64
+#define NGX_HTTP_SNAP_FORMAT_MAX   64
 
 
 typedef struct {
@@ -61,8 +59,8 @@ typedef struct {
     int                            fail_rc;
     int                            fail_segments;
     int                            fail_arrays;
-    int                            fail_index[INDEX_MAX];
-    ngx_http_snap_frame_t          frame[FRAMES_MAX];
+    int                            fail_index[NGX_HTTP_SNAP_JSON_INDEXES];
+    ngx_http_snap_frame_t          frame[NGX_HTTP_SNAP_JSON_FRAMES];
     unsigned char                  seen[NGX_HTTP_SNAP_SCHEMA_NODES];
 } ngx_http_snap_json_t;
 
@@ -75,6 +73,11 @@ static const unsigned char *ngx_http_snap_json_string(const unsigned char *p,
     const unsigned char *end, int *escaped);
 static const unsigned char *ngx_http_snap_json_number(const unsigned char *p,
     const unsigned char *end);
+static int ngx_http_snap_json_gap(const unsigned char **pp,
+    const unsigned char *end, const unsigned char **run,
+    ngx_http_snap_emit_pt emit, void *data);
+static const unsigned char *ngx_http_snap_json_scalar(const unsigned char *p,
+    const unsigned char *end, ngx_http_snap_value_t *v);
 static int ngx_http_snap_json_hex4(const unsigned char *p, unsigned *cp);
 static size_t ngx_http_snap_json_decode(const unsigned char *p,
     const unsigned char *end, unsigned char *buf, size_t size);
@@ -85,8 +88,9 @@ static void ngx_http_snap_json_fail(ngx_http_snap_json_t *st, unsigned field,
     int rc, int segments);
 static void ngx_http_snap_json_slot(ngx_http_snap_json_t *st, unsigned slot,
     int elem, const ngx_http_snap_value_t *v);
-static unsigned ngx_http_snap_json_member(ngx_http_snap_json_t *st,
-    const ngx_http_snap_frame_t *f, const ngx_http_snap_value_t *key);
+static int ngx_http_snap_json_member(ngx_http_snap_json_t *st,
+    const ngx_http_snap_frame_t *f, const ngx_http_snap_value_t *key,
+    unsigned *slot);
 static void ngx_http_snap_json_open(ngx_http_snap_json_t *st, unsigned node,
     int array, int depth);
 static void ngx_http_snap_json_close(ngx_http_snap_json_t *st);
@@ -123,21 +127,6 @@ static const unsigned char  ngx_http_snap_json_class[256] = {
 
 #define ngx_http_snap_json_ws(c)                                              \
     ((c) == ' ' || (c) == '\n' || (c) == '\r' || (c) == '\t')
-
-/*
- * Whitespace between tokens: what came before it since the last gap goes
- * to emit, so the tokens reach it minified.
- */
-#define ngx_http_snap_json_skip_ws()                                          \
-    if (p < end && ngx_http_snap_json_ws(*p)) {                               \
-        if (emit && p > run && emit(data, run, p - run) != 0) {               \
-            return NGX_HTTP_SNAP_FIELD_ERROR;                                 \
-        }                                                                     \
-                                                                              \
-        do { p++; } while (p < end && ngx_http_snap_json_ws(*p));             \
-                                                                              \
-        run = p;                                                              \
-    }
 
 
 /*
@@ -192,7 +181,7 @@ ngx_http_snap_schema_init(void *mem, const ngx_http_snap_field_t *fields,
     ngx_http_snap_schema_t       *s;
     ngx_http_snap_schema_node_t  *node;
 
-    if (n >= NONE) {
+    if (n >= NGX_HTTP_SNAP_SCHEMA_NONE) {
         return NULL;
     }
 
@@ -204,13 +193,15 @@ ngx_http_snap_schema_init(void *mem, const ngx_http_snap_field_t *fields,
                       (s->nodes + ngx_http_snap_schema_count(fields, n));
     s->nnodes = 0;
 
-    if (ngx_http_snap_schema_node(s, NONE, NULL, 0, 0) != 0) {
+    if (ngx_http_snap_schema_node(s, NGX_HTTP_SNAP_SCHEMA_NONE, NULL, 0, 0)
+        != 0)
+    {
         return NULL;
     }
 
     for (i = 0; i < n; i++) {
         f = (unsigned) i;
-        s->own_next[f] = NONE;
+        s->own_next[f] = NGX_HTTP_SNAP_SCHEMA_NONE;
         cur = 0;
         p = fields[i].path;
 
@@ -223,29 +214,33 @@ ngx_http_snap_schema_init(void *mem, const ngx_http_snap_field_t *fields,
             prev = cur;
             cur = ngx_http_snap_schema_node(s, cur, p, elem ? len - 2 : len,
                                             s->nodes[cur].depth + 1u);
-            if (cur == NONE) {
+            if (cur == NGX_HTTP_SNAP_SCHEMA_NONE) {
                 return NULL;
             }
 
             /* the fields come in order: the first one set is the lowest */
 
-            if (s->nodes[prev].obj_min == NONE) {
+            if (s->nodes[prev].obj_min == NGX_HTTP_SNAP_SCHEMA_NONE) {
                 s->nodes[prev].obj_min = (unsigned short) f;
             }
 
-            if (fields[f].required && s->nodes[cur].req_min == NONE) {
+            if (fields[f].required
+                && s->nodes[cur].req_min == NGX_HTTP_SNAP_SCHEMA_NONE)
+            {
                 s->nodes[cur].req_min = (unsigned short) f;
             }
 
             if (elem) {
-                if (s->nodes[cur].elem_min == NONE) {
+                if (s->nodes[cur].elem_min == NGX_HTTP_SNAP_SCHEMA_NONE) {
                     s->nodes[cur].elem_min = (unsigned short) f;
                 }
 
                 if (s->nodes[cur].elem == 0) {
-                    prev = ngx_http_snap_schema_node(s, NONE, NULL, 0,
-                                                     s->nodes[cur].depth);
-                    if (prev == NONE) {
+                    prev = ngx_http_snap_schema_node(s,
+                                                 NGX_HTTP_SNAP_SCHEMA_NONE,
+                                                 NULL, 0,
+                                                 s->nodes[cur].depth);
+                    if (prev == NGX_HTTP_SNAP_SCHEMA_NONE) {
                         return NULL;
                     }
 
@@ -264,12 +259,14 @@ ngx_http_snap_schema_init(void *mem, const ngx_http_snap_field_t *fields,
 
         node = &s->nodes[cur];
 
-        if (node->own == NONE) {
+        if (node->own == NGX_HTTP_SNAP_SCHEMA_NONE) {
             node->own = (unsigned short) f;
             continue;
         }
 
-        for (cur = node->own; s->own_next[cur] != NONE; cur = s->own_next[cur])
+        for (cur = node->own;
+             s->own_next[cur] != NGX_HTTP_SNAP_SCHEMA_NONE;
+             cur = s->own_next[cur])
         {
             /* void */
         }
@@ -282,8 +279,9 @@ ngx_http_snap_schema_init(void *mem, const ngx_http_snap_field_t *fields,
 
 
 /*
- * The member of parent with that name, added when it is new; a NONE
- * parent adds a node of its own (the root, an element node).
+ * The member of parent with that name, added when it is new; a parent of
+ * NGX_HTTP_SNAP_SCHEMA_NONE adds a node of its own (the root, an element
+ * node).
  */
 
 static unsigned
@@ -295,7 +293,7 @@ ngx_http_snap_schema_node(ngx_http_snap_schema_t *s, unsigned parent,
 
     last = 0;
 
-    if (parent != NONE) {
+    if (parent != NGX_HTTP_SNAP_SCHEMA_NONE) {
         for (k = s->nodes[parent].child; k; k = s->nodes[k].next) {
             if (s->nodes[k].name_len == len
                 && memcmp(s->nodes[k].name, name, len) == 0)
@@ -308,7 +306,7 @@ ngx_http_snap_schema_node(ngx_http_snap_schema_t *s, unsigned parent,
     }
 
     if (s->nnodes == NGX_HTTP_SNAP_SCHEMA_NODES) {
-        return NONE;
+        return NGX_HTTP_SNAP_SCHEMA_NONE;
     }
 
     k = s->nnodes++;
@@ -318,12 +316,12 @@ ngx_http_snap_schema_node(ngx_http_snap_schema_t *s, unsigned parent,
     node->name = name;
     node->name_len = (unsigned short) len;
     node->depth = (unsigned short) depth;
-    node->own = NONE;
-    node->req_min = NONE;
-    node->obj_min = NONE;
-    node->elem_min = NONE;
+    node->own = NGX_HTTP_SNAP_SCHEMA_NONE;
+    node->req_min = NGX_HTTP_SNAP_SCHEMA_NONE;
+    node->obj_min = NGX_HTTP_SNAP_SCHEMA_NONE;
+    node->elem_min = NGX_HTTP_SNAP_SCHEMA_NONE;
 
-    if (parent != NONE) {
+    if (parent != NGX_HTTP_SNAP_SCHEMA_NONE) {
         if (last) {
             s->nodes[last].next = (unsigned short) k;
 
@@ -337,12 +335,86 @@ ngx_http_snap_schema_node(ngx_http_snap_schema_t *s, unsigned parent,
 
 
 /*
+ * Whitespace between tokens, skipped from *pp: what came before it since
+ * the last gap goes to emit, so the tokens reach it minified.  Returns -1
+ * when emit fails.
+ */
+
+static inline int
+ngx_http_snap_json_gap(const unsigned char **pp, const unsigned char *end,
+    const unsigned char **run, ngx_http_snap_emit_pt emit, void *data)
+{
+    const unsigned char  *p;
+
+    p = *pp;
+
+    if (p == end || !ngx_http_snap_json_ws(*p)) {
+        return 0;
+    }
+
+    if (emit && p > *run && emit(data, *run, p - *run) != 0) {
+        return -1;
+    }
+
+    do { p++; } while (p < end && ngx_http_snap_json_ws(*p));
+
+    *run = p;
+    *pp = p;
+
+    return 0;
+}
+
+
+/* a string, literal or number at p; NULL when it is none */
+
+static const unsigned char *
+ngx_http_snap_json_scalar(const unsigned char *p, const unsigned char *end,
+    ngx_http_snap_value_t *v)
+{
+    switch (*p) {
+
+    case '"':
+        v->kind = NGX_HTTP_SNAP_V_STRING;
+        v->start = p + 1;
+        p = ngx_http_snap_json_string(p + 1, end, &v->escaped);
+        if (p == NULL) {
+            return NULL;
+        }
+
+        v->end = p - 1;
+        return p;
+
+    case 't':
+        v->kind = NGX_HTTP_SNAP_V_BOOL;
+        return (end - p >= 4 && memcmp(p, "true", 4) == 0) ? p + 4 : NULL;
+
+    case 'f':
+        v->kind = NGX_HTTP_SNAP_V_BOOL;
+        return (end - p >= 5 && memcmp(p, "false", 5) == 0) ? p + 5 : NULL;
+
+    case 'n':
+        v->kind = NGX_HTTP_SNAP_V_NULL;
+        return (end - p >= 4 && memcmp(p, "null", 4) == 0) ? p + 4 : NULL;
+
+    default:
+        v->kind = NGX_HTTP_SNAP_V_NUMBER;
+        v->start = p;
+        p = ngx_http_snap_json_number(p, end);
+        v->end = p;
+        return p;
+    }
+}
+
+
+/*
  * Checks a body: NGX_HTTP_SNAP_FIELD_JSON when it is not one JSON value
  * (or, with a schema, not an object, or a checked member is given twice),
  * else the first field of the schema's list that fails, with its path in
  * err ("additionalInfo.items[1].price.value"), or NGX_HTTP_SNAP_FIELD_OK.
  * With emit, a JSON body also goes to emit minified, as SNAP hashes it;
- * NGX_HTTP_SNAP_FIELD_ERROR when emit fails.
+ * NGX_HTTP_SNAP_FIELD_ERROR when emit fails.  A state machine over the
+ * bytes, as nginx's own parsers are: a value, what follows a value, the
+ * close of a container, an array element, an object member.
  */
 
 int
@@ -358,6 +430,14 @@ ngx_http_snap_json_check(const unsigned char *p, size_t len,
     ngx_http_snap_value_t   v, key;
     ngx_http_snap_frame_t  *top;
 
+    enum {
+        sw_value = 0,
+        sw_next,
+        sw_close,
+        sw_element,
+        sw_member
+    } state;
+
     end = p + len;
     run = p;
     depth = 0;
@@ -365,238 +445,215 @@ ngx_http_snap_json_check(const unsigned char *p, size_t len,
 
     st.schema = schema;
     st.nframes = 0;
-    st.fail_field = NONE;
+    st.fail_field = NGX_HTTP_SNAP_SCHEMA_NONE;
 
-    slot = (schema && schema->nfields) ? 0 : NONE;
+    slot = (schema && schema->nfields) ? 0 : NGX_HTTP_SNAP_SCHEMA_NONE;
 
     if (errlen) {
         err[0] = '\0';
     }
 
-value:
+    state = sw_value;
 
-    ngx_http_snap_json_skip_ws();
+    for ( ;; ) {
 
-    if (p == end) {
-        return NGX_HTTP_SNAP_FIELD_JSON;
-    }
+        switch (state) {
 
-    switch (*p) {
+        case sw_value:
 
-    case '{':
-    case '[':
-        if (depth == NGX_HTTP_SNAP_JSON_DEPTH) {
-            return NGX_HTTP_SNAP_FIELD_JSON;
-        }
+            if (ngx_http_snap_json_gap(&p, end, &run, emit, data) != 0) {
+                return NGX_HTTP_SNAP_FIELD_ERROR;
+            }
 
-        v.kind = (*p == '{') ? V_OBJECT : V_ARRAY;
-        array[++depth] = (v.kind == V_ARRAY);
-        p++;
+            if (p == end) {
+                return NGX_HTTP_SNAP_FIELD_JSON;
+            }
 
-        if (slot != NONE) {
-            if (depth == 1) {
-                /* the root of a schema */
-                if (v.kind != V_OBJECT) {
+            if (*p != '{' && *p != '[') {
+                p = ngx_http_snap_json_scalar(p, end, &v);
+                if (p == NULL) {
                     return NGX_HTTP_SNAP_FIELD_JSON;
                 }
 
-                ngx_http_snap_json_open(&st, 0, 0, depth);
+                if (slot != NGX_HTTP_SNAP_SCHEMA_NONE) {
+                    if (depth == 0) {
+                        return NGX_HTTP_SNAP_FIELD_JSON;
+                    }
 
-            } else {
-                ngx_http_snap_json_slot(&st, slot, elem, &v);
+                    ngx_http_snap_json_slot(&st, slot, elem, &v);
+                }
 
-                if (v.kind == V_OBJECT && schema->nodes[slot].child) {
-                    ngx_http_snap_json_open(&st, slot, 0, depth);
+                state = sw_next;
+                break;
+            }
 
-                } else if (v.kind == V_ARRAY && !elem
-                           && schema->nodes[slot].elem)
-                {
-                    ngx_http_snap_json_open(&st, schema->nodes[slot].elem, 1,
-                                            depth);
+            if (depth == NGX_HTTP_SNAP_JSON_DEPTH) {
+                return NGX_HTTP_SNAP_FIELD_JSON;
+            }
+
+            v.kind = (*p == '{') ? NGX_HTTP_SNAP_V_OBJECT
+                                 : NGX_HTTP_SNAP_V_ARRAY;
+            array[++depth] = (v.kind == NGX_HTTP_SNAP_V_ARRAY);
+            p++;
+
+            if (slot != NGX_HTTP_SNAP_SCHEMA_NONE) {
+                if (depth == 1) {
+                    /* the root of a schema */
+                    if (v.kind != NGX_HTTP_SNAP_V_OBJECT) {
+                        return NGX_HTTP_SNAP_FIELD_JSON;
+                    }
+
+                    ngx_http_snap_json_open(&st, 0, 0, depth);
+
+                } else {
+                    ngx_http_snap_json_slot(&st, slot, elem, &v);
+
+                    if (v.kind == NGX_HTTP_SNAP_V_OBJECT
+                        && schema->nodes[slot].child)
+                    {
+                        ngx_http_snap_json_open(&st, slot, 0, depth);
+
+                    } else if (v.kind == NGX_HTTP_SNAP_V_ARRAY && !elem
+                               && schema->nodes[slot].elem)
+                    {
+                        ngx_http_snap_json_open(&st,
+                                                schema->nodes[slot].elem, 1,
+                                                depth);
+                    }
                 }
             }
-        }
 
-        ngx_http_snap_json_skip_ws();
+            if (ngx_http_snap_json_gap(&p, end, &run, emit, data) != 0) {
+                return NGX_HTTP_SNAP_FIELD_ERROR;
+            }
 
-        if (p == end) {
-            return NGX_HTTP_SNAP_FIELD_JSON;
-        }
+            if (p == end) {
+                return NGX_HTTP_SNAP_FIELD_JSON;
+            }
 
-        if (*p == (v.kind == V_OBJECT ? '}' : ']')) {
+            if (*p == (v.kind == NGX_HTTP_SNAP_V_OBJECT ? '}' : ']')) {
+                p++;
+                state = sw_close;
+
+            } else {
+                state = (v.kind == NGX_HTTP_SNAP_V_OBJECT) ? sw_member
+                                                           : sw_element;
+            }
+
+            break;
+
+        case sw_next:
+
+            if (ngx_http_snap_json_gap(&p, end, &run, emit, data) != 0) {
+                return NGX_HTTP_SNAP_FIELD_ERROR;
+            }
+
+            if (depth == 0) {
+                if (p != end) {
+                    return NGX_HTTP_SNAP_FIELD_JSON;
+                }
+
+                if (emit && p > run && emit(data, run, p - run) != 0) {
+                    return NGX_HTTP_SNAP_FIELD_ERROR;
+                }
+
+                if (st.fail_field == NGX_HTTP_SNAP_SCHEMA_NONE) {
+                    return NGX_HTTP_SNAP_FIELD_OK;
+                }
+
+                ngx_http_snap_json_path(&st, err, errlen);
+
+                return st.fail_rc;
+            }
+
+            if (p == end) {
+                return NGX_HTTP_SNAP_FIELD_JSON;
+            }
+
+            if (*p == ',') {
+                p++;
+
+                if (ngx_http_snap_json_gap(&p, end, &run, emit, data) != 0) {
+                    return NGX_HTTP_SNAP_FIELD_ERROR;
+                }
+
+                state = array[depth] ? sw_element : sw_member;
+                break;
+            }
+
+            if (*p != (array[depth] ? ']' : '}')) {
+                return NGX_HTTP_SNAP_FIELD_JSON;
+            }
+
             p++;
-            goto close;
+            state = sw_close;
+            break;
+
+        case sw_close:
+
+            if (st.nframes && st.frame[st.nframes - 1].depth == depth) {
+                ngx_http_snap_json_close(&st);
+            }
+
+            depth--;
+            state = sw_next;
+            break;
+
+        case sw_element:
+
+            top = st.nframes ? &st.frame[st.nframes - 1] : NULL;
+
+            if (top && top->depth == depth) {
+                top->index++;
+                slot = top->node;
+                elem = 1;
+
+            } else {
+                slot = NGX_HTTP_SNAP_SCHEMA_NONE;
+            }
+
+            state = sw_value;
+            break;
+
+        default: /* sw_member */
+
+            if (p == end || *p != '"') {
+                return NGX_HTTP_SNAP_FIELD_JSON;
+            }
+
+            key.start = p + 1;
+            p = ngx_http_snap_json_string(p + 1, end, &key.escaped);
+            if (p == NULL) {
+                return NGX_HTTP_SNAP_FIELD_JSON;
+            }
+
+            key.end = p - 1;
+
+            if (ngx_http_snap_json_gap(&p, end, &run, emit, data) != 0) {
+                return NGX_HTTP_SNAP_FIELD_ERROR;
+            }
+
+            if (p == end || *p != ':') {
+                return NGX_HTTP_SNAP_FIELD_JSON;
+            }
+
+            p++;
+
+            top = st.nframes ? &st.frame[st.nframes - 1] : NULL;
+            elem = 0;
+            slot = NGX_HTTP_SNAP_SCHEMA_NONE;
+
+            if (top && top->depth == depth
+                && ngx_http_snap_json_member(&st, top, &key, &slot) != 0)
+            {
+                /* a checked member given twice */
+                return NGX_HTTP_SNAP_FIELD_JSON;
+            }
+
+            state = sw_value;
+            break;
         }
-
-        if (v.kind == V_OBJECT) {
-            goto member;
-        }
-
-        goto element;
-
-    case '"':
-        v.kind = V_STRING;
-        v.start = p + 1;
-        p = ngx_http_snap_json_string(p + 1, end, &v.escaped);
-        if (p == NULL) {
-            return NGX_HTTP_SNAP_FIELD_JSON;
-        }
-
-        v.end = p - 1;
-        break;
-
-    case 't':
-        if (end - p < 4 || memcmp(p, "true", 4) != 0) {
-            return NGX_HTTP_SNAP_FIELD_JSON;
-        }
-
-        v.kind = V_BOOL;
-        p += 4;
-        break;
-
-    case 'f':
-        if (end - p < 5 || memcmp(p, "false", 5) != 0) {
-            return NGX_HTTP_SNAP_FIELD_JSON;
-        }
-
-        v.kind = V_BOOL;
-        p += 5;
-        break;
-
-    case 'n':
-        if (end - p < 4 || memcmp(p, "null", 4) != 0) {
-            return NGX_HTTP_SNAP_FIELD_JSON;
-        }
-
-        v.kind = V_NULL;
-        p += 4;
-        break;
-
-    default:
-        v.kind = V_NUMBER;
-        v.start = p;
-        p = ngx_http_snap_json_number(p, end);
-        if (p == NULL) {
-            return NGX_HTTP_SNAP_FIELD_JSON;
-        }
-
-        v.end = p;
-        break;
     }
-
-    if (slot != NONE) {
-        if (depth == 0) {
-            return NGX_HTTP_SNAP_FIELD_JSON;
-        }
-
-        ngx_http_snap_json_slot(&st, slot, elem, &v);
-    }
-
-next:
-
-    ngx_http_snap_json_skip_ws();
-
-    if (depth == 0) {
-        if (p != end) {
-            return NGX_HTTP_SNAP_FIELD_JSON;
-        }
-
-        if (emit && p > run && emit(data, run, p - run) != 0) {
-            return NGX_HTTP_SNAP_FIELD_ERROR;
-        }
-
-        if (st.fail_field == NONE) {
-            return NGX_HTTP_SNAP_FIELD_OK;
-        }
-
-        ngx_http_snap_json_path(&st, err, errlen);
-
-        return st.fail_rc;
-    }
-
-    if (p == end) {
-        return NGX_HTTP_SNAP_FIELD_JSON;
-    }
-
-    if (*p == ',') {
-        p++;
-
-        ngx_http_snap_json_skip_ws();
-
-        if (array[depth]) {
-            goto element;
-        }
-
-        goto member;
-    }
-
-    if (*p != (array[depth] ? ']' : '}')) {
-        return NGX_HTTP_SNAP_FIELD_JSON;
-    }
-
-    p++;
-
-close:
-
-    if (st.nframes && st.frame[st.nframes - 1].depth == depth) {
-        ngx_http_snap_json_close(&st);
-    }
-
-    depth--;
-
-    goto next;
-
-element:
-
-    top = st.nframes ? &st.frame[st.nframes - 1] : NULL;
-
-    if (top && top->depth == depth) {
-        top->index++;
-        slot = top->node;
-        elem = 1;
-
-    } else {
-        slot = NONE;
-    }
-
-    goto value;
-
-member:
-
-    if (p == end || *p != '"') {
-        return NGX_HTTP_SNAP_FIELD_JSON;
-    }
-
-    key.start = p + 1;
-    p = ngx_http_snap_json_string(p + 1, end, &key.escaped);
-    if (p == NULL) {
-        return NGX_HTTP_SNAP_FIELD_JSON;
-    }
-
-    key.end = p - 1;
-
-    ngx_http_snap_json_skip_ws();
-
-    if (p == end || *p != ':') {
-        return NGX_HTTP_SNAP_FIELD_JSON;
-    }
-
-    p++;
-
-    top = st.nframes ? &st.frame[st.nframes - 1] : NULL;
-    elem = 0;
-
-    if (top && top->depth == depth) {
-        slot = ngx_http_snap_json_member(&st, top, &key);
-        if (slot == NONE - 1) {
-            return NGX_HTTP_SNAP_FIELD_JSON;
-        }
-
-    } else {
-        slot = NONE;
-    }
-
-    goto value;
 }
 
 
@@ -614,8 +671,8 @@ ngx_http_snap_json_slot(ngx_http_snap_json_t *st, unsigned slot, int elem,
     node = &s->nodes[slot];
 
     /* a member set to null is a member left out; an element is not */
-    if (v->kind == V_NULL && !elem) {
-        if (node->req_min != NONE) {
+    if (v->kind == NGX_HTTP_SNAP_V_NULL && !elem) {
+        if (node->req_min != NGX_HTTP_SNAP_SCHEMA_NONE) {
             ngx_http_snap_json_fail(st, node->req_min,
                                     NGX_HTTP_SNAP_FIELD_MISSING, node->depth);
         }
@@ -623,7 +680,7 @@ ngx_http_snap_json_slot(ngx_http_snap_json_t *st, unsigned slot, int elem,
         return;
     }
 
-    for (f = node->own; f != NONE; f = s->own_next[f]) {
+    for (f = node->own; f != NGX_HTTP_SNAP_SCHEMA_NONE; f = s->own_next[f]) {
         if (!ngx_http_snap_json_value_ok(&s->fields[f], v)) {
             ngx_http_snap_json_fail(st, f, NGX_HTTP_SNAP_FIELD_BAD,
                                     node->depth);
@@ -631,24 +688,28 @@ ngx_http_snap_json_slot(ngx_http_snap_json_t *st, unsigned slot, int elem,
         }
     }
 
-    if (node->child && v->kind != V_OBJECT) {
+    if (node->child && v->kind != NGX_HTTP_SNAP_V_OBJECT) {
         ngx_http_snap_json_fail(st, node->obj_min, NGX_HTTP_SNAP_FIELD_BAD,
                                 node->depth + 1);
     }
 
-    if (node->elem && v->kind != V_ARRAY) {
+    if (node->elem && v->kind != NGX_HTTP_SNAP_V_ARRAY) {
         ngx_http_snap_json_fail(st, node->elem_min, NGX_HTTP_SNAP_FIELD_BAD,
                                 node->depth);
     }
 }
 
 
-/* the schema node a member name stands for: NONE when it is unchecked,
- * NONE - 1 when it is given twice */
+/*
+ * The schema node a member name stands for, in *slot (left
+ * NGX_HTTP_SNAP_SCHEMA_NONE when it is unchecked); -1 when a checked
+ * member is given twice.
+ */
 
-static unsigned
+static int
 ngx_http_snap_json_member(ngx_http_snap_json_t *st,
-    const ngx_http_snap_frame_t *f, const ngx_http_snap_value_t *key)
+    const ngx_http_snap_frame_t *f, const ngx_http_snap_value_t *key,
+    unsigned *slot)
 {
     size_t                              len;
     unsigned                            k;
@@ -663,7 +724,7 @@ ngx_http_snap_json_member(ngx_http_snap_json_t *st,
         len = ngx_http_snap_json_decode(key->start, key->end, buf,
                                         sizeof(buf));
         if (len > sizeof(buf)) {
-            return NONE;
+            return 0;
         }
 
         name = buf;
@@ -675,16 +736,17 @@ ngx_http_snap_json_member(ngx_http_snap_json_t *st,
         if (nodes[k].name_len == len && memcmp(nodes[k].name, name, len) == 0)
         {
             if (st->seen[k]) {
-                return NONE - 1;
+                return -1;
             }
 
             st->seen[k] = 1;
+            *slot = k;
 
-            return k;
+            return 0;
         }
     }
 
-    return NONE;
+    return 0;
 }
 
 
@@ -727,7 +789,7 @@ ngx_http_snap_json_close(ngx_http_snap_json_t *st)
         nodes = st->schema->nodes;
 
         for (k = nodes[f->node].child; k; k = nodes[k].next) {
-            if (!st->seen[k] && nodes[k].req_min != NONE) {
+            if (!st->seen[k] && nodes[k].req_min != NGX_HTTP_SNAP_SCHEMA_NONE) {
                 ngx_http_snap_json_fail(st, nodes[k].req_min,
                                         NGX_HTTP_SNAP_FIELD_MISSING,
                                         nodes[k].depth);
@@ -761,7 +823,9 @@ ngx_http_snap_json_fail(ngx_http_snap_json_t *st, unsigned field, int rc,
     st->fail_arrays = 0;
 
     for (i = 0; i < st->nframes; i++) {
-        if (st->frame[i].array && st->fail_arrays < INDEX_MAX) {
+        if (st->frame[i].array
+            && st->fail_arrays < NGX_HTTP_SNAP_JSON_INDEXES)
+        {
             st->fail_index[st->fail_arrays++] = st->frame[i].index;
         }
     }
@@ -825,12 +889,12 @@ ngx_http_snap_json_value_ok(const ngx_http_snap_field_t *f,
     const ngx_http_snap_value_t *v)
 {
     size_t         len;
-    unsigned char  buf[FORMAT_MAX];
+    unsigned char  buf[NGX_HTTP_SNAP_FORMAT_MAX];
 
     switch (f->type) {
 
     case NGX_HTTP_SNAP_JSON_STRING:
-        if (v->kind != V_STRING) {
+        if (v->kind != NGX_HTTP_SNAP_V_STRING) {
             return 0;
         }
 
@@ -852,16 +916,18 @@ ngx_http_snap_json_value_ok(const ngx_http_snap_field_t *f,
                && ngx_http_snap_format_ok(buf, len, f->format);
 
     case NGX_HTTP_SNAP_JSON_OBJECT:
-        return v->kind == V_OBJECT;
+        return v->kind == NGX_HTTP_SNAP_V_OBJECT;
 
     case NGX_HTTP_SNAP_JSON_ARRAY:
-        return v->kind == V_ARRAY;
+        return v->kind == NGX_HTTP_SNAP_V_ARRAY;
 
     case NGX_HTTP_SNAP_JSON_INTEGER:
-        return v->kind == V_NUMBER && ngx_http_snap_json_integer(v);
+        return v->kind == NGX_HTTP_SNAP_V_NUMBER
+               && ngx_http_snap_json_integer(v);
 
     case NGX_HTTP_SNAP_JSON_SCALAR:
-        return v->kind == V_STRING || v->kind == V_NUMBER;
+        return v->kind == NGX_HTTP_SNAP_V_STRING
+               || v->kind == NGX_HTTP_SNAP_V_NUMBER;
 
     default:
         return 1;
