@@ -25,6 +25,7 @@ static ngx_int_t ngx_http_snap_error_body(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_uint_t service, ngx_uint_t reason,
     ngx_str_t *field, ngx_str_t *body, ngx_uint_t *status);
 static ngx_int_t ngx_http_snap_add_timestamp(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_snap_server_errors(ngx_http_request_t *r);
 static ngx_int_t ngx_http_snap_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_snap_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
@@ -372,6 +373,26 @@ ngx_http_snap_status_reason(ngx_uint_t status)
 
 
 /*
+ * A request nginx refuses before it has chosen a location (a malformed
+ * header, a duplicated Authorization, Content-Length with chunked) is
+ * answered with the server{}'s own location configuration: in a server
+ * with snap locations, in SNAP JSON too, with service code 00.
+ */
+
+static ngx_uint_t
+ngx_http_snap_server_errors(ngx_http_request_t *r)
+{
+    ngx_http_snap_srv_conf_t  *sscf;
+    ngx_http_core_srv_conf_t  *cscf;
+
+    sscf = ngx_http_get_module_srv_conf(r, ngx_http_snap_module);
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+
+    return sscf->errors && r->loc_conf == cscf->ctx->loc_conf;
+}
+
+
+/*
  * An error nginx made itself (r->err_status is set only on that path; an
  * upstream's own answer never has it) becomes SNAP JSON in snap locations.
  * An operator's error_page wins: it has already redirected by now.
@@ -395,7 +416,7 @@ ngx_http_snap_header_filter(ngx_http_request_t *r)
 
     slcf = ngx_http_snap_conf(r);
 
-    if (!slcf->verify && !slcf->token && !slcf->server_errors) {
+    if (!slcf->verify && !slcf->token && !ngx_http_snap_server_errors(r)) {
         return ngx_http_next_header_filter(r);
     }
 
@@ -408,7 +429,7 @@ ngx_http_snap_header_filter(ngx_http_request_t *r)
     }
 
     reason = ngx_http_snap_status_reason(r->headers_out.status);
-    service = slcf->service;
+    service = slcf->check.service;
 
     if (ngx_http_snap_error_body(r, ctx, service, reason, NULL, &body,
                                  &status)

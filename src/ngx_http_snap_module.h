@@ -102,11 +102,18 @@ typedef struct {
 } ngx_http_snap_main_conf_t;
 
 
+/* what a location checks: set by snap_verify (or snap_token), as one */
 typedef struct {
-    ngx_uint_t                  service;
-    ngx_uint_t                  signature;
+    ngx_uint_t                    service;
+    ngx_uint_t                    signature;
+    const ngx_http_snap_field_t  *profile;
+} ngx_http_snap_check_t;
+
+
+typedef struct {
     ngx_flag_t                  verify;
     ngx_flag_t                  token;
+    ngx_http_snap_check_t       check;
 
     time_t                      token_ttl;
     time_t                      clock_skew;
@@ -115,14 +122,16 @@ typedef struct {
 
     ngx_http_snap_replay_conf_t  *replay;
 
-    const ngx_http_snap_field_t  *profile;
-    ngx_array_t                *require;      /* NULL-path terminated */
+    ngx_array_t                *require;      /* ngx_http_snap_field_t */
     ngx_http_snap_schema_t     *schema;       /* profile + require */
     ngx_array_t                *errors;       /* ngx_http_snap_override_t */
-
-    /* set on a server{} holding snap locations, never merged */
-    ngx_uint_t                  server_errors;
 } ngx_http_snap_loc_conf_t;
+
+
+typedef struct {
+    /* the server holds snap locations: its errors before one is chosen */
+    ngx_flag_t                  errors;
+} ngx_http_snap_srv_conf_t;
 
 
 /*
@@ -182,6 +191,23 @@ typedef struct {
 
 extern ngx_module_t  ngx_http_snap_module;
 
+
+NGX_HTTP_SNAP_API char *ngx_http_snap_client(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+NGX_HTTP_SNAP_API char *ngx_http_snap_token_key(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+NGX_HTTP_SNAP_API char *ngx_http_snap_token(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+NGX_HTTP_SNAP_API char *ngx_http_snap_verify(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+NGX_HTTP_SNAP_API char *ngx_http_snap_require(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+NGX_HTTP_SNAP_API char *ngx_http_snap_signed_path(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+NGX_HTTP_SNAP_API char *ngx_http_snap_error(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_build_schema(ngx_conf_t *cf,
+    ngx_http_snap_loc_conf_t *slcf);
 
 NGX_HTTP_SNAP_API ngx_http_snap_ctx_t *ngx_http_snap_get_ctx(
     ngx_http_request_t *r);

@@ -86,7 +86,7 @@ ngx_http_snap_enter_handler(ngx_http_request_t *r)
 
     } else if (ctx->state == NGX_HTTP_SNAP_UNVERIFIED) {
         ctx->conf = slcf;
-        ctx->service = slcf->service;
+        ctx->service = slcf->check.service;
     }
 
     return NGX_DECLINED;
@@ -161,7 +161,7 @@ ngx_http_snap_verify_handler(ngx_http_request_t *r)
 
     if (slcf->verify) {
         ctx->conf = slcf;
-        ctx->service = slcf->service;
+        ctx->service = slcf->check.service;
     }
 
     slcf = ctx->conf;
@@ -264,7 +264,7 @@ ngx_http_snap_verify_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    if (slcf->signature == NGX_HTTP_SNAP_SIG_HMAC
+    if (slcf->check.signature == NGX_HTTP_SNAP_SIG_HMAC
         && (ctx->authorization == NULL
             || ctx->authorization->value.len == 0))
     {
@@ -304,7 +304,7 @@ ngx_http_snap_verify_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
         return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_UNKNOWN_CLIENT);
     }
 
-    if (slcf->signature == NGX_HTTP_SNAP_SIG_HMAC) {
+    if (slcf->check.signature == NGX_HTTP_SNAP_SIG_HMAC) {
         return ngx_http_snap_verify_token(r, ctx, reason);
     }
 
@@ -596,7 +596,7 @@ ngx_http_snap_verify_signature(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
         url = r->unparsed_uri;
     }
 
-    hmac = (slcf->signature == NGX_HTTP_SNAP_SIG_HMAC);
+    hmac = (slcf->check.signature == NGX_HTTP_SNAP_SIG_HMAC);
 
     sts.len = ngx_http_snap_string_to_sign_len(r->method_name.len, url.len,
                                                ctx->token.len, hmac,
@@ -731,7 +731,7 @@ ngx_http_snap_log_mismatch(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
 
     kind = "";
 
-    if (slcf->signature == NGX_HTTP_SNAP_SIG_HMAC) {
+    if (slcf->check.signature == NGX_HTTP_SNAP_SIG_HMAC) {
         if (ctx->client->secrets.nelts == 0) {
             kind = ", the client has no secret_file";
         }
