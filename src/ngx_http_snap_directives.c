@@ -9,45 +9,32 @@
 #include "ngx_http_snap_module.h"
 
 
+static ngx_int_t ngx_http_snap_client_id(ngx_conf_t *cf,
+    ngx_http_snap_main_conf_t *smcf, ngx_str_t *id);
+static ngx_int_t ngx_http_snap_client_param(ngx_conf_t *cf,
+    ngx_http_snap_client_t *c, ngx_str_t *param);
+static char *ngx_http_snap_client_check(ngx_conf_t *cf,
+    ngx_http_snap_main_conf_t *smcf, ngx_http_snap_client_t *c);
 static void ngx_http_snap_mark_server(ngx_conf_t *cf);
 
 
-/* snap_client ID public_key=FILE [secret_file=FILE] [partner_id=ID] ... */
+/*
+ * snap_client ID public_key=FILE [secret_file=FILE] [partner_id=ID] ...:
+ * the id, each parameter, then the client as a whole.
+ */
 
 char *
 ngx_http_snap_client(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_snap_main_conf_t *smcf = conf;
 
-    u_char                  *p;
-    EVP_PKEY_CTX           **pkey;
-    ngx_str_t               *value, file;
-    ngx_http_snap_key_t     *secret;
+    ngx_str_t               *value;
     ngx_uint_t               i;
-    ngx_http_snap_client_t  *c, *other;
+    ngx_http_snap_client_t  *c;
 
     value = cf->args->elts;
 
-    if (value[1].len == 0 || value[1].len > NGX_HTTP_SNAP_TOKEN_MAX_CLIENT) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "client id \"%V\" must be 1 to %d characters",
-                           &value[1], NGX_HTTP_SNAP_TOKEN_MAX_CLIENT);
-        return NGX_CONF_ERROR;
-    }
-
-    for (p = value[1].data; p < value[1].data + value[1].len; p++) {
-        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\') {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "client id \"%V\" may only hold printable "
-                               "ASCII without quotes or backslashes",
-                               &value[1]);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    if (ngx_http_snap_find_client(smcf, &value[1], 0)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "duplicate snap_client \"%V\"", &value[1]);
+    if (ngx_http_snap_client_id(cf, smcf, &value[1]) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -69,70 +56,138 @@ ngx_http_snap_client(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "public_key=", 11) == 0) {
-            file.data = value[i].data + 11;
-            file.len = value[i].len - 11;
-
-            pkey = ngx_array_push(&c->pkeys);
-            if (pkey == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            *pkey = ngx_http_snap_load_public_key(cf, &file);
-            if (*pkey == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
+        if (ngx_http_snap_client_param(cf, c, &value[i]) != NGX_OK) {
+            return NGX_CONF_ERROR;
         }
-
-        if (ngx_strncmp(value[i].data, "secret_file=", 12) == 0) {
-            file.data = value[i].data + 12;
-            file.len = value[i].len - 12;
-
-            secret = ngx_array_push(&c->secrets);
-            if (secret == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            if (ngx_http_snap_load_key(cf, &file, secret, 0, 512)
-                != NGX_OK)
-            {
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "partner_id=", 11) == 0) {
-            if (c->partner_id.data) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "duplicate \"partner_id\" for client "
-                                   "\"%V\"", &c->id);
-                return NGX_CONF_ERROR;
-            }
-
-            c->partner_id.data = value[i].data + 11;
-            c->partner_id.len = value[i].len - 11;
-
-            if (!ngx_http_snap_header_value_ok(c->partner_id.data,
-                                               c->partner_id.len, 64))
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid partner_id \"%V\"",
-                                   &c->partner_id);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\", expected public_key=, "
-                           "secret_file= or partner_id=", &value[i]);
-        return NGX_CONF_ERROR;
     }
+
+    return ngx_http_snap_client_check(cf, smcf, c);
+}
+
+
+static ngx_int_t
+ngx_http_snap_client_id(ngx_conf_t *cf, ngx_http_snap_main_conf_t *smcf,
+    ngx_str_t *id)
+{
+    u_char                  *p;
+    ngx_uint_t               i;
+    ngx_http_snap_client_t  *c;
+
+    if (id->len == 0 || id->len > NGX_HTTP_SNAP_ID_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "client id \"%V\" must be 1 to %d characters",
+                           id, NGX_HTTP_SNAP_ID_MAX);
+        return NGX_ERROR;
+    }
+
+    for (p = id->data; p < id->data + id->len; p++) {
+        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "client id \"%V\" may only hold printable "
+                               "ASCII without quotes or backslashes", id);
+            return NGX_ERROR;
+        }
+    }
+
+    c = smcf->clients.elts;
+
+    for (i = 0; i < smcf->clients.nelts; i++) {
+        if (c[i].id.len != id->len) {
+            continue;
+        }
+
+        if (ngx_strncmp(c[i].id.data, id->data, id->len) == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate snap_client \"%V\"", id);
+            return NGX_ERROR;
+        }
+
+        if (ngx_strncasecmp(c[i].id.data, id->data, id->len) == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "snap_client \"%V\" and \"%V\" differ only "
+                               "in case, rename one of them", id, &c[i].id);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* public_key=FILE, secret_file=FILE (each repeatable), partner_id=ID */
+
+static ngx_int_t
+ngx_http_snap_client_param(ngx_conf_t *cf, ngx_http_snap_client_t *c,
+    ngx_str_t *param)
+{
+    ngx_str_t              file;
+    EVP_PKEY_CTX         **pkey;
+    ngx_http_snap_key_t   *secret;
+
+    if (ngx_strncmp(param->data, "public_key=", 11) == 0) {
+        file.data = param->data + 11;
+        file.len = param->len - 11;
+
+        pkey = ngx_array_push(&c->pkeys);
+        if (pkey == NULL) {
+            return NGX_ERROR;
+        }
+
+        *pkey = ngx_http_snap_load_public_key(cf, &file);
+
+        return *pkey ? NGX_OK : NGX_ERROR;
+    }
+
+    if (ngx_strncmp(param->data, "secret_file=", 12) == 0) {
+        file.data = param->data + 12;
+        file.len = param->len - 12;
+
+        secret = ngx_array_push(&c->secrets);
+        if (secret == NULL) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_snap_load_key(cf, &file, secret, 0, 512);
+    }
+
+    if (ngx_strncmp(param->data, "partner_id=", 11) == 0) {
+        if (c->partner_id.data) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate \"partner_id\" for client \"%V\"",
+                               &c->id);
+            return NGX_ERROR;
+        }
+
+        c->partner_id.data = param->data + 11;
+        c->partner_id.len = param->len - 11;
+
+        if (!ngx_http_snap_header_value_ok(c->partner_id.data,
+                                           c->partner_id.len,
+                                           NGX_HTTP_SNAP_ID_MAX))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid partner_id \"%V\"", &c->partner_id);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\", expected public_key=, "
+                       "secret_file= or partner_id=", param);
+    return NGX_ERROR;
+}
+
+
+/* a key to verify with, a partner id that no other client has */
+
+static char *
+ngx_http_snap_client_check(ngx_conf_t *cf, ngx_http_snap_main_conf_t *smcf,
+    ngx_http_snap_client_t *c)
+{
+    ngx_uint_t               i;
+    ngx_http_snap_client_t  *other;
 
     if (c->pkeys.nelts == 0 && c->secrets.nelts == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -145,27 +200,21 @@ ngx_http_snap_client(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         c->partner_id = c->id;
     }
 
-    /* FNV-1a: the replay store keys a partner by this, never by position */
-    c->hash = 0xcbf29ce484222325ULL;
-
-    for (p = c->partner_id.data;
-         p < c->partner_id.data + c->partner_id.len;
-         p++)
-    {
-        c->hash = (c->hash ^ *p) * 0x100000001b3ULL;
-    }
+    /* the replay store keys a partner by this, never by position */
+    c->hash = ngx_http_snap_hash(c->partner_id.data, c->partner_id.len);
 
     other = smcf->clients.elts;
 
     for (i = 0; i + 1 < smcf->clients.nelts; i++) {
         if (other[i].partner_id.len == c->partner_id.len
-            && ngx_strncmp(other[i].partner_id.data, c->partner_id.data,
-                           c->partner_id.len)
+            && ngx_strncasecmp(other[i].partner_id.data, c->partner_id.data,
+                               c->partner_id.len)
                == 0)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "partner_id \"%V\" is used by two snap_client "
-                               "directives", &c->partner_id);
+                               "directives (ids differing only in case "
+                               "count as one)", &c->partner_id);
             return NGX_CONF_ERROR;
         }
 

@@ -315,6 +315,10 @@ ngx_http_snap_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_snap_client_hashes(cf, smcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     /* per cycle: a reload, which may drop keys or clients, starts empty */
     if (smcf->tokens_used) {
         smcf->token_cache = ngx_pcalloc(cf->pool,

@@ -93,8 +93,14 @@ typedef struct {
 } ngx_http_snap_token_cache_t;
 
 
+/* the longest client id or partner id */
+#define NGX_HTTP_SNAP_ID_MAX  64
+
+
 typedef struct {
     ngx_array_t                 clients;      /* ngx_http_snap_client_t */
+    ngx_hash_t                  by_id;
+    ngx_hash_t                  by_partner;
     ngx_array_t                 token_keys;   /* ngx_http_snap_key_t */
     ngx_uint_t                  tokens_used;
     ngx_http_snap_token_cache_t  *token_cache;
@@ -242,6 +248,8 @@ NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_load_key(ngx_conf_t *cf,
 
 NGX_HTTP_SNAP_API ngx_http_snap_client_t *ngx_http_snap_find_client(
     ngx_http_snap_main_conf_t *smcf, ngx_str_t *id, ngx_uint_t by_partner);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_client_hashes(ngx_conf_t *cf,
+    ngx_http_snap_main_conf_t *smcf);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_token_handler(
     ngx_http_request_t *r);
 NGX_HTTP_SNAP_API ngx_http_snap_schema_t *ngx_http_snap_schema_create(

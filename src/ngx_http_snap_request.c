@@ -325,25 +325,90 @@ ngx_http_snap_read_body(ngx_http_request_t *r, ngx_str_t *body)
 }
 
 
+/*
+ * A client by its id (the token call, a token's clientId) or by its
+ * partner id (X-PARTNER-ID), through the hashes built at configuration
+ * time.  nginx's hashes compare lower-cased names; ids are compared
+ * exactly once found (configuration refuses ids that differ only in case).
+ */
+
 ngx_http_snap_client_t *
 ngx_http_snap_find_client(ngx_http_snap_main_conf_t *smcf, ngx_str_t *id,
     ngx_uint_t by_partner)
 {
+    u_char                   name[NGX_HTTP_SNAP_ID_MAX];
     ngx_str_t               *key;
-    ngx_uint_t               i;
+    ngx_uint_t               hash;
     ngx_http_snap_client_t  *c;
+
+    if (id->len == 0 || id->len > NGX_HTTP_SNAP_ID_MAX
+        || smcf->clients.nelts == 0)
+    {
+        return NULL;
+    }
+
+    hash = ngx_hash_strlow(name, id->data, id->len);
+
+    c = ngx_hash_find(by_partner ? &smcf->by_partner : &smcf->by_id, hash,
+                      name, id->len);
+    if (c == NULL) {
+        return NULL;
+    }
+
+    key = by_partner ? &c->partner_id : &c->id;
+
+    if (key->len != id->len || ngx_memcmp(key->data, id->data, id->len) != 0)
+    {
+        return NULL;
+    }
+
+    return c;
+}
+
+
+/* the two hashes find_client reads, once every snap_client is known */
+
+ngx_int_t
+ngx_http_snap_client_hashes(ngx_conf_t *cf, ngx_http_snap_main_conf_t *smcf)
+{
+    ngx_uint_t               i, k;
+    ngx_hash_init_t          hash;
+    ngx_hash_key_t          *keys;
+    ngx_http_snap_client_t  *c;
+
+    if (smcf->clients.nelts == 0) {
+        return NGX_OK;
+    }
+
+    keys = ngx_palloc(cf->temp_pool,
+                      smcf->clients.nelts * sizeof(ngx_hash_key_t));
+    if (keys == NULL) {
+        return NGX_ERROR;
+    }
 
     c = smcf->clients.elts;
 
-    for (i = 0; i < smcf->clients.nelts; i++) {
-        key = by_partner ? &c[i].partner_id : &c[i].id;
+    for (k = 0; k < 2; k++) {
 
-        if (key->len == id->len
-            && ngx_strncmp(key->data, id->data, id->len) == 0)
-        {
-            return &c[i];
+        for (i = 0; i < smcf->clients.nelts; i++) {
+            keys[i].key = k ? c[i].partner_id : c[i].id;
+            keys[i].key_hash = ngx_hash_key_lc(keys[i].key.data,
+                                               keys[i].key.len);
+            keys[i].value = &c[i];
+        }
+
+        hash.hash = k ? &smcf->by_partner : &smcf->by_id;
+        hash.key = ngx_hash_key_lc;
+        hash.max_size = 1024;
+        hash.bucket_size = ngx_align(64, ngx_cacheline_size);
+        hash.name = k ? "snap_client_partner_hash" : "snap_client_hash";
+        hash.pool = cf->pool;
+        hash.temp_pool = NULL;
+
+        if (ngx_hash_init(&hash, keys, smcf->clients.nelts) != NGX_OK) {
+            return NGX_ERROR;
         }
     }
 
-    return NULL;
+    return NGX_OK;
 }

@@ -334,7 +334,7 @@ ngx_http_snap_token_validate(ngx_http_request_t *r, ngx_str_t *token,
     ngx_http_snap_client_t **client, ngx_uint_t *reason)
 {
     time_t                        now;
-    uint32_t                      hash;
+    uint64_t                      hash;
     ngx_str_t                     id;
     ngx_uint_t                    i;
     ngx_http_snap_claims_t        claims;
@@ -359,11 +359,8 @@ ngx_http_snap_token_validate(ngx_http_request_t *r, ngx_str_t *token,
      * as good as random: a forged token that picks a slot only costs one
      * verification more.
      */
-    hash = 2166136261u;
-
-    for (i = token->len > 16 ? token->len - 16 : 0; i < token->len; i++) {
-        hash = (hash ^ token->data[i]) * 16777619u;
-    }
+    i = token->len > 16 ? token->len - 16 : 0;
+    hash = ngx_http_snap_hash(token->data + i, token->len - i);
 
     tc = &smcf->token_cache[hash % NGX_HTTP_SNAP_TOKEN_CACHE];
 

@@ -83,3 +83,18 @@ ngx_http_snap_siphash(const unsigned char key[16], const unsigned char *p,
 
     return v0 ^ v1 ^ v2 ^ v3;
 }
+
+
+/*
+ * The one hash for what configuration names (partner ids) and for the
+ * token cache's slots: SipHash under a fixed key, since there nobody
+ * chooses inputs to collide (configuration refuses a collision).
+ */
+
+uint64_t
+ngx_http_snap_hash(const unsigned char *p, size_t len)
+{
+    static const unsigned char  key[16] = "ngx_http_snap_hk";
+
+    return ngx_http_snap_siphash(key, p, len);
+}
