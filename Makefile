@@ -15,14 +15,14 @@ DEB_PACKAGES := nginx nginx-dev libcjson-dev libssl-dev pkg-config \
                 clang libclang-rt-14-dev
 
 .PHONY: all deps install uninstall unit test run demo clean fuzz fuzz-regress \
-        test-asan valgrind bench
+        test-asan valgrind bench bench-compare
 
 ASAN_BUILD  := build-asan
 ASAN_MODULE := $(ASAN_BUILD)/ngx_http_snap_module.so
 ASAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all \
                -fno-omit-frame-pointer
 
-FUZZ_TARGETS := minify minify_diff timestamp base64 token fields header
+FUZZ_TARGETS := minify minify_diff timestamp base64 token fields header resp
 FUZZ_SECONDS ?= 60
 # the nginx-free core, linked alone
 FUZZ_SRCS    := $(wildcard src/lib/*.c)
@@ -153,6 +153,20 @@ bench: deps $(MODULE) $(BUILD)/micro
 	    DEB_PACKAGES=wrk
 	SNAP_MODULE=$(CURDIR)/$(MODULE) NGINX_BIN=$(NGINX) \
 	    SNAP_MICRO=$(CURDIR)/$(BUILD)/micro perl bench/run.pl
+
+# The verified path on this tree's module against BASE's, interleaved:
+# make bench-compare BASE=<git revision>
+BASE ?= HEAD
+BASE_DIR := $(BUILD)/base
+
+bench-compare: deps $(MODULE)
+	@command -v wrk >/dev/null || $(MAKE) --no-print-directory deps \
+	    DEB_PACKAGES=wrk
+	rm -rf $(BASE_DIR) && mkdir -p $(BASE_DIR)
+	git archive $(BASE) | tar -x -C $(BASE_DIR)
+	$(MAKE) -C $(BASE_DIR) all
+	SNAP_MODULE=$(CURDIR)/$(MODULE) NGINX_BIN=$(NGINX) \
+	    BASE_MODULE=$(CURDIR)/$(BASE_DIR)/$(MODULE) perl bench/compare.pl
 
 run: deps $(MODULE)
 	tools/run.sh $(CURDIR)/$(MODULE)

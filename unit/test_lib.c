@@ -1,7 +1,7 @@
 
 /*
  * Unit tests of the nginx-free functions: SNAP.md's published vectors, the
- * minifier, timestamps, base64, the token format.  TAP output.
+ * minifier, timestamps, base64, the token format, RESP.  TAP output.
  */
 
 
@@ -766,6 +766,103 @@ test_json(void)
 }
 
 
+
+static void
+resp_is(const char *in, size_t len, long want, int type, const char *str,
+    const char *name)
+{
+    long                        n;
+    ngx_http_snap_resp_reply_t  r;
+
+    n = ngx_http_snap_resp_parse((const unsigned char *) in, len, &r);
+
+    ok(n == want && (want <= 0 || (r.type == type
+                                   && (str == NULL
+                                       || (r.len == strlen(str)
+                                           && memcmp(r.str, str, r.len)
+                                              == 0)))),
+       name);
+}
+
+
+static void
+test_resp(void)
+{
+    size_t                      len;
+    unsigned char               buf[128];
+    ngx_http_snap_resp_arg_t    args[3];
+    ngx_http_snap_resp_reply_t  r;
+
+    args[0].data = (const unsigned char *) "SET";
+    args[0].len = 3;
+    args[1].data = (const unsigned char *) "k\r\n\0";
+    args[1].len = 4;
+    args[2].data = (const unsigned char *) "";
+    args[2].len = 0;
+
+    len = ngx_http_snap_resp_command_len(args, 3);
+    ok(ngx_http_snap_resp_command(buf, args, 3) == len
+       && len == sizeof("*3\r\n$3\r\nSET\r\n$4\r\nk\r\n\0\r\n$0\r\n\r\n") - 1
+       && memcmp(buf, "*3\r\n$3\r\nSET\r\n$4\r\nk\r\n\0\r\n$0\r\n\r\n", len)
+          == 0,
+       "resp: a command is an array of binary-safe bulk strings");
+    ok(ngx_http_snap_resp_parse(buf, len, &r) == (long) len
+       && r.type == NGX_HTTP_SNAP_RESP_ARRAY && r.integer == 3,
+       "resp: and parses back as one array of 3");
+
+    resp_is("+OK\r\n", 5, 5, NGX_HTTP_SNAP_RESP_STATUS, "OK", "resp: +OK");
+    resp_is("+OK\r\n+OK\r\n", 10, 5, NGX_HTTP_SNAP_RESP_STATUS, "OK",
+            "resp: one reply at a time, pipelined");
+    resp_is("+\r\n", 3, 3, NGX_HTTP_SNAP_RESP_STATUS, "",
+            "resp: an empty status");
+    resp_is("-ERR wrong number\r\n", 19, 19, NGX_HTTP_SNAP_RESP_ERROR,
+            "ERR wrong number", "resp: an error reply");
+    resp_is("-NOAUTH Authentication required.\r\n", 34, 34,
+            NGX_HTTP_SNAP_RESP_ERROR, "NOAUTH Authentication required.",
+            "resp: NOAUTH");
+    resp_is("$-1\r\n", 5, 5, NGX_HTTP_SNAP_RESP_NIL, NULL,
+            "resp: the null bulk SET NX answers for a used key");
+    resp_is("*-1\r\n", 5, 5, NGX_HTTP_SNAP_RESP_NIL, NULL,
+            "resp: the null array");
+    resp_is(":1\r\n", 4, 4, NGX_HTTP_SNAP_RESP_INTEGER, NULL,
+            "resp: an integer");
+    ngx_http_snap_resp_parse((const unsigned char *) ":-42\r\n", 6, &r);
+    ok(r.integer == -42, "resp: a negative integer");
+    resp_is("$5\r\nhe\r\no\r\n", 11, 11, NGX_HTTP_SNAP_RESP_BULK, "he\r\no",
+            "resp: a bulk string holds CRLF");
+    resp_is("$0\r\n\r\n", 6, 6, NGX_HTTP_SNAP_RESP_BULK, "",
+            "resp: an empty bulk string");
+    resp_is("*2\r\n$1\r\na\r\n*1\r\n:1\r\n", 19, 19,
+            NGX_HTTP_SNAP_RESP_ARRAY, NULL,
+            "resp: nested arrays skipped whole");
+
+    resp_is("", 0, 0, 0, NULL, "resp: nothing yet");
+    resp_is("+O", 2, 0, 0, NULL, "resp: half a status");
+    resp_is("+OK\r", 4, 0, 0, NULL, "resp: a status without its LF yet");
+    resp_is("$5\r\nhel", 8, 0, 0, NULL, "resp: half a bulk");
+    resp_is("$5\r\nhello\r", 10, 0, 0, NULL, "resp: a bulk without its LF");
+    resp_is("*2\r\n:1\r\n", 8, 0, 0, NULL, "resp: half an array");
+
+    resp_is("?\r\n", 3, -1, 0, NULL, "resp: an unknown type is refused");
+    resp_is("+OK\n", 4, -1, 0, NULL, "resp: a bare LF is refused");
+    resp_is("+O\rK\r\n", 6, -1, 0, NULL, "resp: a CR inside a line");
+    resp_is(":\r\n", 3, -1, 0, NULL, "resp: an empty integer");
+    resp_is(":12a\r\n", 6, -1, 0, NULL, "resp: a bad integer");
+    resp_is(":12345678901234567890\r\n", 23, -1, 0, NULL,
+            "resp: an integer too long");
+    resp_is("$-2\r\n", 5, -1, 0, NULL, "resp: a negative bulk length");
+    resp_is("$3\r\nabcde", 9, -1, 0, NULL,
+            "resp: a bulk not ended by CRLF");
+    resp_is("$2000000\r\n", 10, -1, 0, NULL, "resp: a bulk over 1 MB");
+    resp_is("*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n",
+            40, -1, 0, NULL, "resp: arrays nested over 8 deep");
+
+    memset(buf, 'x', sizeof(buf));
+    buf[0] = '+';
+    ok(ngx_http_snap_resp_parse(buf, sizeof(buf), &r) == 0,
+       "resp: a long status line waits for its end");
+}
+
 int
 main(void)
 {
@@ -777,6 +874,7 @@ main(void)
     test_headers();
     test_json();
     test_prepared_keys();
+    test_resp();
 
     printf("1..%d\n", tests);
     printf("unit: %d passed, %d failed\n", tests - failures, failures);

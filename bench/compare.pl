@@ -1,0 +1,129 @@
+#!/usr/bin/perl
+
+# `make bench-compare BASE=REV`: the verified path (b) of `make bench` on
+# two builds of the module, the one in the tree and BASE's (BASE_MODULE),
+# each in an nginx of its own, run round by round in turn so that the
+# machine's noise falls on both alike; prints the medians and their ratio.
+# BENCH_SECONDS (default 10), BENCH_CONNECTIONS (32), BENCH_ROUNDS (5).
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../t/lib";
+use SnapTest;
+
+my $secs = $ENV{BENCH_SECONDS} || 10;
+my $conns = $ENV{BENCH_CONNECTIONS} || 32;
+my $rounds = $ENV{BENCH_ROUNDS} || 5;
+my %module = (base => $ENV{BASE_MODULE}, new => $SnapTest::MODULE);
+die "BASE_MODULE is not set: run `make bench-compare BASE=REV`\n"
+    unless $module{base};
+
+my $path = '/api/v1.0/qr/qr-mpm-notify';
+my (%t, %script);
+
+for my $which (qw(base new)) {
+    local $SnapTest::MODULE = $module{$which};
+    my $t = SnapTest->new(workers => 1);
+    my $p = $t->partner('QoinSnap');
+    my $key = $t->token_key('token.key');
+    $t->run(<<"EOF2", main => "worker_rlimit_nofile 4096;\n");
+    snap_client QoinSnap public_key=$p->{pem} secret_file=$p->{secret_file};
+    snap_token_key $key;
+    snap_replay_zone ids:512m;
+    snap_clock_skew 3600s;
+    access_log off;
+    keepalive_requests 1000000;
+
+    upstream app {
+        server 127.0.0.1:%%PORT_1%%;
+        keepalive 64;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT%% backlog=4096;
+        location = /token { snap_token; }
+        location = $path {
+            snap_verify qr-mpm-notify;
+            snap_replay ids;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://app;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_1%% backlog=4096;
+        keepalive_requests 1000000;
+        location / {
+            return 200 '{"responseCode":"2005200","responseMessage":"Successful"}';
+        }
+    }
+EOF2
+    my $token = $t->get_token($p);
+    my $body = '{"additionalInfo":{"rrn":"305080000010","note":"%s"},"amount":{"currency":"IDR","value":"20.00"},"externalStoreId":"","latestTransactionStatus":"00","originalPartnerReferenceNo":"18000245195080000010","originalReferenceNo":"T25050000799117","transactionStatusDesc":"Success"}';
+    $body = sprintf $body, 'n' x (1024 - length(sprintf $body, ''));
+    my %h = @{$t->snap_headers($p, path => $path, token => $token,
+        body => $body, timestamp => timestamp(1200))};
+    delete $h{'X-EXTERNAL-ID'};
+    my $hl = join '', map {
+        (my $v = $h{$_}) =~ s/(["\\])/\\$1/g;
+        qq{wrk.headers["$_"] = "$v"\n}
+    } sort keys %h;
+    (my $lb = $body) =~ s/(["\\])/\\$1/g;
+    $script{$which} = $t->write_file('snap.lua', <<"LUA");
+wrk.method = "POST"
+wrk.path = "$path"
+wrk.body = "$lb"
+$hl
+counter = 0
+prefix = "$which-" .. os.time() .. "-"
+request = function()
+    counter = counter + 1
+    wrk.headers["X-EXTERNAL-ID"] = prefix .. counter
+    return wrk.format()
+end
+LUA
+    $t{$which} = $t;
+}
+
+sub wrk {
+    my ($which) = @_;
+    my $url = 'http://127.0.0.1:' . $t{$which}->port;
+    my $out = `wrk -t1 -c$conns -d${secs}s --latency -s $script{$which} $url 2>&1`;
+    my ($rps) = $out =~ /Requests\/sec:\s+([\d.]+)/;
+    my ($p99, $u) = $out =~ /^\s+99(?:\.000)?%\s+([\d.]+)(us|ms|s)\b/m;
+    die "wrk failed for $which:\n$out" unless $rps;
+    die "$which: answers were not 2xx, the run is void\n$out"
+        if $out =~ /Non-2xx or 3xx responses/;
+    $p99 *= $u eq 'us' ? 0.001 : $u eq 's' ? 1000 : 1;
+    printf STDERR "%-5s %10.0f req/s  p99 %.3f ms\n", $which, $rps, $p99;
+    return { rps => $rps, p99 => $p99 };
+}
+
+my %runs;
+for my $round (1 .. $rounds) {
+    # alternate which goes first, so neither always meets a warmer machine
+    for my $which ($round % 2 ? qw(base new) : qw(new base)) {
+        push @{$runs{$which}}, wrk($which);
+    }
+}
+
+sub median {
+    my ($k, @runs) = @_;
+    my @v = sort { $a <=> $b } map { $_->{$k} } @runs;
+    return $v[int(@v / 2)];
+}
+
+my %m = map {
+    $_ => { rps => median('rps', @{$runs{$_}}),
+            p99 => median('p99', @{$runs{$_}}) }
+} qw(base new);
+
+printf "| build | requests/s | p99 ms |\n|---|---|---|\n";
+printf "| %s | %.0f | %.3f |\n", $_, $m{$_}{rps}, $m{$_}{p99} for qw(base new);
+printf "\nnew / base: %.1f%% of the requests/s (median of %d interleaved "
+    . "rounds of %d s, %d connections, 1 worker)\n",
+    100 * $m{new}{rps} / $m{base}{rps}, $rounds, $secs, $conns;
+
+$t{$_}->stop for qw(base new);
