@@ -12,7 +12,7 @@ UNIT_FLAGS := -std=c99 -O1 -g -Wall -Wextra -Werror -Isrc/lib
 
 DEB_PACKAGES := nginx nginx-dev libcjson-dev libssl-dev pkg-config \
                 libcrypt-openssl-rsa-perl curl openssl faketime \
-                clang libclang-rt-14-dev
+                clang libclang-rt-14-dev redis-server iproute2
 
 .PHONY: all deps install uninstall unit test run demo clean fuzz fuzz-regress \
         test-asan valgrind bench bench-compare

@@ -73,6 +73,7 @@ static ngx_http_snap_reason_t  ngx_http_snap_reasons[] = {
     { 400, 0, ngx_string("Bad Request"), 0, ngx_string("bad_request") },
     { 401, 0, ngx_string("Unauthorized. [Connection not allowed]"), 0,
       ngx_string("forbidden") },
+    { 500, 0, ngx_string("General Error"), 0, ngx_string("replay_store") },
 };
 
 

@@ -21,6 +21,7 @@ static char *ngx_http_snap_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static ngx_int_t ngx_http_snap_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_snap_log_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_snap_init_process(ngx_cycle_t *cycle);
 static void ngx_http_snap_exit(ngx_cycle_t *cycle);
 
 
@@ -81,6 +82,13 @@ static ngx_command_t  ngx_http_snap_commands[] = {
     { ngx_string("snap_replay_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_snap_replay_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("snap_replay_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_snap_replay_redis,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -153,7 +161,7 @@ ngx_module_t  ngx_http_snap_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_snap_init_process,            /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     ngx_http_snap_exit,                    /* exit process */
@@ -293,6 +301,9 @@ ngx_http_snap_create_main_conf(ngx_conf_t *cf)
         != NGX_OK
         || ngx_array_init(&smcf->token_keys, cf->pool, 2,
                           sizeof(ngx_http_snap_key_t))
+           != NGX_OK
+        || ngx_array_init(&smcf->redis, cf->pool, 1,
+                          sizeof(ngx_http_snap_redis_conf_t))
            != NGX_OK)
     {
         return NULL;
@@ -382,6 +393,8 @@ ngx_http_snap_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_snap_loc_conf_t  *prev = parent;
     ngx_http_snap_loc_conf_t  *conf = child;
 
+    ngx_http_snap_main_conf_t  *smcf;
+
     /* nested locations inherit the verification, not the token handler */
     if (conf->verify == NGX_CONF_UNSET && conf->token != 1) {
         conf->verify = prev->verify;
@@ -400,6 +413,13 @@ ngx_http_snap_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     /* as one, like limit_req's limits: "snap_replay off" stops it */
     ngx_conf_merge_ptr_value(conf->replay, prev->replay, NULL);
+
+    if (conf->replay && conf->replay->store == NULL) {
+        smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_snap_module);
+
+        conf->replay->store = &ngx_http_snap_store_shm;
+        ngx_http_snap_replay_redis_resolve(smcf, conf->replay);
+    }
 
     if (conf->replay) {
         ngx_http_snap_replay_skew(conf->replay->zone, conf->clock_skew);
@@ -465,6 +485,20 @@ ngx_http_snap_init(ngx_conf_t *cf)
     *h = ngx_http_snap_log_handler;
 
     return ngx_http_snap_init_filters(cf);
+}
+
+
+static ngx_int_t
+ngx_http_snap_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_snap_main_conf_t  *smcf;
+
+    smcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_snap_module);
+    if (smcf == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_snap_replay_redis_init(cycle, smcf);
 }
 
 

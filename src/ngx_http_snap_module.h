@@ -15,6 +15,7 @@
 
 #include "ngx_http_snap_lib.h"
 #include "ngx_http_snap_replay.h"
+#include "ngx_http_snap_redis.h"
 
 
 #define NGX_HTTP_SNAP_SIG_HMAC      1
@@ -46,6 +47,7 @@ typedef enum {
     NGX_HTTP_SNAP_TOO_LARGE,
     NGX_HTTP_SNAP_BAD_REQUEST,
     NGX_HTTP_SNAP_FORBIDDEN,
+    NGX_HTTP_SNAP_REPLAY_STORE,
     NGX_HTTP_SNAP_REASONS
 } ngx_http_snap_reason_e;
 
@@ -105,6 +107,7 @@ typedef struct {
     ngx_uint_t                  tokens_used;
     ngx_http_snap_token_cache_t  *token_cache;
     ngx_http_snap_schema_t     *grant[2];     /* grantType, grant_type */
+    ngx_array_t                 redis;        /* ngx_http_snap_redis_conf_t */
 } ngx_http_snap_main_conf_t;
 
 
@@ -274,6 +277,12 @@ NGX_HTTP_SNAP_API ngx_uint_t ngx_http_snap_status_reason(ngx_uint_t status);
 NGX_HTTP_SNAP_API char *ngx_http_snap_replay(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 NGX_HTTP_SNAP_API void ngx_http_snap_replay_key(ngx_http_snap_ctx_t *ctx);
+NGX_HTTP_SNAP_API char *ngx_http_snap_replay_redis(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+NGX_HTTP_SNAP_API void ngx_http_snap_replay_redis_resolve(
+    ngx_http_snap_main_conf_t *smcf, ngx_http_snap_replay_conf_t *rpc);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_replay_redis_init(
+    ngx_cycle_t *cycle, ngx_http_snap_main_conf_t *smcf);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_replay_record(
     ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx, ngx_uint_t *reason);
 NGX_HTTP_SNAP_API void ngx_http_snap_replay_release(ngx_http_request_t *r,

@@ -43,7 +43,8 @@ ngx_http_snap_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    rpc->store = &ngx_http_snap_store_shm;
+    /* chosen at merge, once every snap_replay_redis is known */
+    rpc->store = NULL;
     rpc->zone = ngx_shared_memory_add(cf, &value[1], 0,
                                       &ngx_http_snap_module);
     if (rpc->zone == NULL) {
@@ -87,6 +88,7 @@ ngx_http_snap_replay_key(ngx_http_snap_ctx_t *ctx)
     rpc = ctx->conf->replay;
 
     ctx->key.partner = ctx->client->hash;
+    ctx->key.partner_id = ctx->client->partner_id;
     ctx->key.day = (int32_t) ngx_http_snap_wib_day(ctx->ts);
     ctx->key.id = ctx->external_id->value;
 

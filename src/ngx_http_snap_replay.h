@@ -26,16 +26,19 @@ typedef struct ngx_http_snap_store_s  ngx_http_snap_store_t;
 /* (partner, WIB day of X-TIMESTAMP, X-EXTERNAL-ID), and the store's hash */
 typedef struct {
     uint64_t                    partner;
+    ngx_str_t                   partner_id;
     int32_t                     day;
     ngx_str_t                   id;
     uint64_t                    hash;
+    void                       *data;         /* the store's, per request */
 } ngx_http_snap_replay_key_t;
 
 
 /* snap_replay ZONE [numeric] [release_on_failure], merged as one */
 typedef struct {
     const ngx_http_snap_store_t  *store;
-    ngx_shm_zone_t             *zone;
+    void                       *data;         /* the store's configuration */
+    ngx_shm_zone_t             *zone;         /* every store's first level */
     ngx_flag_t                  numeric;
     ngx_flag_t                  release;
 } ngx_http_snap_replay_conf_t;
@@ -63,6 +66,7 @@ struct ngx_http_snap_store_s {
 
 
 extern NGX_HTTP_SNAP_API const ngx_http_snap_store_t  ngx_http_snap_store_shm;
+extern NGX_HTTP_SNAP_API const ngx_http_snap_store_t  ngx_http_snap_store_redis;
 
 
 NGX_HTTP_SNAP_API char *ngx_http_snap_replay_zone(ngx_conf_t *cf,

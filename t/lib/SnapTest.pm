@@ -333,6 +333,7 @@ sub done {
     my ($self) = @_;
     $self->stop;
     $self->stop_upstream;
+    $self->stop_redis;
     $self->check_log;
     $self->{done} = 1;
     done_testing();
@@ -344,6 +345,54 @@ sub DESTROY {
     return unless $self->{owner} == $$;
     $self->stop;
     $self->stop_upstream;
+    $self->stop_redis;
+}
+
+##############################################################################
+# a real redis-server from Debian, on a free loopback port in the test dir
+
+sub start_redis {
+    my ($self, %o) = @_;
+    my $port = $self->{redis_port} //= free_port();
+    my $dir = "$self->{dir}/redis";
+    mkdir $dir;
+    my @args = ('--port', $port, '--bind', '127.0.0.1', '--dir', $dir,
+        '--save', '', '--appendonly', 'no', '--daemonize', 'no',
+        '--logfile', "$dir/redis.log");
+    push @args, '--requirepass', $o{password} if defined $o{password};
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        exec '/usr/bin/redis-server', @args;
+        die "exec redis-server: $!";
+    }
+    $self->{redis_pid} = $pid;
+    for (1 .. 100) {
+        last if ($self->redis_cli(defined $o{password}
+            ? ('-a', $o{password}, '--no-auth-warning') : (), 'PING')
+            // '') =~ /PONG/;
+        sleep 0.05;
+    }
+    return $port;
+}
+
+sub redis_port { $_[0]{redis_port} }
+
+sub redis_pid { $_[0]{redis_pid} }
+
+# redis-cli against the test's server; returns its output
+sub redis_cli {
+    my ($self, @args) = @_;
+    my $q = join ' ', map { "'$_'" } @args;
+    my $out = `redis-cli -h 127.0.0.1 -p $self->{redis_port} $q 2>&1`;
+    return $out;
+}
+
+sub stop_redis {
+    my ($self) = @_;
+    my $pid = delete $self->{redis_pid} or return;
+    kill 'CONT', $pid;
+    kill 'TERM', $pid;
+    waitpid $pid, 0;
 }
 
 ##############################################################################

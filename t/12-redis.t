@@ -1,0 +1,273 @@
+#!/usr/bin/perl
+
+# The replay store on Redis: two nginx nodes share Debian's redis-server,
+# started on a free loopback port.  First use wins across nodes; the
+# failure policy is fail closed (or the node's zone alone with
+# on_error=local); nothing unverified is ever written.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(time sleep);
+use SnapTest;
+
+plan skip_all => 'redis-server not installed' unless -x '/usr/bin/redis-server';
+
+my $a = SnapTest->new;
+my $p = $a->partner('QoinSnap');
+my $o = $a->partner('Other', partner_id => 'OTHER');
+my $key = $a->token_key('token.key');
+$a->write_file('redis.pass', "s3cret-redis-pass\n");
+$a->write_file('wrong.pass', "not-the-password\n");
+my $rport = $a->start_redis(password => 's3cret-redis-pass');
+my $d = $a->dir;
+my $down = SnapTest::free_port();
+
+sub conf {
+    my (%c) = @_;
+    my $pass = $c{pass} // "$d/redis.pass";
+    my $on_error = $c{on_error} // 'closed';
+    return <<"EOF";
+    snap_client QoinSnap public_key=$p->{pem} secret_file=$p->{secret_file};
+    snap_client Other public_key=$o->{pem} secret_file=$o->{secret_file}
+                partner_id=OTHER;
+    snap_token_key $key;
+    snap_replay_zone ids:1m;
+    snap_replay_redis ids 127.0.0.1:$rport password_file=$pass db=2
+                      prefix=t12: timeout=300ms on_error=$on_error;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location = /token { snap_token; }
+        location = /notify {
+            snap_verify 52;
+            snap_replay ids;
+            proxy_pass http://%%UPSTREAM%%;
+        }
+        location = /down {
+            snap_verify 52;
+            snap_replay ids release_on_failure;
+            proxy_pass http://127.0.0.1:$down;
+        }
+    }
+EOF
+}
+
+my $b = SnapTest->new;
+$a->start_upstream;
+$b->start_upstream;
+$a->run(conf());
+$b->run(conf());
+
+my $token = $a->get_token($p);
+my $tother = $a->get_token($o);
+my $body = '{"originalReferenceNo":"T1","latestTransactionStatus":"00"}';
+
+sub send_to {
+    my ($node, %a) = @_;
+    return $node->snap($a{partner} // $p, path => $a{path} // '/notify',
+        token => $a{token} // $token, body => $body, %a);
+}
+
+sub ups { $a->upstream_count + $b->upstream_count }
+
+sub redis { $a->redis_cli('-a', 's3cret-redis-pass', '--no-auth-warning',
+    '-n', 2, @_) }
+
+# the same id through node A, then node B
+my $id = external_id();
+my $r = send_to($a, external_id => $id);
+is($r->{status}, 200, 'node A accepts a new id');
+$r = send_to($b, external_id => $id);
+is_snap_error($r, '4095200', 'Conflict', 'node B refuses the same id: 409');
+is(ups(), 1, 'the upstreams saw it once');
+
+# the key: prefix, partner id with its length, WIB day, id; it expires at
+# the end of that day plus the skew plus 10 s, as an absolute time
+my $day = int((time + 7 * 3600) / 86400);
+my $k = "t12:8:QoinSnap:$day:$id";
+like(redis('EXISTS', $k), qr/^1/, "the key is $k");
+my ($exp) = redis('EXPIRETIME', $k) =~ /(\d+)/;
+is($exp, ($day + 1) * 86400 - 7 * 3600 + 300 + 10,
+    'it expires at the end of the WIB day + skew + 10 s');
+
+# another partner may use the same id
+$r = send_to($b, external_id => $id, partner => $o, token => $tother);
+is($r->{status}, 200, 'the same id from another partner passes');
+
+# a forged request writes nothing
+my $forged = external_id();
+$r = send_to($a, external_id => $forged, secret => 'wrong');
+is_snap_error($r, '4015200', 'Unauthorized. [Signature]', 'a forged request');
+like(redis('EXISTS', "t12:8:QoinSnap:$day:$forged"), qr/^0/,
+    'and nothing of it in Redis');
+
+# 300 identical requests, spread over both nodes and their workers
+my $storm = external_id();
+my $before = ups();
+my @kids;
+my $dir = $a->dir;
+for my $i (1 .. 300) {
+    my $pid = fork // die;
+    if ($pid == 0) {
+        my $r = send_to($i % 2 ? $a : $b, external_id => $storm);
+        open my $fh, '>', "$dir/storm.$i";
+        print $fh $r->{status};
+        close $fh;
+        exit 0;
+    }
+    push @kids, $pid;
+    if (@kids >= 50) { waitpid shift @kids, 0 }
+}
+waitpid $_, 0 for @kids;
+my %st;
+$st{$a->read_file("storm.$_")}++ for 1 .. 300;
+is($st{200}, 1, '300 identical requests over two nodes: exactly one passes')
+    or diag(explain \%st);
+is($st{409}, 299, 'the others get 409');
+is(ups() - $before, 1, 'the upstreams saw one');
+
+# release_on_failure: the upstream is down on node A, the retry passes on B
+$id = external_id();
+$r = send_to($a, path => '/down', external_id => $id);
+is_snap_error($r, '5005202', 'External Server Error', 'the upstream is down');
+for (1 .. 100) {
+    last if redis('EXISTS', "t12:8:QoinSnap:$day:$id") =~ /^0/;
+    sleep 0.05;
+}
+like(redis('EXISTS', "t12:8:QoinSnap:$day:$id"), qr/^0/,
+    'release_on_failure forgot the id in Redis too');
+$r = send_to($b, external_id => $id);
+is($r->{status}, 200, 'so the retry passes on node B');
+
+# Redis stopped: every request answered within the timeout, 500xx00
+kill 'STOP', $a->redis_pid;
+my $t0 = time;
+$r = send_to($a, external_id => external_id());
+my $took = time - $t0;
+is_snap_error($r, '5005200', 'General Error',
+    'Redis stopped, on_error=closed: 500xx00');
+cmp_ok($took, '<', 3, "answered in ${\ sprintf '%.2f', $took} s, not left "
+    . 'waiting');
+like($a->read_file('error.log'), qr/redis 127\.0\.0\.1:\d+ did not answer/,
+    'the error log says Redis did not answer');
+$before = ups();
+for (1 .. 5) {
+    $r = send_to($b, external_id => external_id());
+    is($r->{json}{responseCode}, '5005200', "node B refuses too ($_)");
+}
+is(ups(), $before, 'and nothing reached the upstreams');
+
+# node B falls back to its zone alone with on_error=local
+$b->reload(conf(on_error => 'local'));
+$id = external_id();
+$r = send_to($b, external_id => $id);
+is($r->{status}, 200, 'on_error=local: a new id passes on the node\'s zone');
+$r = send_to($b, external_id => $id);
+is_snap_error($r, '4095200', 'Conflict',
+    'on_error=local: a same-node duplicate is still 409');
+like($b->read_file('error.log'), qr/\[warn\].*on_error=local/,
+    'one warn line says so');
+kill 'CONT', $a->redis_pid;
+
+# Redis killed and started again: requests pass again without a reload
+$b->reload(conf());
+$a->stop_redis;
+$r = send_to($a, external_id => external_id());
+is($r->{json}{responseCode}, '5005200', 'Redis gone: 500xx00');
+$a->start_redis(password => 's3cret-redis-pass');
+my $ok = 0;
+for (1 .. 50) {
+    $r = send_to($a, external_id => external_id());
+    if ($r->{status} == 200) { $ok = 1; last }
+    sleep 0.2;
+}
+ok($ok, 'Redis back: requests pass again within seconds, no reload');
+$ok = 0;
+for (1 .. 50) {
+    $r = send_to($b, external_id => external_id());
+    if ($r->{status} == 200) { $ok = 1; last }
+    sleep 0.2;
+}
+ok($ok, 'on both nodes');
+
+# a wrong password: a clear log line and 500xx00, never a pass
+$b->reload(conf(pass => "$d/wrong.pass"));
+$ok = 1;
+for (1 .. 5) {
+    $r = send_to($b, external_id => external_id());
+    $ok = 0 unless $r->{json} && $r->{json}{responseCode} eq '5005200';
+    sleep 0.1;
+}
+ok($ok, 'a wrong Redis password: 500xx00 on every request');
+like($b->read_file('error.log'),
+    qr/redis 127\.0\.0\.1:\d+ refused the connection's AUTH or SELECT: "WRONGPASS/,
+    'the error log names the refusal');
+unlike($b->read_file('error.log'), qr/s3cret|not-the-password/,
+    'and never the password');
+
+# 20 reloads of node A under load: no request fails, no id is lost
+$b->reload(conf());
+$a->reload(conf());
+my $load = $a->dir . '/load';
+my $pid = fork // die;
+if ($pid == 0) {
+    open my $fh, '>', $load;
+    my $n = 0;
+    my $until = time + 8;
+    while (time < $until && $n < 400) {
+        my $id = "reload-$$-" . ++$n;
+        my $r = send_to($a, external_id => $id);
+        print $fh "$r->{status} $id\n";
+    }
+    close $fh;
+    exit 0;
+}
+for (1 .. 20) {
+    $a->reload(conf());
+    sleep 0.1;
+}
+waitpid $pid, 0;
+my @lines = split /\n/, $a->read_file('load');
+my @bad = grep { !/^200 / } @lines;
+cmp_ok(scalar @lines, '>', 20, scalar(@lines) . ' requests during 20 reloads');
+is(scalar @bad, 0, 'none failed') or diag(join "\n", @bad[0 .. 4]);
+my @lost = grep {
+    my ($id) = / (\S+)$/;
+    redis('EXISTS', "t12:8:QoinSnap:$day:$id") !~ /^1/;
+} @lines;
+is(scalar @lost, 0, 'every id accepted is in Redis');
+my ($one) = $lines[0] =~ / (\S+)$/;
+$r = send_to($b, external_id => $one);
+is_snap_error($r, '4095200', 'Conflict', 'and refused on the other node');
+
+# configuration
+for my $case (
+    [ "snap_replay_redis ids 127.0.0.1:1 colour=red;",
+      qr/invalid parameter "colour=red"/, 'unknown parameter' ],
+    [ "snap_replay_redis ids 127.0.0.1:1 timeout=0;",
+      qr/invalid parameter "timeout=0"/, 'zero timeout' ],
+    [ "snap_replay_redis ids 127.0.0.1:1; snap_replay_redis ids 127.0.0.1:2;",
+      qr/zone "ids" already has a "snap_replay_redis"/, 'twice for a zone' ],
+    [ "snap_replay_redis ids 127.0.0.1:1 password_file=$d/none;",
+      qr/none/, 'a missing password file' ],
+    [ "snap_replay_redis ids 127.0.0.1:1 user=snap;",
+      qr/"user=" needs "password_file="/, 'a user without a password' ],
+) {
+    my $t = SnapTest->new;
+    $t->config_fails(<<"EOF", $case->[1], $case->[2]);
+    snap_client QoinSnap public_key=$p->{pem};
+    snap_token_key $key;
+    snap_replay_zone ids:1m;
+    $case->[0]
+    server { listen 127.0.0.1:%%PORT%%; location / { snap_verify 52; snap_replay ids; } }
+EOF
+}
+
+$b->stop;
+$b->stop_upstream;
+$b->check_log;
+$a->done;
