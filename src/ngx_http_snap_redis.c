@@ -54,6 +54,11 @@ static ngx_int_t ngx_http_snap_redis_queue(ngx_http_snap_redis_t *redis,
     void *data);
 static void ngx_http_snap_redis_hello(void *data,
     ngx_http_snap_redis_event_e event, ngx_http_snap_resp_reply_t *reply);
+#if (NGX_SSL)
+static void ngx_http_snap_redis_tls(ngx_http_snap_redis_t *redis);
+static void ngx_http_snap_redis_tls_done(ngx_connection_t *c);
+#endif
+static void ngx_http_snap_redis_connected(ngx_http_snap_redis_t *redis);
 static void ngx_http_snap_redis_write_handler(ngx_event_t *wev);
 static void ngx_http_snap_redis_read_handler(ngx_event_t *rev);
 static ngx_int_t ngx_http_snap_redis_flush(ngx_http_snap_redis_t *redis);
@@ -163,6 +168,15 @@ ngx_http_snap_redis_connect(ngx_http_snap_redis_t *redis)
     }
 
     c = redis->peer.connection;
+
+    /* TLS keeps its state in the connection's pool: one per connection */
+    c->pool = ngx_create_pool(1024, redis->log);
+    if (c->pool == NULL) {
+        ngx_close_connection(c);
+        ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_DOWN);
+        return;
+    }
+
     c->data = redis;
     c->log = redis->log;
     c->read->log = redis->log;
@@ -219,7 +233,8 @@ ngx_http_snap_redis_connect(ngx_http_snap_redis_t *redis)
     /* the connect itself times out like a command */
     ngx_http_snap_redis_arm(redis);
 
-    if (!redis->connecting) {
+    if (rc == NGX_OK) {
+        redis->connecting = 1;
         ngx_http_snap_redis_write_handler(c->write);
     }
 }
@@ -381,19 +396,130 @@ ngx_http_snap_redis_write_handler(ngx_event_t *wev)
             return;
         }
 
-        redis->connecting = 0;
-        redis->backoff = NGX_HTTP_SNAP_REDIS_BACKOFF;
+#if (NGX_SSL)
+        if (redis->conf->ssl && c->ssl == NULL) {
+            /* still "connecting" until the handshake is done */
+            ngx_http_snap_redis_tls(redis);
+            return;
+        }
+#endif
 
-        ngx_log_debug1(NGX_LOG_DEBUG_EVENT, redis->log, 0,
-                       "snap redis: connected to %V", &redis->conf->url.url);
-
-        ngx_http_snap_redis_arm(redis);
+        ngx_http_snap_redis_connected(redis);
+        return;
     }
 
     if (ngx_http_snap_redis_flush(redis) != NGX_OK) {
         ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_CLOSED);
     }
 }
+
+
+/* TCP (and TLS) up: what was queued meanwhile goes out */
+
+static void
+ngx_http_snap_redis_connected(ngx_http_snap_redis_t *redis)
+{
+    redis->connecting = 0;
+    redis->backoff = NGX_HTTP_SNAP_REDIS_BACKOFF;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, redis->log, 0,
+                   "snap redis: connected to %V", &redis->conf->url.url);
+
+    ngx_http_snap_redis_arm(redis);
+
+    if (ngx_http_snap_redis_flush(redis) != NGX_OK) {
+        ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_CLOSED);
+    }
+}
+
+
+#if (NGX_SSL)
+
+/* nginx's own TLS client, as its upstreams use it */
+
+static void
+ngx_http_snap_redis_tls(ngx_http_snap_redis_t *redis)
+{
+    ngx_int_t          rc;
+    ngx_connection_t  *c;
+
+    c = redis->c;
+
+    if (ngx_ssl_create_connection(redis->conf->ssl, c,
+                                  NGX_SSL_BUFFER|NGX_SSL_CLIENT)
+        != NGX_OK)
+    {
+        ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_CLOSED);
+        return;
+    }
+
+    if (SSL_set_tlsext_host_name(c->ssl->connection,
+                                 (char *) redis->conf->ssl_name.data)
+        == 0)
+    {
+        ngx_ssl_error(NGX_LOG_ERR, redis->log, 0,
+                      "SSL_set_tlsext_host_name(\"%V\") failed",
+                      &redis->conf->ssl_name);
+        ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_CLOSED);
+        return;
+    }
+
+    rc = ngx_ssl_handshake(c);
+
+    if (rc == NGX_AGAIN) {
+        c->ssl->handler = ngx_http_snap_redis_tls_done;
+        return;
+    }
+
+    ngx_http_snap_redis_tls_done(c);
+}
+
+
+static void
+ngx_http_snap_redis_tls_done(ngx_connection_t *c)
+{
+    long                    rc;
+    ngx_http_snap_redis_t  *redis;
+
+    redis = c->data;
+
+    if (!c->ssl->handshaked) {
+        ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+                      "snap: TLS handshake with redis %V failed",
+                      &redis->conf->url.url);
+        ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_CLOSED);
+        return;
+    }
+
+    if (redis->conf->ssl_verify) {
+        rc = SSL_get_verify_result(c->ssl->connection);
+
+        if (rc != X509_V_OK) {
+            ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+                          "snap: redis %V certificate verify error: (%l:%s)",
+                          &redis->conf->url.url, rc,
+                          X509_verify_cert_error_string(rc));
+            ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_CLOSED);
+            return;
+        }
+
+        if (ngx_ssl_check_host(c, &redis->conf->ssl_name) != NGX_OK) {
+            ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+                          "snap: redis %V certificate does not match "
+                          "\"%V\"", &redis->conf->url.url,
+                          &redis->conf->ssl_name);
+            ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_CLOSED);
+            return;
+        }
+    }
+
+    c->read->handler = ngx_http_snap_redis_read_handler;
+    c->write->handler = ngx_http_snap_redis_write_handler;
+
+    ngx_http_snap_redis_connected(redis);
+}
+
+#endif
 
 
 static ngx_int_t
@@ -625,6 +751,7 @@ static void
 ngx_http_snap_redis_close(ngx_http_snap_redis_t *redis,
     ngx_http_snap_redis_event_e event)
 {
+    ngx_pool_t                 *pool;
     ngx_msec_t                  delay;
     ngx_connection_t           *c;
 
@@ -633,7 +760,15 @@ ngx_http_snap_redis_close(ngx_http_snap_redis_t *redis,
     redis->connecting = 0;
 
     if (c) {
+#if (NGX_SSL)
+        if (c->ssl) {
+            c->ssl->no_wait_shutdown = 1;
+            (void) ngx_ssl_shutdown(c);
+        }
+#endif
+        pool = c->pool;
         ngx_close_connection(c);
+        ngx_destroy_pool(pool);
     }
 
     if (redis->timer.timer_set) {

@@ -52,6 +52,11 @@ typedef struct {
     ngx_msec_t                  timeout;
     ngx_flag_t                  fallback;     /* on_error=local */
     ngx_flag_t                  failing;      /* this worker's, for logs */
+#if (NGX_SSL)
+    ngx_ssl_t                  *ssl;          /* tls: the client context */
+    ngx_flag_t                  ssl_verify;
+    ngx_str_t                   ssl_name;     /* NUL-terminated, for SNI */
+#endif
     ngx_shm_zone_t             *shm_zone;
     ngx_http_snap_redis_t      *redis;        /* this worker's client */
 } ngx_http_snap_redis_conf_t;

@@ -34,6 +34,9 @@ typedef struct {
 } ngx_http_snap_redis_write_t;
 
 
+static ngx_int_t ngx_http_snap_replay_redis_tls(ngx_conf_t *cf,
+    ngx_http_snap_redis_conf_t *rc, ngx_int_t verify, ngx_str_t *trusted,
+    ngx_str_t *name);
 static void ngx_http_snap_replay_redis_prepare(
     ngx_http_snap_replay_conf_t *rpc, ngx_http_snap_replay_key_t *key);
 static ngx_int_t ngx_http_snap_replay_redis_record(ngx_http_request_t *r,
@@ -72,12 +75,17 @@ ngx_http_snap_replay_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_snap_main_conf_t *smcf = conf;
 
-    ngx_int_t                    n;
-    ngx_str_t                   *value, s;
-    ngx_uint_t                   i;
+    ngx_int_t                    n, verify;
+    ngx_str_t                   *value, s, trusted, name;
+    ngx_uint_t                   i, tls;
     ngx_http_snap_redis_conf_t  *rc, *other;
 
     value = cf->args->elts;
+
+    tls = 0;
+    verify = NGX_CONF_UNSET;
+    ngx_str_null(&trusted);
+    ngx_str_null(&name);
 
     other = smcf->redis.elts;
 
@@ -190,7 +198,49 @@ ngx_http_snap_replay_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strcmp(value[i].data, "tls") == 0) {
+            tls = 1;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "tls_verify=on") == 0) {
+            verify = 1;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "tls_verify=off") == 0) {
+            verify = 0;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "tls_trusted_certificate=", 24) == 0) {
+            trusted.data = value[i].data + 24;
+            trusted.len = value[i].len - 24;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "tls_name=", 9) == 0) {
+            name.data = value[i].data + 9;
+            name.len = value[i].len - 9;
+            continue;
+        }
+
         goto invalid;
+    }
+
+    if (!tls) {
+        if (verify != NGX_CONF_UNSET || trusted.len || name.len) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"tls_verify=\", \"tls_trusted_certificate=\" "
+                               "and \"tls_name=\" need \"tls\"");
+            return NGX_CONF_ERROR;
+        }
+
+    } else if (ngx_http_snap_replay_redis_tls(cf, rc, verify, &trusted,
+                                              &name)
+               != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (rc->user.len && rc->password.len == 0) {
@@ -205,9 +255,93 @@ invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid parameter \"%V\", expected user=, "
-                       "password_file=, db=, prefix=, timeout= or "
-                       "on_error=closed|local", &value[i]);
+                       "password_file=, db=, prefix=, timeout=, "
+                       "on_error=closed|local, tls, tls_verify=on|off, "
+                       "tls_trusted_certificate= or tls_name=", &value[i]);
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * tls: nginx's own client context.  The certificate is verified unless
+ * tls_verify=off, against tls_trusted_certificate, for tls_name (default:
+ * the address's host), which SNI sends too.
+ */
+
+static ngx_int_t
+ngx_http_snap_replay_redis_tls(ngx_conf_t *cf, ngx_http_snap_redis_conf_t *rc,
+    ngx_int_t verify, ngx_str_t *trusted, ngx_str_t *name)
+{
+#if (NGX_SSL)
+    ngx_pool_cleanup_t  *cln;
+
+    if (rc->url.family == AF_UNIX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"tls\" is for a host:port address");
+        return NGX_ERROR;
+    }
+
+    rc->ssl_verify = (verify == NGX_CONF_UNSET) ? 1 : verify;
+
+    if (rc->ssl_verify && trusted->len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"tls\" verifies the certificate against "
+                           "\"tls_trusted_certificate=\"; give one, or "
+                           "\"tls_verify=off\"");
+        return NGX_ERROR;
+    }
+
+    if (name->len == 0) {
+        *name = rc->url.host;
+    }
+
+    /* NUL-terminated for SSL_set_tlsext_host_name() */
+    rc->ssl_name.data = ngx_pnalloc(cf->pool, name->len + 1);
+    if (rc->ssl_name.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(rc->ssl_name.data, name->data, name->len);
+    rc->ssl_name.data[name->len] = '\0';
+    rc->ssl_name.len = name->len;
+
+    rc->ssl = ngx_pcalloc(cf->pool, sizeof(ngx_ssl_t));
+    if (rc->ssl == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc->ssl->log = cf->log;
+
+    if (ngx_ssl_create(rc->ssl, NGX_SSL_TLSv1_2|NGX_SSL_TLSv1_3, NULL)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        ngx_ssl_cleanup_ctx(rc->ssl);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_ssl_cleanup_ctx;
+    cln->data = rc->ssl;
+
+    if (rc->ssl_verify
+        && ngx_ssl_trusted_certificate(cf, rc->ssl, trusted, 2) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+
+#else
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"tls\" needs nginx built with OpenSSL");
+    return NGX_ERROR;
+
+#endif
 }
 
 

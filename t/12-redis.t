@@ -244,6 +244,63 @@ my ($one) = $lines[0] =~ / (\S+)$/;
 $r = send_to($b, external_id => $one);
 is_snap_error($r, '4095200', 'Conflict', 'and refused on the other node');
 
+# TLS to a Redis with a self-signed certificate
+SKIP: {
+    my $c = SnapTest->new;
+    my $cd = $c->dir;
+    system("openssl req -x509 -newkey rsa:2048 -nodes -keyout $cd/r.key "
+        . "-out $cd/r.crt -days 2 -subj /CN=redis.test "
+        . "-addext subjectAltName=DNS:redis.test >/dev/null 2>&1") == 0
+        or skip 'openssl could not make a certificate', 5;
+    my $tport = $c->start_redis(tls => { cert => "$cd/r.crt",
+        key => "$cd/r.key", name => 'redis.test' });
+    skip 'this redis-server has no TLS', 5
+        unless $c->redis_cli('PING') =~ /PONG/;
+
+    my $tls = sub {
+        my ($extra) = @_;
+        (my $conf = conf()) =~ s{snap_replay_redis ids [^;]*;}
+            {snap_replay_redis ids 127.0.0.1:$tport tls $extra;};
+        return $conf;
+    };
+    $c->start_upstream;
+    $c->run($tls->("tls_trusted_certificate=$cd/r.crt tls_name=redis.test"));
+    my $tok = $c->get_token($p);
+    my $id = external_id();
+    $r = send_to($c, external_id => $id, token => $tok);
+    is($r->{status}, 200, 'tls: a verified certificate, the id recorded');
+    like($c->redis_cli('EXISTS', "snap:8:QoinSnap:$day:$id"), qr/^1/,
+        'tls: in the TLS-only Redis');
+    $r = send_to($c, external_id => $id, token => $tok);
+    is_snap_error($r, '4095200', 'Conflict', 'tls: and refused the second time');
+
+    # a certificate for another name is refused: fail closed
+    $c->reload($tls->("tls_trusted_certificate=$cd/r.crt tls_name=other.test"));
+    $ok = 1;
+    for (1 .. 3) {
+        $r = send_to($c, external_id => external_id(), token => $tok);
+        $ok = 0 unless ($r->{json}{responseCode} // '') eq '5005200';
+        sleep 0.2;
+    }
+    ok($ok, 'tls: a certificate that does not match tls_name: 500xx00');
+    like($c->read_file('error.log'),
+        qr/certificate does not match "other\.test"/, 'tls: and says why');
+
+    # tls_verify=off takes it
+    $c->reload($tls->("tls_verify=off"));
+    $ok = 0;
+    for (1 .. 20) {
+        $r = send_to($c, external_id => external_id(), token => $tok);
+        if ($r->{status} == 200) { $ok = 1; last }
+        sleep 0.2;
+    }
+    ok($ok, 'tls: tls_verify=off takes any certificate');
+    $c->stop;
+    $c->stop_upstream;
+    $c->stop_redis;
+    $c->check_log;
+}
+
 # configuration
 for my $case (
     [ "snap_replay_redis ids 127.0.0.1:1 colour=red;",
@@ -256,6 +313,12 @@ for my $case (
       qr/none/, 'a missing password file' ],
     [ "snap_replay_redis ids 127.0.0.1:1 user=snap;",
       qr/"user=" needs "password_file="/, 'a user without a password' ],
+    [ "snap_replay_redis ids 127.0.0.1:1 tls;",
+      qr/give one, or "tls_verify=off"/, 'tls without a trusted certificate' ],
+    [ "snap_replay_redis ids 127.0.0.1:1 tls_name=x;",
+      qr/need "tls"/, 'tls_name without tls' ],
+    [ "snap_replay_redis ids 127.0.0.1:1 tls tls_trusted_certificate=$d/none;",
+      qr/none/, 'a missing trusted certificate' ],
 ) {
     my $t = SnapTest->new;
     $t->config_fails(<<"EOF", $case->[1], $case->[2]);

@@ -356,10 +356,19 @@ sub start_redis {
     my $port = $self->{redis_port} //= free_port();
     my $dir = "$self->{dir}/redis";
     mkdir $dir;
-    my @args = ('--port', $port, '--bind', '127.0.0.1', '--dir', $dir,
+    my @args = ('--bind', '127.0.0.1', '--dir', $dir,
         '--save', '', '--appendonly', 'no', '--daemonize', 'no',
         '--logfile', "$dir/redis.log");
     push @args, '--requirepass', $o{password} if defined $o{password};
+    # TLS only, with a certificate of its own (a self-signed one will do)
+    if ($o{tls}) {
+        push @args, '--port', 0, '--tls-port', $port,
+            '--tls-cert-file', $o{tls}{cert}, '--tls-key-file', $o{tls}{key},
+            '--tls-ca-cert-file', $o{tls}{cert}, '--tls-auth-clients', 'no';
+        $self->{redis_tls} = "--tls --cacert $o{tls}{cert} --sni $o{tls}{name}";
+    } else {
+        push @args, '--port', $port;
+    }
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
         exec '/usr/bin/redis-server', @args;
@@ -383,7 +392,8 @@ sub redis_pid { $_[0]{redis_pid} }
 sub redis_cli {
     my ($self, @args) = @_;
     my $q = join ' ', map { "'$_'" } @args;
-    my $out = `redis-cli -h 127.0.0.1 -p $self->{redis_port} $q 2>&1`;
+    my $tls = $self->{redis_tls} // '';
+    my $out = `redis-cli $tls -h 127.0.0.1 -p $self->{redis_port} $q 2>&1`;
     return $out;
 }
 
