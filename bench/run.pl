@@ -41,6 +41,10 @@ my $p = $t->partner('QoinSnap');
 my $key = $t->token_key('token.key');
 $t->allow_log(qr/is full/);
 
+# (r): the same path with its zone on a local redis-server, when there is one
+my $redis = -x '/usr/bin/redis-server';
+my $rport = $redis ? $t->start_redis : 0;
+
 # a zone per round, so that each round of (b) starts empty (128 MB hold a
 # million ids, more than a round adds), and one for (c), filled first
 my $path = '/api/v1.0/qr/qr-mpm-notify';
@@ -60,6 +64,22 @@ LOC
 my $zone_lines = join '', map {
     "    snap_replay_zone $_:" . ($_ eq 'full' ? '512m' : '128m') . ";\n"
 } @zones;
+
+if ($redis) {
+    for my $round (1 .. $rounds) {
+        $snap_locations .= <<"LOC";
+        location = /q$round$path {
+            snap_verify qr-mpm-notify;
+            snap_replay q$round;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://app;
+        }
+LOC
+        $zone_lines .= "    snap_replay_zone q$round:128m;\n"
+            . "    snap_replay_redis q$round 127.0.0.1:$rport prefix=b$round:;\n";
+    }
+}
 
 $t->run(<<"EOF", main => "worker_rlimit_nofile 4096;\n");
     snap_client QoinSnap public_key=$p->{pem} secret_file=$p->{secret_file};
@@ -186,7 +206,8 @@ $script{plain1} = $script{plain};
 
 my %label = (plain => 'plain proxy_pass', snap => 'snap_verify + snap_replay',
     full => 'the same, full zone', ret => 'return 200', token => 'token call',
-    plain1 => 'plain proxy_pass, 1 conn', snap1 => 'snap_verify, 1 conn');
+    plain1 => 'plain proxy_pass, 1 conn', snap1 => 'snap_verify, 1 conn',
+    redis => 'the same, zone on Redis');
 
 # the full zone is filled first, then measured in every round beside (b):
 # each of its runs adds ids, so it is measured from $fill live ids up
@@ -204,7 +225,14 @@ for my $round (1 .. $rounds) {
     $script{snap} = $script{snap1} = lua("snap$round", 'POST',
         "/r$round$path", headers("/r$round$path"), $body, 1);
 
-    for my $k (qw(plain snap full ret token plain1 snap1)) {
+    if ($redis) {
+        $script{redis} = lua("redis$round", 'POST', "/q$round$path",
+            headers("/q$round$path"), $body, 1);
+    }
+
+    for my $k (qw(plain snap full ret token plain1 snap1),
+        $redis ? ('redis') : ())
+    {
         my $run = wrk("$label{$k} #$round", $script{$k}, $secs,
             $k =~ /1$/ ? 1 : $conns);
         push @{$runs{$k}}, $run;
@@ -248,9 +276,14 @@ my $md = "# Benchmark results\n\n"
     . row('(a1) plain proxy_pass, 1 connection', $r{plain1})
     . row('(b1) snap_verify + snap_replay, 1 connection', $r{snap1},
         [ '(a1)', $r{plain1} ])
+    . ($redis ? row('(r) (b) with the zone on Redis (loopback, '
+        . 'snap_replay_redis)', $r{redis}, [ '(b)', $r{snap} ]) : '')
     . sprintf("\np99 of (b) minus p99 of (a), %d connections: %.3f ms; "
         . "with 1 connection: %.3f ms.\n", $conns,
         $r{snap}{p99} - $r{plain}{p99}, $r{snap1}{p99} - $r{plain1}{p99})
+    . ($redis ? sprintf("p99 of (r) minus p99 of (b): %.3f ms "
+        . "(target: (r) >= 85%% of (b), p99 + 0.5 ms at most).\n",
+        $r{redis}{p99} - $r{snap}{p99}) : '')
     . "Targets: (b) >= 90% of (a); p99 (b) - (a) <= 0.1 ms; "
     . "(c) >= 95% of (b); (e) >= 25% of (d).\n"
     . ceilings();
