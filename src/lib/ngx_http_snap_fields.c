@@ -127,3 +127,26 @@ ngx_http_snap_header_value_ok(const unsigned char *p, size_t len, size_t max)
 
     return 1;
 }
+
+
+/* v in decimal at p, no terminator; returns how many digits */
+
+size_t
+ngx_http_snap_put_uint(unsigned char *p, uint64_t v)
+{
+    size_t         n, i;
+    unsigned char  tmp[20];
+
+    n = 0;
+
+    do {
+        tmp[n++] = (unsigned char) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+
+    for (i = 0; i < n; i++) {
+        p[i] = tmp[n - 1 - i];
+    }
+
+    return n;
+}

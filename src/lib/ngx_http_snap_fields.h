@@ -51,6 +51,8 @@ NGX_HTTP_SNAP_API int ngx_http_snap_format_ok(const unsigned char *s,
     size_t len, unsigned format);
 NGX_HTTP_SNAP_API int ngx_http_snap_header_value_ok(const unsigned char *p,
     size_t len, size_t max);
+NGX_HTTP_SNAP_API size_t ngx_http_snap_put_uint(unsigned char *p,
+    uint64_t v);
 
 
 #endif /* _NGX_HTTP_SNAP_FIELDS_H_INCLUDED_ */

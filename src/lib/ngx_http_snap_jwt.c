@@ -10,12 +10,12 @@
 #include <string.h>
 
 #include "ngx_http_snap_jwt.h"
+#include "ngx_http_snap_fields.h"
 #include "ngx_http_snap_base64.h"
 #include "ngx_http_snap_digest.h"
 #include "ngx_http_snap_sign.h"
 
 
-static size_t ngx_http_snap_put_uint(unsigned char *p, int64_t v);
 static const unsigned char *ngx_http_snap_expect(const unsigned char *p,
     const unsigned char *end, const char *lit);
 static const unsigned char *ngx_http_snap_parse_uint(const unsigned char *p,
@@ -23,27 +23,6 @@ static const unsigned char *ngx_http_snap_parse_uint(const unsigned char *p,
 
 
 #define NGX_HTTP_SNAP_TOKEN_HEADER  "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
-
-
-static size_t
-ngx_http_snap_put_uint(unsigned char *p, int64_t v)
-{
-    size_t         n, i;
-    unsigned char  tmp[24];
-
-    n = 0;
-
-    do {
-        tmp[n++] = (unsigned char) ('0' + v % 10);
-        v /= 10;
-    } while (v);
-
-    for (i = 0; i < n; i++) {
-        p[i] = tmp[n - 1 - i];
-    }
-
-    return n;
-}
 
 
 /*
@@ -82,13 +61,13 @@ ngx_http_snap_token_create(unsigned char *dst, const ngx_http_snap_key_t *key,
 
     memcpy(p, "\",\"iat\":", 8);
     p += 8;
-    p += ngx_http_snap_put_uint(p, iat);
+    p += ngx_http_snap_put_uint(p, (uint64_t) iat);
     memcpy(p, ",\"nbf\":", 7);
     p += 7;
-    p += ngx_http_snap_put_uint(p, iat);
+    p += ngx_http_snap_put_uint(p, (uint64_t) iat);
     memcpy(p, ",\"exp\":", 7);
     p += 7;
-    p += ngx_http_snap_put_uint(p, exp);
+    p += ngx_http_snap_put_uint(p, (uint64_t) exp);
     *p++ = '}';
 
     n = sizeof(NGX_HTTP_SNAP_TOKEN_HEADER) - 1;

@@ -12,39 +12,18 @@
 #include <string.h>
 
 #include "ngx_http_snap_resp.h"
+#include "ngx_http_snap_fields.h"
 
 
 #define NGX_HTTP_SNAP_RESP_MORE  -2
 
 
-static size_t ngx_http_snap_resp_put_uint(unsigned char *p, size_t v);
 static size_t ngx_http_snap_resp_digits(size_t v);
 static long ngx_http_snap_resp_line(const unsigned char *p, size_t len);
 static int ngx_http_snap_resp_int(const unsigned char *p, size_t len,
     int64_t *v);
 static long ngx_http_snap_resp_value(const unsigned char *p, size_t len,
     ngx_http_snap_resp_reply_t *reply, int depth);
-
-
-static size_t
-ngx_http_snap_resp_put_uint(unsigned char *p, size_t v)
-{
-    size_t         n, i;
-    unsigned char  tmp[24];
-
-    n = 0;
-
-    do {
-        tmp[n++] = (unsigned char) ('0' + v % 10);
-        v /= 10;
-    } while (v);
-
-    for (i = 0; i < n; i++) {
-        p[i] = tmp[n - 1 - i];
-    }
-
-    return n;
-}
 
 
 static size_t
@@ -88,13 +67,13 @@ ngx_http_snap_resp_command(unsigned char *dst,
     p = dst;
 
     *p++ = '*';
-    p += ngx_http_snap_resp_put_uint(p, n);
+    p += ngx_http_snap_put_uint(p, n);
     *p++ = '\r';
     *p++ = '\n';
 
     for (i = 0; i < n; i++) {
         *p++ = '$';
-        p += ngx_http_snap_resp_put_uint(p, args[i].len);
+        p += ngx_http_snap_put_uint(p, args[i].len);
         *p++ = '\r';
         *p++ = '\n';
 
@@ -213,6 +192,21 @@ ngx_http_snap_resp_value(const unsigned char *p, size_t len,
     reply->str = p + 1;
     reply->len = (size_t) line;
 
+    /* a bulk's or an array's size: -1 is the null reply of either */
+    if (p[0] == '$' || p[0] == '*') {
+        if (ngx_http_snap_resp_int(p + 1, line, &v) != 0 || v < -1
+            || v > NGX_HTTP_SNAP_RESP_BULK_MAX)
+        {
+            return -1;
+        }
+
+        if (v == -1) {
+            reply->type = NGX_HTTP_SNAP_RESP_NIL;
+            reply->len = 0;
+            return used;
+        }
+    }
+
     switch (p[0]) {
 
     case '+':
@@ -229,18 +223,6 @@ ngx_http_snap_resp_value(const unsigned char *p, size_t len,
                ? used : -1;
 
     case '$':
-        if (ngx_http_snap_resp_int(p + 1, line, &v) != 0 || v < -1
-            || v > NGX_HTTP_SNAP_RESP_BULK_MAX)
-        {
-            return -1;
-        }
-
-        if (v == -1) {
-            reply->type = NGX_HTTP_SNAP_RESP_NIL;
-            reply->len = 0;
-            return used;
-        }
-
         if (len - used < (size_t) v + 2) {
             return 0;
         }
@@ -256,18 +238,6 @@ ngx_http_snap_resp_value(const unsigned char *p, size_t len,
         return used + (long) v + 2;
 
     case '*':
-        if (ngx_http_snap_resp_int(p + 1, line, &v) != 0 || v < -1
-            || v > NGX_HTTP_SNAP_RESP_BULK_MAX)
-        {
-            return -1;
-        }
-
-        if (v == -1) {
-            reply->type = NGX_HTTP_SNAP_RESP_NIL;
-            reply->len = 0;
-            return used;
-        }
-
         if (depth == NGX_HTTP_SNAP_RESP_DEPTH) {
             return -1;
         }
