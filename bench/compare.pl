@@ -9,8 +9,9 @@
 use strict;
 use warnings;
 use FindBin;
-use lib "$FindBin::Bin/../t/lib";
+use lib "$FindBin::Bin/../t/lib", "$FindBin::Bin/lib";
 use SnapTest;
+use SnapBench qw(notification lua median);
 
 my $secs = $ENV{BENCH_SECONDS} || 10;
 my $conns = $ENV{BENCH_CONNECTIONS} || 32;
@@ -61,44 +62,18 @@ for my $which (qw(base new)) {
     }
 EOF2
     my $token = $t->get_token($p);
-    my $body = '{"additionalInfo":{"rrn":"305080000010","note":"%s"},"amount":{"currency":"IDR","value":"20.00"},"externalStoreId":"","latestTransactionStatus":"00","originalPartnerReferenceNo":"18000245195080000010","originalReferenceNo":"T25050000799117","transactionStatusDesc":"Success"}';
-    $body = sprintf $body, 'n' x (1024 - length(sprintf $body, ''));
+    my $body = notification();
     my %h = @{$t->snap_headers($p, path => $path, token => $token,
         body => $body, timestamp => timestamp(1200))};
     delete $h{'X-EXTERNAL-ID'};
-    my $hl = join '', map {
-        (my $v = $h{$_}) =~ s/(["\\])/\\$1/g;
-        qq{wrk.headers["$_"] = "$v"\n}
-    } sort keys %h;
-    (my $lb = $body) =~ s/(["\\])/\\$1/g;
-    $script{$which} = $t->write_file('snap.lua', <<"LUA");
-wrk.method = "POST"
-wrk.path = "$path"
-wrk.body = "$lb"
-$hl
-counter = 0
-prefix = "$which-" .. os.time() .. "-"
-request = function()
-    counter = counter + 1
-    wrk.headers["X-EXTERNAL-ID"] = prefix .. counter
-    return wrk.format()
-end
-LUA
+    $script{$which} = lua($t, $which, 'POST', $path, \%h, $body, 1);
     $t{$which} = $t;
 }
 
 sub wrk {
     my ($which) = @_;
-    my $url = 'http://127.0.0.1:' . $t{$which}->port;
-    my $out = `wrk -t1 -c$conns -d${secs}s --latency -s $script{$which} $url 2>&1`;
-    my ($rps) = $out =~ /Requests\/sec:\s+([\d.]+)/;
-    my ($p99, $u) = $out =~ /^\s+99(?:\.000)?%\s+([\d.]+)(us|ms|s)\b/m;
-    die "wrk failed for $which:\n$out" unless $rps;
-    die "$which: answers were not 2xx, the run is void\n$out"
-        if $out =~ /Non-2xx or 3xx responses/;
-    $p99 *= $u eq 'us' ? 0.001 : $u eq 's' ? 1000 : 1;
-    printf STDERR "%-5s %10.0f req/s  p99 %.3f ms\n", $which, $rps, $p99;
-    return { rps => $rps, p99 => $p99 };
+    return SnapBench::wrk($t{$which}, $which, $script{$which}, $secs,
+        $conns);
 }
 
 my %runs;
@@ -109,16 +84,7 @@ for my $round (1 .. $rounds) {
     }
 }
 
-sub median {
-    my ($k, @runs) = @_;
-    my @v = sort { $a <=> $b } map { $_->{$k} } @runs;
-    return $v[int(@v / 2)];
-}
-
-my %m = map {
-    $_ => { rps => median('rps', @{$runs{$_}}),
-            p99 => median('p99', @{$runs{$_}}) }
-} qw(base new);
+my %m = map { $_ => median(@{$runs{$_}}) } qw(base new);
 
 printf "| build | requests/s | p99 ms |\n|---|---|---|\n";
 printf "| %s | %.0f | %.3f |\n", $_, $m{$_}{rps}, $m{$_}{p99} for qw(base new);

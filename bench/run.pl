@@ -17,9 +17,10 @@
 use strict;
 use warnings;
 use FindBin;
-use lib "$FindBin::Bin/../t/lib";
+use lib "$FindBin::Bin/../t/lib", "$FindBin::Bin/lib";
 use POSIX qw(strftime);
 use SnapTest;
+use SnapBench qw(notification median);
 
 my $secs = $ENV{BENCH_SECONDS} || 10;
 my $conns = $ENV{BENCH_CONNECTIONS} || 32;
@@ -119,12 +120,8 @@ EOF
 
 my $token = $t->get_token($p);
 
-# a 1 KB notification, as the seed's, padded in additionalInfo
-my $body = '{"additionalInfo":{"rrn":"305080000010","note":"%s"},"amount":{"currency":"IDR","value":"20.00"},"externalStoreId":"","latestTransactionStatus":"00","originalPartnerReferenceNo":"18000245195080000010","originalReferenceNo":"T25050000799117","transactionStatusDesc":"Success"}';
-$body = sprintf $body, 'n' x (1024 - length(sprintf $body, ''));
+my $body = notification();
 
-# X-EXTERNAL-ID is not part of SNAP's string to sign: one signature per
-# path serves every id, and wrk sets a fresh id on each request
 sub headers {
     my ($path) = @_;
     my %h = @{$t->snap_headers($p, path => $path, token => $token,
@@ -134,65 +131,11 @@ sub headers {
 }
 my %h = %{headers($path)};
 
-sub lua {
-    my ($name, $method, $p, $headers, $b, $unique) = @_;
-    my $hl = join '', map {
-        my $v = $headers->{$_};
-        $v =~ s/\\/\\\\/g;
-        $v =~ s/"/\\"/g;
-        qq{wrk.headers["$_"] = "$v"\n}
-    } sort keys %$headers;
-    (my $lb = $b // '') =~ s/\\/\\\\/g;
-    $lb =~ s/"/\\"/g;
-    my $script = <<"LUA";
-wrk.method = "$method"
-wrk.path = "$p"
-wrk.body = "$lb"
-$hl
-counter = 0
-prefix = "$name-" .. os.time() .. "-"
-LUA
-    $script .= <<'LUA' if $unique;
-request = function()
-    counter = counter + 1
-    wrk.headers["X-EXTERNAL-ID"] = prefix .. counter
-    return wrk.format()
-end
-LUA
-    return $t->write_file("$name.lua", $script);
-}
+sub lua { SnapBench::lua($t, @_) }
 
 sub wrk {
     my ($name, $script, $seconds, $c) = @_;
-    my $url = 'http://127.0.0.1:' . $t->port;
-    $c //= $conns;
-    my $out = `wrk -t1 -c$c -d${seconds}s --latency -s $script $url 2>&1`;
-    my ($rps) = $out =~ /Requests\/sec:\s+([\d.]+)/;
-    my %lat;
-    for my $q (50, 99) {
-        my ($v, $u) = $out =~ /^\s+$q(?:\.000)?%\s+([\d.]+)(us|ms|s)\b/m;
-        $lat{$q} = defined $v
-            ? $v * ($u eq 'us' ? 0.001 : $u eq 's' ? 1000 : 1) : undef;
-    }
-    my ($non2xx) = $out =~ /Non-2xx or 3xx responses:\s+(\d+)/;
-    my ($reqs) = $out =~ /(\d+) requests in/;
-    die "wrk failed for $name:\n$out" unless $rps;
-    die "$name: $non2xx answers were not 2xx, the run is void\n"
-        if $non2xx;
-    printf STDERR "%-28s %10.0f req/s  p50 %.3f ms  p99 %.3f ms%s\n", $name,
-        $rps, $lat{50}, $lat{99}, $non2xx ? "  ($non2xx non-2xx!)" : '';
-    return { rps => $rps, p50 => $lat{50}, p99 => $lat{99},
-        errors => $non2xx // 0, requests => $reqs };
-}
-
-sub median {
-    my (@runs) = @_;
-    my %m;
-    for my $k (qw(rps p50 p99)) {
-        my @v = sort { $a <=> $b } map { $_->{$k} } @runs;
-        $m{$k} = $v[int(@v / 2)];
-    }
-    return \%m;
+    return SnapBench::wrk($t, $name, $script, $seconds, $c // $conns);
 }
 
 my %script = (

@@ -1,0 +1,80 @@
+package SnapBench;
+
+# What bench/run.pl and bench/compare.pl share: the 1 KB notification, a
+# wrk Lua script for a request (with a fresh X-EXTERNAL-ID each time when
+# asked), one wrk run read back, medians of rounds.
+
+use strict;
+use warnings;
+
+use Exporter qw(import);
+
+our @EXPORT_OK = qw(notification lua wrk median);
+
+# a 1 KB notification, as the seed's, padded in additionalInfo
+sub notification {
+    my $body = '{"additionalInfo":{"rrn":"305080000010","note":"%s"},"amount":{"currency":"IDR","value":"20.00"},"externalStoreId":"","latestTransactionStatus":"00","originalPartnerReferenceNo":"18000245195080000010","originalReferenceNo":"T25050000799117","transactionStatusDesc":"Success"}';
+    return sprintf $body, 'n' x (1024 - length(sprintf $body, ''));
+}
+
+# X-EXTERNAL-ID is not part of SNAP's string to sign: one signature per
+# path serves every id, and the script sets a fresh one on each request
+sub lua {
+    my ($t, $name, $method, $path, $headers, $body, $unique) = @_;
+    my $hl = join '', map {
+        (my $v = $headers->{$_}) =~ s/(["\\])/\\$1/g;
+        qq{wrk.headers["$_"] = "$v"\n}
+    } sort keys %$headers;
+    (my $lb = $body // '') =~ s/(["\\])/\\$1/g;
+    my $script = <<"LUA";
+wrk.method = "$method"
+wrk.path = "$path"
+wrk.body = "$lb"
+$hl
+counter = 0
+prefix = "$name-" .. os.time() .. "-"
+LUA
+    $script .= <<'LUA' if $unique;
+request = function()
+    counter = counter + 1
+    wrk.headers["X-EXTERNAL-ID"] = prefix .. counter
+    return wrk.format()
+end
+LUA
+    return $t->write_file("$name.lua", $script);
+}
+
+# one wrk run; a run with answers other than 2xx is void and stops the bench
+sub wrk {
+    my ($t, $name, $script, $seconds, $c) = @_;
+    my $url = 'http://127.0.0.1:' . $t->port;
+    my $out = `wrk -t1 -c$c -d${seconds}s --latency -s $script $url 2>&1`;
+    my ($rps) = $out =~ /Requests\/sec:\s+([\d.]+)/;
+    my %lat;
+    for my $q (50, 99) {
+        my ($v, $u) = $out =~ /^\s+$q(?:\.000)?%\s+([\d.]+)(us|ms|s)\b/m;
+        $lat{$q} = defined $v
+            ? $v * ($u eq 'us' ? 0.001 : $u eq 's' ? 1000 : 1) : undef;
+    }
+    my ($non2xx) = $out =~ /Non-2xx or 3xx responses:\s+(\d+)/;
+    my ($reqs) = $out =~ /(\d+) requests in/;
+    die "wrk failed for $name:\n$out" unless $rps;
+    die "$name: $non2xx answers were not 2xx, the run is void\n"
+        if $non2xx;
+    printf STDERR "%-28s %10.0f req/s  p50 %.3f ms  p99 %.3f ms\n", $name,
+        $rps, $lat{50}, $lat{99};
+    return { rps => $rps, p50 => $lat{50}, p99 => $lat{99},
+        requests => $reqs };
+}
+
+sub median {
+    my (@runs) = @_;
+    my %m;
+    for my $k (qw(rps p50 p99)) {
+        my @v = sort { $a <=> $b } map { $_->{$k} } @runs;
+        $m{$k} = $v[int(@v / 2)];
+    }
+    return \%m;
+}
+
+1;
