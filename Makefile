@@ -22,7 +22,8 @@ ASAN_MODULE := $(ASAN_BUILD)/ngx_http_snap_module.so
 ASAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all \
                -fno-omit-frame-pointer
 
-FUZZ_TARGETS := minify minify_diff timestamp base64 token fields header resp
+FUZZ_TARGETS := minify minify_diff timestamp base64 token fields header resp \
+                compat
 FUZZ_SECONDS ?= 60
 # the nginx-free core, linked alone
 FUZZ_SRCS    := $(wildcard src/lib/*.c)

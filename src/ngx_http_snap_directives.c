@@ -13,6 +13,12 @@ static ngx_int_t ngx_http_snap_client_id(ngx_conf_t *cf,
     ngx_http_snap_main_conf_t *smcf, ngx_str_t *id);
 static ngx_int_t ngx_http_snap_client_param(ngx_conf_t *cf,
     ngx_http_snap_client_t *c, ngx_str_t *param);
+static ngx_uint_t ngx_http_snap_list_next(u_char **p, u_char *last,
+    ngx_str_t *item);
+static ngx_int_t ngx_http_snap_client_compat(ngx_conf_t *cf,
+    ngx_http_snap_client_t *c, ngx_str_t *param);
+static ngx_int_t ngx_http_snap_client_allow(ngx_conf_t *cf,
+    ngx_http_snap_client_t *c, ngx_str_t *param);
 static char *ngx_http_snap_client_check(ngx_conf_t *cf,
     ngx_http_snap_main_conf_t *smcf, ngx_http_snap_client_t *c);
 static void ngx_http_snap_mark_server(ngx_conf_t *cf);
@@ -173,10 +179,160 @@ ngx_http_snap_client_param(ngx_conf_t *cf, ngx_http_snap_client_t *c,
         return NGX_OK;
     }
 
+    if (ngx_strncmp(param->data, "compat=", 7) == 0) {
+        return ngx_http_snap_client_compat(cf, c, param);
+    }
+
+    if (ngx_strncmp(param->data, "allow=", 6) == 0) {
+        return ngx_http_snap_client_allow(cf, c, param);
+    }
+
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid parameter \"%V\", expected public_key=, "
-                       "secret_file= or partner_id=", param);
+                       "secret_file=, partner_id=, compat= or allow=", param);
     return NGX_ERROR;
+}
+
+
+/* the next item of a comma-separated list at *p, until last */
+
+static ngx_uint_t
+ngx_http_snap_list_next(u_char **p, u_char *last, ngx_str_t *item)
+{
+    u_char  *comma;
+
+    if (*p >= last) {
+        return 0;
+    }
+
+    comma = ngx_strlchr(*p, last, ',');
+    if (comma == NULL) {
+        comma = last;
+    }
+
+    item->data = *p;
+    item->len = comma - *p;
+
+    *p = comma + 1;
+
+    return 1;
+}
+
+
+/* compat=NAME[,NAME...]: the variants of SNAP this partner's sender uses */
+
+static ngx_int_t
+ngx_http_snap_client_compat(ngx_conf_t *cf, ngx_http_snap_client_t *c,
+    ngx_str_t *param)
+{
+    u_char      *p, *last;
+    ngx_str_t    name;
+    ngx_uint_t   i;
+
+    static struct {
+        ngx_str_t    name;
+        ngx_uint_t   bit;
+    } variants[] = {
+        { ngx_string("long_ids"), NGX_HTTP_SNAP_COMPAT_LONG_IDS },
+        { ngx_string("empty_hash_field"),
+          NGX_HTTP_SNAP_COMPAT_EMPTY_HASH_FIELD },
+        { ngx_string("sorted_query"), NGX_HTTP_SNAP_COMPAT_SORTED_QUERY },
+        { ngx_string("path_without_query"),
+          NGX_HTTP_SNAP_COMPAT_PATH_WITHOUT_QUERY },
+        { ngx_string("rsa_empty_token"),
+          NGX_HTTP_SNAP_COMPAT_RSA_EMPTY_TOKEN },
+        { ngx_string("php_json"), NGX_HTTP_SNAP_COMPAT_PHP_JSON },
+        { ngx_string("ascii_json"), NGX_HTTP_SNAP_COMPAT_ASCII_JSON },
+        { ngx_string("hex_signature"), NGX_HTTP_SNAP_COMPAT_HEX_SIGNATURE },
+        { ngx_null_string, 0 }
+    };
+
+    p = param->data + 7;
+    last = param->data + param->len;
+
+    while (ngx_http_snap_list_next(&p, last, &name)) {
+
+        for (i = 0; variants[i].name.len; i++) {
+            if (variants[i].name.len == name.len
+                && ngx_strncmp(variants[i].name.data, name.data, name.len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (variants[i].name.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown compat variant \"%V\" for client "
+                               "\"%V\", expected long_ids, "
+                               "empty_hash_field, sorted_query, "
+                               "path_without_query, rsa_empty_token, "
+                               "php_json, ascii_json or hex_signature",
+                               &name, &c->id);
+            return NGX_ERROR;
+        }
+
+        c->compat |= variants[i].bit;
+    }
+
+    /* what the mismatch log line says was tried besides the strict form */
+    c->compat_log = ngx_pnalloc(cf->pool, sizeof(" (also tried compat=)")
+                                          + param->len);
+    if (c->compat_log == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(c->compat_log, " (also tried %V)%Z", param);
+
+    return NGX_OK;
+}
+
+
+/* allow=CIDR[,CIDR...]: the only addresses this partner calls from */
+
+static ngx_int_t
+ngx_http_snap_client_allow(ngx_conf_t *cf, ngx_http_snap_client_t *c,
+    ngx_str_t *param)
+{
+    u_char      *p, *last;
+    ngx_int_t    rc;
+    ngx_str_t    addr;
+    ngx_cidr_t  *cidr;
+
+    if (c->allow == NULL) {
+        c->allow = ngx_array_create(cf->pool, 2, sizeof(ngx_cidr_t));
+        if (c->allow == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    p = param->data + 6;
+    last = param->data + param->len;
+
+    while (ngx_http_snap_list_next(&p, last, &addr)) {
+
+        cidr = ngx_array_push(c->allow);
+        if (cidr == NULL) {
+            return NGX_ERROR;
+        }
+
+        rc = ngx_ptocidr(&addr, cidr);
+
+        if (rc == NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid address \"%V\" in \"allow=\" of "
+                               "client \"%V\"", &addr, &c->id);
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_DONE) {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "low address bits of %V are meaningless",
+                               &addr);
+        }
+    }
+
+    return NGX_OK;
 }
 
 

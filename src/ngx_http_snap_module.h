@@ -22,6 +22,19 @@
 #define NGX_HTTP_SNAP_SIG_RSA       2
 
 #define NGX_HTTP_SNAP_EXTERNAL_ID_MAX  36
+/* with compat=long_ids */
+#define NGX_HTTP_SNAP_LONG_ID_MAX      64
+
+
+/* snap_client ... compat=NAME,...: each bit one partner's variant */
+#define NGX_HTTP_SNAP_COMPAT_LONG_IDS           0x0001
+#define NGX_HTTP_SNAP_COMPAT_EMPTY_HASH_FIELD   0x0002
+#define NGX_HTTP_SNAP_COMPAT_SORTED_QUERY       0x0004
+#define NGX_HTTP_SNAP_COMPAT_PATH_WITHOUT_QUERY 0x0008
+#define NGX_HTTP_SNAP_COMPAT_RSA_EMPTY_TOKEN    0x0010
+#define NGX_HTTP_SNAP_COMPAT_PHP_JSON           0x0020
+#define NGX_HTTP_SNAP_COMPAT_ASCII_JSON         0x0040
+#define NGX_HTTP_SNAP_COMPAT_HEX_SIGNATURE      0x0080
 
 
 /* every reason nginx can refuse a request for; see ngx_http_snap_error.c */
@@ -80,6 +93,9 @@ typedef struct {
     uint64_t                    hash;         /* of partner_id */
     ngx_array_t                 pkeys;        /* EVP_PKEY_CTX *, verifiers */
     ngx_array_t                 secrets;      /* ngx_http_snap_key_t */
+    ngx_uint_t                  compat;       /* NGX_HTTP_SNAP_COMPAT_* */
+    u_char                     *compat_log;   /* for the mismatch line */
+    ngx_array_t                *allow;        /* ngx_cidr_t, NULL: any */
 } ngx_http_snap_client_t;
 
 
@@ -251,6 +267,9 @@ NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_load_key(ngx_conf_t *cf,
 
 NGX_HTTP_SNAP_API ngx_http_snap_client_t *ngx_http_snap_find_client(
     ngx_http_snap_main_conf_t *smcf, ngx_str_t *id, ngx_uint_t by_partner);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_client_allowed(
+    ngx_http_request_t *r, ngx_http_snap_client_t *client,
+    ngx_uint_t *reason);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_client_hashes(ngx_conf_t *cf,
     ngx_http_snap_main_conf_t *smcf);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_token_handler(

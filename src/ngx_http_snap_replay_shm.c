@@ -283,13 +283,13 @@ ngx_http_snap_replay_shm_prepare(ngx_http_snap_replay_conf_t *rpc,
 {
     size_t                        len;
     u_char                        buf[sizeof(uint64_t) + sizeof(int32_t)
-                                      + NGX_HTTP_SNAP_EXTERNAL_ID_MAX];
+                                      + NGX_HTTP_SNAP_LONG_ID_MAX];
     ngx_http_snap_replay_zone_t  *zone;
 
     zone = rpc->zone->data;
 
     /* ids are checked to be no longer; the comparison reads them whole */
-    len = ngx_min(key->id.len, NGX_HTTP_SNAP_EXTERNAL_ID_MAX);
+    len = ngx_min(key->id.len, NGX_HTTP_SNAP_LONG_ID_MAX);
 
     ngx_memcpy(buf, &key->partner, sizeof(uint64_t));
     ngx_memcpy(buf + sizeof(uint64_t), &key->day, sizeof(int32_t));

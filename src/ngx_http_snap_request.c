@@ -366,6 +366,30 @@ ngx_http_snap_find_client(ngx_http_snap_main_conf_t *smcf, ngx_str_t *id,
 }
 
 
+/*
+ * allow=: a known partner calling from an address it did not publish is
+ * refused before its body is read; after the realip module, the address
+ * is the one it set.
+ */
+
+ngx_int_t
+ngx_http_snap_client_allowed(ngx_http_request_t *r,
+    ngx_http_snap_client_t *client, ngx_uint_t *reason)
+{
+    if (client->allow == NULL
+        || ngx_cidr_match(r->connection->sockaddr, client->allow) == NGX_OK)
+    {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "snap: client \"%V\" calls from an address its "
+                  "\"allow=\" does not list", &client->id);
+
+    return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_FORBIDDEN);
+}
+
+
 /* the two hashes find_client reads, once every snap_client is known */
 
 ngx_int_t

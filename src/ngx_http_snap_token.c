@@ -114,6 +114,10 @@ ngx_http_snap_token_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
         return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_UNKNOWN_CLIENT);
     }
 
+    if (ngx_http_snap_client_allowed(r, ctx->client, reason) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
     /* X-CLIENT-KEY "|" X-TIMESTAMP, both byte for byte as received */
     msg.len = ctx->client_key->value.len + 1 + ctx->timestamp->value.len;
     msg.data = ngx_pnalloc(r->pool, msg.len);

@@ -13,6 +13,26 @@
 #include <openssl/crypto.h>
 
 
+/* the EndpointUrls, body hashes and X-SIGNATURE decodings a request may
+ * have been signed with: the first of each is the strict one */
+typedef struct {
+    ngx_str_t                   url[3];
+    ngx_uint_t                  nurls;
+    u_char                     *hex[4];
+    ngx_uint_t                  nhex;
+    ngx_str_t                   sig[2];
+    ngx_uint_t                  nsigs;
+    int                         hmac;
+} ngx_http_snap_forms_t;
+
+
+typedef struct {
+    ngx_str_t                  *url;
+    u_char                     *hex;         /* NULL: an empty field */
+    int                         with_token;
+} ngx_http_snap_form_t;
+
+
 static ngx_int_t ngx_http_snap_verify_headers(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_http_snap_loc_conf_t *slcf,
     ngx_uint_t *reason, ngx_str_t *field);
@@ -31,12 +51,22 @@ static ngx_int_t ngx_http_snap_signed_url(ngx_http_request_t *r,
     ngx_http_snap_loc_conf_t *slcf, ngx_str_t *url, ngx_uint_t *reason);
 static ngx_int_t ngx_http_snap_verify_signature(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_http_snap_loc_conf_t *slcf, u_char *hex,
-    ngx_uint_t *reason);
+    ngx_str_t *body, ngx_uint_t *reason);
+static ngx_int_t ngx_http_snap_signatures(ngx_http_request_t *r,
+    ngx_http_snap_ctx_t *ctx, ngx_http_snap_forms_t *forms);
+static ngx_int_t ngx_http_snap_verify_variants(ngx_http_request_t *r,
+    ngx_http_snap_ctx_t *ctx, ngx_http_snap_forms_t *forms, ngx_str_t *body,
+    u_char **tried);
+static ngx_int_t ngx_http_snap_escaped_hash(ngx_http_request_t *r,
+    ngx_http_snap_forms_t *forms, ngx_str_t *body, unsigned escape);
+static ngx_int_t ngx_http_snap_verify_form(ngx_http_request_t *r,
+    ngx_http_snap_ctx_t *ctx, ngx_http_snap_forms_t *forms,
+    ngx_http_snap_form_t *form);
 static ngx_int_t ngx_http_snap_verify_keys(ngx_http_request_t *r,
-    ngx_http_snap_ctx_t *ctx, int hmac, ngx_str_t *sts);
+    ngx_http_snap_ctx_t *ctx, int hmac, ngx_str_t *sts, ngx_str_t *sig);
 static void ngx_http_snap_log_mismatch(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_http_snap_loc_conf_t *slcf,
-    ngx_str_t *url, u_char *hex);
+    ngx_str_t *url, u_char *hex, u_char *tried);
 static ngx_int_t ngx_http_snap_reject(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_uint_t reason, ngx_str_t *field);
 static ngx_int_t ngx_http_snap_refuse_redirect(ngx_http_request_t *r,
@@ -281,8 +311,9 @@ ngx_http_snap_verify_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     p = ctx->external_id->value.data;
     last = p + ctx->external_id->value.len;
 
+    /* up to 64 for a partner with compat=long_ids, checked once known */
     if (!ngx_http_snap_header_value_ok(p, last - p,
-                                       NGX_HTTP_SNAP_EXTERNAL_ID_MAX))
+                                       NGX_HTTP_SNAP_LONG_ID_MAX))
     {
         ngx_str_set(field, "X-EXTERNAL-ID");
         return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_BAD_FORMAT);
@@ -302,6 +333,17 @@ ngx_http_snap_verify_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     ctx->client = ngx_http_snap_find_client(smcf, &ctx->partner_id->value, 1);
     if (ctx->client == NULL) {
         return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_UNKNOWN_CLIENT);
+    }
+
+    if (ngx_http_snap_client_allowed(r, ctx->client, reason) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (ctx->external_id->value.len > NGX_HTTP_SNAP_EXTERNAL_ID_MAX
+        && !(ctx->client->compat & NGX_HTTP_SNAP_COMPAT_LONG_IDS))
+    {
+        ngx_str_set(field, "X-EXTERNAL-ID");
+        return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_BAD_FORMAT);
     }
 
     if (slcf->check.signature == NGX_HTTP_SNAP_SIG_HMAC) {
@@ -481,7 +523,8 @@ ngx_http_snap_verify_body(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    verdict = ngx_http_snap_verify_signature(r, ctx, slcf, hex, reason);
+    verdict = ngx_http_snap_verify_signature(r, ctx, slcf, hex, &body,
+                                             reason);
     if (verdict != NGX_OK) {
         return verdict;
     }
@@ -575,31 +618,270 @@ ngx_http_snap_signed_url(ngx_http_request_t *r,
 
 /*
  * The string to sign from what was received: the EndpointUrl, then the
- * method, token, body hash and timestamp bytes.
+ * method, token, body hash and timestamp bytes.  A partner with compat=
+ * variants gets them tried too, once the strict form has failed.
  */
 
 static ngx_int_t
 ngx_http_snap_verify_signature(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
-    ngx_http_snap_loc_conf_t *slcf, u_char *hex, ngx_uint_t *reason)
+    ngx_http_snap_loc_conf_t *slcf, u_char *hex, ngx_str_t *body,
+    ngx_uint_t *reason)
 {
-    int         hmac;
-    ngx_int_t   rc;
-    ngx_str_t   url, sts;
+    u_char                   *tried;
+    ngx_int_t                 rc;
+    ngx_http_snap_form_t      form;
+    ngx_http_snap_forms_t     forms;
+
+    ngx_memzero(&forms, sizeof(ngx_http_snap_forms_t));
 
     if (slcf->signed_path) {
-        rc = ngx_http_snap_signed_url(r, slcf, &url, reason);
+        rc = ngx_http_snap_signed_url(r, slcf, &forms.url[0], reason);
         if (rc != NGX_OK) {
             return rc;
         }
 
     } else {
-        url = r->unparsed_uri;
+        forms.url[0] = r->unparsed_uri;
     }
 
-    hmac = (slcf->check.signature == NGX_HTTP_SNAP_SIG_HMAC);
+    forms.nurls = 1;
+    forms.hex[0] = hex;
+    forms.nhex = 1;
+    forms.hmac = (slcf->check.signature == NGX_HTTP_SNAP_SIG_HMAC);
 
-    sts.len = ngx_http_snap_string_to_sign_len(r->method_name.len, url.len,
-                                               ctx->token.len, hmac,
+    rc = ngx_http_snap_signatures(r, ctx, &forms);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    form.url = &forms.url[0];
+    form.hex = hex;
+    form.with_token = forms.hmac;
+
+    rc = ngx_http_snap_verify_form(r, ctx, &forms, &form);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    tried = (u_char *) "";
+
+    if (ctx->client->compat) {
+        rc = ngx_http_snap_verify_variants(r, ctx, &forms, body, &tried);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    ngx_http_snap_log_mismatch(r, ctx, slcf, &forms.url[0], hex, tried);
+
+    return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_SIGNATURE);
+}
+
+
+/* X-SIGNATURE decoded: base64, and lower-case hex for compat=hex_signature */
+
+static ngx_int_t
+ngx_http_snap_signatures(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
+    ngx_http_snap_forms_t *forms)
+{
+    u_char     *p, *s;
+    size_t      len, i;
+    ngx_int_t   hi, lo;
+
+    s = ctx->signature->value.data;
+    len = ctx->signature->value.len;
+
+    p = ngx_pnalloc(r->pool, len / 4 * 3 + 2);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    forms->sig[0].data = p;
+    forms->sig[0].len = len / 4 * 3 + 2;
+
+    if (ngx_http_snap_base64_decode(p, &forms->sig[0].len, s, len, 0) == 0) {
+        forms->nsigs = 1;
+    }
+
+    if (!(ctx->client->compat & NGX_HTTP_SNAP_COMPAT_HEX_SIGNATURE)
+        || len % 2)
+    {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, len / 2);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < len; i += 2) {
+        hi = (s[i] >= '0' && s[i] <= '9') ? s[i] - '0'
+             : (s[i] >= 'a' && s[i] <= 'f') ? s[i] - 'a' + 10 : -1;
+        lo = (s[i + 1] >= '0' && s[i + 1] <= '9') ? s[i + 1] - '0'
+             : (s[i + 1] >= 'a' && s[i + 1] <= 'f') ? s[i + 1] - 'a' + 10
+             : -1;
+
+        if (hi < 0 || lo < 0) {
+            return NGX_OK;
+        }
+
+        p[i / 2] = (u_char) (hi * 16 + lo);
+    }
+
+    forms->sig[forms->nsigs].data = p;
+    forms->sig[forms->nsigs].len = len / 2;
+    forms->nsigs++;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Another string to sign for each variant the partner has, combined with
+ * each other one it has: the strict form was tried already.  Every form
+ * still binds method, path, token, body and timestamp, but for the
+ * query that path_without_query drops.
+ */
+
+static ngx_int_t
+ngx_http_snap_verify_variants(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
+    ngx_http_snap_forms_t *forms, ngx_str_t *body, u_char **tried)
+{
+    u_char                *q, *last, *p;
+    size_t                 len;
+    ngx_int_t              rc;
+    ngx_uint_t             compat, u, h, t, ntokens;
+    ngx_http_snap_form_t   form;
+
+    compat = ctx->client->compat;
+    last = forms->url[0].data + forms->url[0].len;
+    q = ngx_strlchr(forms->url[0].data, last, '?');
+
+    if (q && (compat & NGX_HTTP_SNAP_COMPAT_PATH_WITHOUT_QUERY)) {
+        forms->url[forms->nurls].data = forms->url[0].data;
+        forms->url[forms->nurls].len = q - forms->url[0].data;
+        forms->nurls++;
+    }
+
+    if (q && (compat & NGX_HTTP_SNAP_COMPAT_SORTED_QUERY)) {
+        len = last - q - 1;
+
+        p = ngx_pnalloc(r->pool, (q - forms->url[0].data) + 1
+                                 + ngx_http_snap_query_sorted_len(len) + len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        forms->url[forms->nurls].data = p;
+        p = ngx_cpymem(p, forms->url[0].data, q - forms->url[0].data + 1);
+
+        if (ngx_http_snap_query_sorted(p, &len, q + 1, last - q - 1,
+                                       p + ngx_http_snap_query_sorted_len(len))
+            == NGX_HTTP_SNAP_LIB_OK)
+        {
+            forms->url[forms->nurls].len = p + len
+                                           - forms->url[forms->nurls].data;
+            forms->nurls++;
+        }
+    }
+
+    if (body->len == 0 && (compat & NGX_HTTP_SNAP_COMPAT_EMPTY_HASH_FIELD)) {
+        forms->hex[forms->nhex++] = NULL;
+    }
+
+    if (body->len && (compat & NGX_HTTP_SNAP_COMPAT_PHP_JSON)) {
+        rc = ngx_http_snap_escaped_hash(r, forms, body,
+                                        NGX_HTTP_SNAP_ESCAPE_SLASH
+                                        |NGX_HTTP_SNAP_ESCAPE_UNICODE);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (body->len && (compat & NGX_HTTP_SNAP_COMPAT_ASCII_JSON)) {
+        rc = ngx_http_snap_escaped_hash(r, forms, body,
+                                        NGX_HTTP_SNAP_ESCAPE_UNICODE);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    ntokens = (!forms->hmac && (compat & NGX_HTTP_SNAP_COMPAT_RSA_EMPTY_TOKEN))
+              ? 2 : 1;
+
+    *tried = ctx->client->compat_log;
+
+    for (u = 0; u < forms->nurls; u++) {
+        for (h = 0; h < forms->nhex; h++) {
+            for (t = 0; t < ntokens; t++) {
+                if (u == 0 && h == 0 && t == 0) {
+                    continue;
+                }
+
+                form.url = &forms->url[u];
+                form.hex = forms->hex[h];
+                form.with_token = forms->hmac || t;
+
+                rc = ngx_http_snap_verify_form(r, ctx, forms, &form);
+                if (rc != NGX_DECLINED) {
+                    if (rc == NGX_OK) {
+                        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log,
+                                       0, "snap verify: variant url %ui "
+                                       "hash %ui token %ui", u, h, t);
+                    }
+
+                    return rc;
+                }
+            }
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_snap_escaped_hash(ngx_http_request_t *r, ngx_http_snap_forms_t *forms,
+    ngx_str_t *body, unsigned escape)
+{
+    u_char  *hex;
+
+    hex = ngx_pnalloc(r->pool, NGX_HTTP_SNAP_SHA256_HEX_LEN);
+    if (hex == NULL) {
+        return NGX_ERROR;
+    }
+
+    switch (ngx_http_snap_body_hash_escaped(body->data, body->len, escape,
+                                            hex))
+    {
+    case NGX_HTTP_SNAP_LIB_OK:
+        forms->hex[forms->nhex++] = hex;
+        return NGX_OK;
+
+    case NGX_HTTP_SNAP_LIB_INVALID:
+        /* no JSON: there is nothing another serialiser would have made */
+        return NGX_OK;
+
+    default:
+        return NGX_ERROR;
+    }
+}
+
+
+/* one string to sign against every decoding of X-SIGNATURE */
+
+static ngx_int_t
+ngx_http_snap_verify_form(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
+    ngx_http_snap_forms_t *forms, ngx_http_snap_form_t *form)
+{
+    ngx_int_t   rc;
+    ngx_str_t   sts;
+    ngx_uint_t  i;
+
+    sts.len = ngx_http_snap_string_to_sign_len(r->method_name.len,
+                                               form->url->len,
+                                               ctx->token.len,
+                                               form->with_token,
                                                ctx->timestamp->value.len);
     sts.data = ngx_pnalloc(r->pool, sts.len);
     if (sts.data == NULL) {
@@ -609,20 +891,21 @@ ngx_http_snap_verify_signature(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     sts.len = ngx_http_snap_string_to_sign(sts.data,
                                            r->method_name.data,
                                            r->method_name.len,
-                                           url.data, url.len,
+                                           form->url->data, form->url->len,
                                            ctx->token.data, ctx->token.len,
-                                           hmac, hex,
+                                           form->with_token, form->hex,
                                            ctx->timestamp->value.data,
                                            ctx->timestamp->value.len);
 
-    rc = ngx_http_snap_verify_keys(r, ctx, hmac, &sts);
-
-    if (rc == NGX_DECLINED) {
-        ngx_http_snap_log_mismatch(r, ctx, slcf, &url, hex);
-        return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_SIGNATURE);
+    for (i = 0; i < forms->nsigs; i++) {
+        rc = ngx_http_snap_verify_keys(r, ctx, forms->hmac, &sts,
+                                       &forms->sig[i]);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
     }
 
-    return rc;
+    return NGX_DECLINED;
 }
 
 
@@ -634,26 +917,11 @@ ngx_http_snap_verify_signature(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
 
 static ngx_int_t
 ngx_http_snap_verify_keys(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
-    int hmac, ngx_str_t *sts)
+    int hmac, ngx_str_t *sts, ngx_str_t *sig)
 {
-    u_char               *sig;
     u_char                mac[NGX_HTTP_SNAP_HMAC512_LEN];
-    size_t                sig_len;
     ngx_uint_t            i;
     ngx_http_snap_key_t  *secret;
-
-    sig_len = ctx->signature->value.len / 4 * 3 + 2;
-    sig = ngx_pnalloc(r->pool, sig_len);
-    if (sig == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_snap_base64_decode(sig, &sig_len, ctx->signature->value.data,
-                                    ctx->signature->value.len, 0)
-        != 0)
-    {
-        return NGX_DECLINED;
-    }
 
     if (hmac) {
         secret = ctx->client->secrets.elts;
@@ -667,8 +935,8 @@ ngx_http_snap_verify_keys(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
                 return NGX_ERROR;
             }
 
-            if (sig_len == sizeof(mac)
-                && ngx_http_snap_ct_equal(mac, sig, sizeof(mac)))
+            if (sig->len == sizeof(mac)
+                && ngx_http_snap_ct_equal(mac, sig->data, sizeof(mac)))
             {
                 return NGX_OK;
             }
@@ -677,7 +945,8 @@ ngx_http_snap_verify_keys(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    return ngx_http_snap_rsa_verify_any(r, ctx->client, sts, sig, sig_len);
+    return ngx_http_snap_rsa_verify_any(r, ctx->client, sts, sig->data,
+                                        sig->len);
 }
 
 
@@ -725,7 +994,8 @@ ngx_http_snap_rsa_verify_any(ngx_http_request_t *r,
 
 static void
 ngx_http_snap_log_mismatch(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
-    ngx_http_snap_loc_conf_t *slcf, ngx_str_t *url, u_char *hex)
+    ngx_http_snap_loc_conf_t *slcf, ngx_str_t *url, u_char *hex,
+    u_char *tried)
 {
     const char  *kind;
 
@@ -738,10 +1008,10 @@ ngx_http_snap_log_mismatch(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
 
         ngx_log_error(slcf->log_level, r->connection->log, 0,
                       "snap: signature mismatch for client \"%V\"%s, "
-                      "string to sign \"%V:%V:<token, %uz bytes>:%*s:%V\"",
+                      "string to sign \"%V:%V:<token, %uz bytes>:%*s:%V\"%s",
                       &ctx->client->id, kind, &r->method_name, url,
                       ctx->token.len, (size_t) NGX_HTTP_SNAP_SHA256_HEX_LEN,
-                      hex, &ctx->timestamp->value);
+                      hex, &ctx->timestamp->value, tried);
         return;
     }
 
@@ -751,8 +1021,8 @@ ngx_http_snap_log_mismatch(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
 
     ngx_log_error(slcf->log_level, r->connection->log, 0,
                   "snap: signature mismatch for client \"%V\"%s, "
-                  "string to sign \"%V:%V:%*s:%V\"",
+                  "string to sign \"%V:%V:%*s:%V\"%s",
                   &ctx->client->id, kind, &r->method_name, url,
                   (size_t) NGX_HTTP_SNAP_SHA256_HEX_LEN, hex,
-                  &ctx->timestamp->value);
+                  &ctx->timestamp->value, tried);
 }

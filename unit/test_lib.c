@@ -863,6 +863,103 @@ test_resp(void)
        "resp: a long status line waits for its end");
 }
 
+
+static void
+query_is(const char *in, const char *want, const char *name)
+{
+    size_t         len;
+    unsigned char  out[512], scratch[256];
+
+    ok(ngx_http_snap_query_sorted(out, &len, (const unsigned char *) in,
+                                  strlen(in), scratch)
+       == NGX_HTTP_SNAP_LIB_OK
+       && len == strlen(want) && memcmp(out, want, len) == 0, name);
+}
+
+
+static void
+test_query(void)
+{
+    size_t         len;
+    unsigned char  out[1024], scratch[512];
+    char           many[512];
+    int            i;
+
+    query_is("b=2&a=1", "a=1&b=2", "sorted_query: sorted by name");
+    query_is("a=2&a=10&a=1", "a=1&a=10&a=2",
+             "sorted_query: a repeated name sorted by value, as bytes");
+    query_is("b=&a", "a&b=", "sorted_query: empty values and bare names");
+    query_is("q=a+b", "q=a%20b", "sorted_query: '+' is a space, %20");
+    query_is("p=x%2fy&p2=x/y", "p=x%2Fy&p2=x%2Fy",
+             "sorted_query: %2f and '/' both %2F, upper-case hex");
+    query_is("n=caf%C3%A9&m=caf\xc3\xa9", "m=caf%C3%A9&n=caf%C3%A9",
+             "sorted_query: non-ASCII percent-encoded byte by byte");
+    query_is("k=-._~AZaz09", "k=-._~AZaz09",
+             "sorted_query: unreserved bytes stay as they are");
+    query_is("a=%zz&b=%4", "a=%25zz&b=%254",
+             "sorted_query: a broken escape is a '%', encoded");
+    query_is("&&a=1&&", "a=1", "sorted_query: empty parameters dropped");
+    query_is("", "", "sorted_query: an empty query");
+    query_is("a=b=c", "a=b%3Dc", "sorted_query: split at the first '='");
+
+    many[0] = '\0';
+    for (i = 0; i < 65; i++) {
+        strcat(many, "a=1&");
+    }
+    ok(ngx_http_snap_query_sorted(out, &len, (unsigned char *) many,
+                                  strlen(many), scratch)
+       == NGX_HTTP_SNAP_LIB_INVALID,
+       "sorted_query: over 64 parameters are not canonicalised");
+}
+
+
+static void
+escaped_is(const char *in, unsigned escape, const char *want,
+    const char *name)
+{
+    unsigned char  got[NGX_HTTP_SNAP_SHA256_HEX_LEN];
+    unsigned char  exp[NGX_HTTP_SNAP_SHA256_HEX_LEN];
+
+    ok(ngx_http_snap_body_hash_escaped((const unsigned char *) in,
+                                       strlen(in), escape, got)
+       == NGX_HTTP_SNAP_LIB_OK
+       && ngx_http_snap_body_hash((const unsigned char *) want,
+                                  strlen(want), exp) == 0
+       && memcmp(got, exp, sizeof(got)) == 0, name);
+}
+
+
+static void
+test_escape(void)
+{
+    unsigned char  hex[NGX_HTTP_SNAP_SHA256_HEX_LEN];
+    unsigned       php, py;
+
+    php = NGX_HTTP_SNAP_ESCAPE_SLASH | NGX_HTTP_SNAP_ESCAPE_UNICODE;
+    py = NGX_HTTP_SNAP_ESCAPE_UNICODE;
+
+    escaped_is("{\"u\": \"http://x/y\"}", php, "{\"u\":\"http:\\/\\/x\\/y\"}",
+               "php_json: '/' as '\\/', whitespace minified");
+    escaped_is("{\"u\":\"http://x/y\"}", py, "{\"u\":\"http://x/y\"}",
+               "ascii_json: '/' as it is");
+    escaped_is("{\"a\":\"caf\xc3\xa9\"}", php, "{\"a\":\"caf\\u00e9\"}",
+               "php_json: two-byte UTF-8 as \\u00e9, lower-case hex");
+    escaped_is("{\"a\":\"\xe2\x82\xac\"}", py, "{\"a\":\"\\u20ac\"}",
+               "ascii_json: three-byte UTF-8");
+    escaped_is("{\"a\":\"\xf0\x9f\x98\x80\"}", py,
+               "{\"a\":\"\\ud83d\\ude00\"}",
+               "ascii_json: beyond the BMP as a surrogate pair");
+    escaped_is("{\"a\":\"\\/ \\\\/ \\u00e9\"}", php,
+               "{\"a\":\"\\/ \\\\\\/ \\u00e9\"}",
+               "php_json: escapes already there stay, an escaped "
+               "backslash before '/' does not hide it");
+    escaped_is("{\"caf\xc3\xa9\":1}", py, "{\"caf\\u00e9\":1}",
+               "ascii_json: member names too");
+    ok(ngx_http_snap_body_hash_escaped((const unsigned char *) "{x", 2, php,
+                                       hex)
+       == NGX_HTTP_SNAP_LIB_INVALID, "php_json: no JSON, no hash");
+}
+
 int
 main(void)
 {
@@ -875,6 +972,8 @@ main(void)
     test_json();
     test_prepared_keys();
     test_resp();
+    test_query();
+    test_escape();
 
     printf("1..%d\n", tests);
     printf("unit: %d passed, %d failed\n", tests - failures, failures);

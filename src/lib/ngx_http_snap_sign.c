@@ -53,8 +53,12 @@ ngx_http_snap_string_to_sign(unsigned char *dst,
         *p++ = ':';
     }
 
-    memcpy(p, hex, NGX_HTTP_SNAP_SHA256_HEX_LEN);
-    p += NGX_HTTP_SNAP_SHA256_HEX_LEN;
+    /* NULL: the empty field some senders sign an empty body with */
+    if (hex) {
+        memcpy(p, hex, NGX_HTTP_SNAP_SHA256_HEX_LEN);
+        p += NGX_HTTP_SNAP_SHA256_HEX_LEN;
+    }
+
     *p++ = ':';
 
     memcpy(p, ts, ts_len);
