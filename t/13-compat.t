@@ -204,6 +204,10 @@ my $r = send_signed($c, path => '/n', body => $body, hex => 1,
         ->(timestamp(-5)) });
 is_snap_error($r, '4015200', 'Unauthorized. [Signature]',
     'compat: a signature over another timestamp is refused');
+$r = send_signed($c, path => '/n', body => $body, hex => 1,
+    sts => sts_of(path => '/n', token => $tok{Strict}, body => $body));
+is_snap_error($r, '4015200', 'Unauthorized. [Signature]',
+    'compat: a signature over another token is refused');
 like($t->read_file('error.log'),
     qr/signature mismatch for client "Compat".* \(also tried compat=long_ids,/,
     'the mismatch line names the variants it tried');
