@@ -48,8 +48,12 @@ ngx_http_snap_string_to_sign(unsigned char *dst,
     *p++ = ':';
 
     if (with_token) {
-        memcpy(p, token, token_len);
-        p += token_len;
+        /* an empty token (compat=rsa_empty_token) may come as NULL */
+        if (token_len) {
+            memcpy(p, token, token_len);
+            p += token_len;
+        }
+
         *p++ = ':';
     }
 
