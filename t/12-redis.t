@@ -209,6 +209,21 @@ like($b->read_file('error.log'),
 unlike($b->read_file('error.log'), qr/s3cret|not-the-password/,
     'and never the password');
 
+# an ACL user: AUTH user password
+$a->write_file('acl.pass', "acl-user-pass\n");
+like(redis('ACL', 'SETUSER', 'snapuser', 'on', '>acl-user-pass', '~t12:*',
+    '+set', '+get', '+del', '+eval', '+select', '+ping'), qr/OK/,
+    'an ACL user for the store');
+(my $acl = conf(pass => "$d/acl.pass")) =~ s/password_file=/user=snapuser password_file=/;
+$b->reload($acl);
+$ok = 0;
+for (1 .. 20) {
+    $r = send_to($b, external_id => external_id());
+    if ($r->{status} == 200) { $ok = 1; last }
+    sleep 0.2;
+}
+ok($ok, 'user= and password_file=: an ACL user writes the ids');
+
 # 20 reloads of node A under load: no request fails, no id is lost
 $b->reload(conf());
 $a->reload(conf());
