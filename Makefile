@@ -136,7 +136,7 @@ test-asan: deps $(ASAN_MODULE)
 # foreground (master_process off): fails on an invalid access anywhere or a
 # definite leak in the module.
 VALGRIND_TESTS ?= t/01-basics.t t/03-verify.t t/05-profiles.t \
-                  t/06-nginx-errors.t
+                  t/06-nginx-errors.t t/10-bypass.t t/13-compat.t
 
 valgrind: deps $(MODULE)
 	@command -v valgrind >/dev/null || $(MAKE) --no-print-directory deps \
