@@ -4,8 +4,10 @@
 SHELL      := /bin/bash
 NGINX_SRC  ?= /usr/share/nginx/src
 NGINX      ?= /usr/sbin/nginx
-BUILD      := build
+BUILD      ?= build
 MODULE     := $(BUILD)/ngx_http_snap_module.so
+# Debian's nginx-dev is configured in place; any other tree in a copy
+NGINX_TREE = $(if $(wildcard $(NGINX_SRC)/conf_flags),$(NGINX_SRC),$(CURDIR)/$(BUILD)/nginx-src)
 SOURCES    := $(wildcard src/*.c src/*.h src/lib/*.c src/lib/*.h) config
 CC         ?= cc
 UNIT_FLAGS := -std=c99 -O1 -g -Wall -Wextra -Werror -Isrc/lib
@@ -36,10 +38,10 @@ all: $(MODULE)
 
 $(BUILD)/Makefile: config tools/configure.sh
 	@$(MAKE) --no-print-directory deps
-	tools/configure.sh . $(BUILD)
+	NGINX_SRC=$(NGINX_SRC) tools/configure.sh . $(BUILD)
 
 $(MODULE): $(BUILD)/Makefile $(SOURCES)
-	$(MAKE) -f $(CURDIR)/$(BUILD)/Makefile -C $(NGINX_SRC) modules
+	$(MAKE) -f $(CURDIR)/$(BUILD)/Makefile -C $(NGINX_TREE) modules
 
 # Install Debian's packages that are missing (as root, or through sudo).
 deps:
@@ -123,10 +125,12 @@ test: deps $(MODULE) unit fuzz-regress
 # whole suite; a report lands in error.log, which every test checks.
 $(ASAN_BUILD)/Makefile: config tools/configure.sh
 	@$(MAKE) --no-print-directory deps
-	tools/configure.sh . $(ASAN_BUILD) "$(ASAN_FLAGS)"
+	NGINX_SRC=$(NGINX_SRC) tools/configure.sh . $(ASAN_BUILD) "$(ASAN_FLAGS)"
 
 $(ASAN_MODULE): $(ASAN_BUILD)/Makefile $(SOURCES)
-	$(MAKE) -f $(CURDIR)/$(ASAN_BUILD)/Makefile -C $(NGINX_SRC) modules
+	$(MAKE) -f $(CURDIR)/$(ASAN_BUILD)/Makefile \
+	    -C $(if $(wildcard $(NGINX_SRC)/conf_flags),$(NGINX_SRC),$(CURDIR)/$(ASAN_BUILD)/nginx-src) \
+	    modules
 
 test-asan: deps $(ASAN_MODULE)
 	SNAP_MODULE=$(CURDIR)/$(ASAN_MODULE) NGINX_BIN=$(NGINX) \
