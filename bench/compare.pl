@@ -11,7 +11,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../t/lib", "$FindBin::Bin/lib";
 use SnapTest;
-use SnapBench qw(notification lua median);
+use SnapBench qw(notification app lua median);
 
 my $secs = $ENV{BENCH_SECONDS} || 10;
 my $conns = $ENV{BENCH_CONNECTIONS} || 32;
@@ -36,11 +36,7 @@ for my $which (qw(base new)) {
     access_log off;
     keepalive_requests 1000000;
 
-    upstream app {
-        server 127.0.0.1:%%PORT_1%%;
-        keepalive 64;
-    }
-
+@{[ app() ]}
     server {
         listen 127.0.0.1:%%PORT%% backlog=4096;
         location = /token { snap_token; }
@@ -50,14 +46,6 @@ for my $which (qw(base new)) {
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_pass http://app;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT_1%% backlog=4096;
-        keepalive_requests 1000000;
-        location / {
-            return 200 '{"responseCode":"2005200","responseMessage":"Successful"}';
         }
     }
 EOF2

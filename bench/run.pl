@@ -20,7 +20,7 @@ use FindBin;
 use lib "$FindBin::Bin/../t/lib", "$FindBin::Bin/lib";
 use POSIX qw(strftime);
 use SnapTest;
-use SnapBench qw(notification median);
+use SnapBench qw(notification app median);
 
 my $secs = $ENV{BENCH_SECONDS} || 10;
 my $conns = $ENV{BENCH_CONNECTIONS} || 32;
@@ -90,11 +90,7 @@ $zone_lines    snap_clock_skew 3600s;
     error_log %%DIR%%/error.log warn;
     keepalive_requests 1000000;
 
-    upstream app {
-        server 127.0.0.1:%%PORT_1%%;
-        keepalive 64;
-    }
-
+@{[ app() ]}
     server {
         listen 127.0.0.1:%%PORT%% backlog=4096;
 
@@ -108,14 +104,6 @@ $zone_lines    snap_clock_skew 3600s;
         }
 
 $snap_locations    }
-
-    server {
-        listen 127.0.0.1:%%PORT_1%% backlog=4096;
-        keepalive_requests 1000000;
-        location / {
-            return 200 '{"responseCode":"2005200","responseMessage":"Successful"}';
-        }
-    }
 EOF
 
 my $token = $t->get_token($p);

@@ -9,7 +9,26 @@ use warnings;
 
 use Exporter qw(import);
 
-our @EXPORT_OK = qw(notification lua wrk median);
+our @EXPORT_OK = qw(notification app lua wrk median);
+
+# The upstream of every run: a `return 200` server in the same nginx, over
+# keepalive, the cheapest there is, so the ratios are the worst case.
+my $app = <<'CONF';
+    upstream app {
+        server 127.0.0.1:%%PORT_1%%;
+        keepalive 64;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_1%% backlog=4096;
+        keepalive_requests 1000000;
+        location / {
+            return 200 '{"responseCode":"2005200","responseMessage":"Successful"}';
+        }
+    }
+CONF
+
+sub app { $app }
 
 # a 1 KB notification, as the seed's, padded in additionalInfo
 sub notification {
