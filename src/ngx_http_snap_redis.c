@@ -127,10 +127,20 @@ ngx_http_snap_redis_create(ngx_cycle_t *cycle,
 }
 
 
+/*
+ * Whether a command can be queued now.  A quitting worker closes its idle
+ * connection and retries no more, but still reads the requests it had
+ * accepted: for those it connects again here.
+ */
+
 ngx_uint_t
-ngx_http_snap_redis_up(ngx_http_snap_redis_t *redis)
+ngx_http_snap_redis_ready(ngx_http_snap_redis_t *redis)
 {
-    return redis->c != NULL;
+    if (redis->c == NULL && (ngx_exiting || ngx_quit)) {
+        ngx_http_snap_redis_connect(redis);
+    }
+
+    return redis->c != NULL && !redis->c->error;
 }
 
 
@@ -269,7 +279,7 @@ ngx_http_snap_redis_send(ngx_http_snap_redis_t *redis,
     ngx_http_snap_resp_arg_t *args, size_t n, ngx_http_snap_redis_pt handler,
     void *data)
 {
-    if (redis->c == NULL || redis->c->error) {
+    if (!ngx_http_snap_redis_ready(redis)) {
         return NGX_DECLINED;
     }
 

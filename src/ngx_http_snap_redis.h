@@ -69,7 +69,7 @@ NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_redis_send(
     size_t n, ngx_http_snap_redis_pt handler, void *data);
 NGX_HTTP_SNAP_API void ngx_http_snap_redis_forget(
     ngx_http_snap_redis_t *redis, void *data);
-NGX_HTTP_SNAP_API ngx_uint_t ngx_http_snap_redis_up(
+NGX_HTTP_SNAP_API ngx_uint_t ngx_http_snap_redis_ready(
     ngx_http_snap_redis_t *redis);
 
 

@@ -430,7 +430,7 @@ ngx_http_snap_replay_redis_record(ngx_http_request_t *r,
         return rc;
     }
 
-    if (conf->redis == NULL || !ngx_http_snap_redis_up(conf->redis)) {
+    if (conf->redis == NULL || !ngx_http_snap_redis_ready(conf->redis)) {
         return ngx_http_snap_replay_redis_failed(r, rpc, key, "is down",
                                                  reason);
     }

@@ -251,10 +251,36 @@ my @bad = grep { !/^200 / } @lines;
 cmp_ok(scalar @lines, '>', 20, scalar(@lines) . ' requests during 20 reloads');
 is(scalar @bad, 0, 'none failed') or diag(join "\n", @bad[0 .. 4]);
 my @lost = grep {
-    my ($id) = / (\S+)$/;
+    my ($id) = /^200 (\S+)$/;
+    $id &&
     redis('EXISTS', "t12:8:QoinSnap:$day:$id") !~ /^1/;
 } @lines;
 is(scalar @lost, 0, 'every id accepted is in Redis');
+
+# A request a worker accepted before a reload and reads after it: the old
+# worker has closed its idle Redis connection by then, and connects again
+# for it instead of failing it.
+{
+    my $id = external_id();
+    my $headers = $a->snap_headers($p, path => '/notify', token => $token,
+        body => $body, external_id => $id);
+    my $raw = SnapTest::raw_request('POST', '/notify', $headers, $body);
+    my $cut = length($raw) - 5;
+    my $s = IO::Socket::INET->new(Proto => 'tcp',
+        PeerAddr => '127.0.0.1:' . $a->port(0)) or die "connect: $!";
+    $s->autoflush(1);
+    print $s substr($raw, 0, $cut);
+    sleep 0.3;
+    kill 'HUP', $a->pid;
+    sleep 1.5;
+    print $s substr($raw, $cut);
+    my $r = SnapTest::parse_response(SnapTest::_read_all($s, 8));
+    is($r->{status}, 200, 'a request read by a worker that is quitting: 200');
+    like(redis('EXISTS', "t12:8:QoinSnap:$day:$id"), qr/^1/,
+        'and its id is in Redis');
+    sleep 0.5;
+}
+
 my ($one) = $lines[0] =~ / (\S+)$/;
 $r = send_to($b, external_id => $one);
 is_snap_error($r, '4095200', 'Conflict', 'and refused on the other node');
