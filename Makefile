@@ -25,7 +25,7 @@ ASAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all \
                -fno-omit-frame-pointer
 
 FUZZ_TARGETS := minify minify_diff timestamp base64 token fields header resp \
-                compat
+                compat token_reply
 FUZZ_SECONDS ?= 60
 # the nginx-free core, linked alone
 FUZZ_SRCS    := $(wildcard src/lib/*.c)

@@ -960,6 +960,130 @@ test_escape(void)
        == NGX_HTTP_SNAP_LIB_INVALID, "php_json: no JSON, no hash");
 }
 
+static int
+reply_rc(const char *json, ngx_http_snap_token_reply_t *reply)
+{
+    return ngx_http_snap_token_reply((const unsigned char *) json,
+                                     strlen(json), reply);
+}
+
+
+static int
+code_of(const char *json, char *code)
+{
+    int  rc;
+
+    rc = ngx_http_snap_response_code((const unsigned char *) json,
+                                     strlen(json), (unsigned char *) code);
+    code[rc ? 7 : 0] = '\0';
+
+    return rc;
+}
+
+
+static void
+test_outbound(void)
+{
+    char                          code[8];
+    size_t                        n, len;
+    EVP_PKEY                     *pkey;
+    EVP_PKEY_CTX                 *signer, *verifier;
+    unsigned char                 id[NGX_HTTP_SNAP_OUT_ID_LEN], sig[512];
+    unsigned char                 digits[8], rnd[8];
+    ngx_http_snap_token_reply_t   r;
+
+    ok(reply_rc("{\"responseCode\":\"2007300\",\"responseMessage\":"
+                "\"Successful\",\"accessToken\":\"eyJhbGc.x_y-z\","
+                "\"tokenType\":\"Bearer\",\"expiresIn\":\"900\"}", &r)
+       == NGX_HTTP_SNAP_LIB_OK && r.expires_in == 900,
+       "token reply: SNAP's answer, expiresIn as a string");
+    is_str((char *) r.token, r.token_len, "eyJhbGc.x_y-z",
+           "token reply: the accessToken");
+    ok(reply_rc(" {\"accessToken\" : \"a\\/b\", \"expiresIn\" : 60,"
+                "\"additionalInfo\":{\"x\":[1,{\"y\":\"}\"}]},"
+                "\"responseCode\":\"2007300\"} ", &r)
+       == NGX_HTTP_SNAP_LIB_OK && r.expires_in == 60,
+       "token reply: a number, nested members skipped, any order");
+    is_str((char *) r.token, r.token_len, "a/b",
+           "token reply: \\/ decoded");
+    ok(reply_rc("{\"responseCode\":\"2007300\",\"accessToken\":\"t\"}", &r)
+       == NGX_HTTP_SNAP_LIB_OK && r.expires_in == NGX_HTTP_SNAP_OUT_EXPIRES,
+       "token reply: no expiresIn, SNAP's 900");
+    ok(reply_rc("{\"responseCode\":\"4017300\",\"responseMessage\":"
+                "\"Unauthorized. [Signature]\"}", &r)
+       == NGX_HTTP_SNAP_LIB_INVALID && r.has_code
+       && memcmp(r.code, "4017300", 7) == 0,
+       "token reply: a refusal, its code kept for the log");
+    ok(reply_rc("{\"responseCode\":\"2007300\",\"accessToken\":\"a b\"}",
+                &r) == NGX_HTTP_SNAP_LIB_INVALID,
+       "token reply: a token a header cannot carry");
+    ok(reply_rc("{\"responseCode\":\"2007300\",\"accessToken\":\"a\\nb\"}",
+                &r) == NGX_HTTP_SNAP_LIB_INVALID,
+       "token reply: other escapes refused");
+    ok(reply_rc("{\"responseCode\":\"2007300\",\"accessToken\":\"\"}", &r)
+       == NGX_HTTP_SNAP_LIB_INVALID, "token reply: an empty token");
+    ok(reply_rc("{\"responseCode\":\"2007300\",\"accessToken\":1}", &r)
+       == NGX_HTTP_SNAP_LIB_INVALID, "token reply: a token not a string");
+    ok(reply_rc("{\"responseCode\":\"2007300\",\"accessToken\":\"t\","
+                "\"expiresIn\":\"0\"}", &r) == NGX_HTTP_SNAP_LIB_INVALID,
+       "token reply: expiresIn 0");
+    ok(reply_rc("{\"responseCode\":\"2007300\",\"accessToken\":\"t\","
+                "\"expiresIn\":-5}", &r) == NGX_HTTP_SNAP_LIB_INVALID,
+       "token reply: a negative expiresIn");
+    ok(reply_rc("{\"responseCode\":\"2007300\",\"accessToken\":\"t\","
+                "\"expiresIn\":\"9e9\"}", &r) == NGX_HTTP_SNAP_LIB_INVALID,
+       "token reply: expiresIn not in digits");
+    ok(reply_rc("{\"responseCode\":\"2007300\",\"accessToken\":\"t\"",
+                &r) == NGX_HTTP_SNAP_LIB_INVALID,
+       "token reply: truncated JSON");
+    ok(reply_rc("{\"accessToken\":\"t\"}", &r) == NGX_HTTP_SNAP_LIB_INVALID,
+       "token reply: no responseCode");
+    ok(reply_rc("[{\"responseCode\":\"2007300\",\"accessToken\":\"t\"}]", &r)
+       == NGX_HTTP_SNAP_LIB_INVALID, "token reply: not an object");
+
+    ok(code_of("{\"responseCode\":\"4015101\",\"responseMessage\":"
+               "\"Invalid Token (B2B)\"}", code)
+       && strcmp(code, "4015101") == 0, "response code: found");
+    ok(code_of("{ \"data\": {\"responseCode\":\"2000000\"}, "
+               "\"responseCode\" : \"4014701\" ", code)
+       && strcmp(code, "4014701") == 0,
+       "response code: the top level's, from a truncated answer");
+    ok(!code_of("{\"responseMessage\":\"x\",\"respons", code),
+       "response code: cut before it");
+    ok(!code_of("{\"responseCode\":4015101}", code),
+       "response code: a number is none");
+    ok(!code_of("<html>401</html>", code), "response code: not JSON");
+
+    rnd[0] = 255; rnd[1] = 7; rnd[2] = 250; rnd[3] = 249; rnd[4] = 10;
+    n = ngx_http_snap_random_digits(digits, 3, rnd, 5);
+    is_str((char *) digits, n, "790",
+           "random digits: bytes >= 250 dropped, the rest mod 10");
+
+    ngx_http_snap_external_id(id, (const unsigned char *)
+                              "12345678901234567890", 42);
+    is_str((char *) id, sizeof(id), "123456789012345678900000000000000042",
+           "external id: prefix and a 16-digit counter");
+
+    pkey = EVP_RSA_gen(2048);
+    signer = pkey ? ngx_http_snap_rsa_signer(pkey) : NULL;
+    verifier = pkey ? ngx_http_snap_rsa_verifier(pkey) : NULL;
+    len = sizeof(sig);
+    ok(signer && verifier
+       && ngx_http_snap_rsa_sign(signer, (const unsigned char *) "M|ts", 4,
+                                 sig, &len) == NGX_HTTP_SNAP_LIB_OK
+       && len == 256
+       && ngx_http_snap_rsa_verify(verifier, (const unsigned char *) "M|ts",
+                                   4, sig, len) == NGX_HTTP_SNAP_LIB_OK
+       && ngx_http_snap_rsa_verify(verifier, (const unsigned char *) "M|tS",
+                                   4, sig, len) == NGX_HTTP_SNAP_LIB_INVALID,
+       "rsa sign: SHA256withRSA that the verifier accepts, for its message "
+       "only");
+    EVP_PKEY_CTX_free(signer);
+    EVP_PKEY_CTX_free(verifier);
+    EVP_PKEY_free(pkey);
+}
+
+
 int
 main(void)
 {
@@ -974,6 +1098,7 @@ main(void)
     test_resp();
     test_query();
     test_escape();
+    test_outbound();
 
     printf("1..%d\n", tests);
     printf("unit: %d passed, %d failed\n", tests - failures, failures);

@@ -45,6 +45,10 @@ NGX_HTTP_SNAP_API int ngx_http_snap_rsa_verify(EVP_PKEY_CTX *verifier,
     const unsigned char *msg, size_t len, const unsigned char *sig,
     size_t sig_len);
 
+NGX_HTTP_SNAP_API EVP_PKEY_CTX *ngx_http_snap_rsa_signer(EVP_PKEY *pkey);
+NGX_HTTP_SNAP_API int ngx_http_snap_rsa_sign(EVP_PKEY_CTX *signer,
+    const unsigned char *msg, size_t len, unsigned char *sig,
+    size_t *sig_len);
 NGX_HTTP_SNAP_API int ngx_http_snap_ct_equal(const unsigned char *a,
     const unsigned char *b, size_t len);
 
