@@ -82,8 +82,15 @@ LOC
     }
 }
 
+# (s): outbound, nginx signing the app's plain call (the token from this
+# nginx's own snap_token, fetched once and cached)
+my $pd = $t->dir;
 $t->run(<<"EOF", main => "worker_rlimit_nofile 4096;\n");
     snap_client QoinSnap public_key=$p->{pem} secret_file=$p->{secret_file};
+    snap_provider self client_id=QoinSnap private_key=$pd/QoinSnap.key
+                  secret_file=$p->{secret_file} channel_id=95221
+                  token=/_snap/token;
+    snap_provider_zone tokens:1m;
     snap_token_key $key;
 $zone_lines    snap_clock_skew 3600s;
     access_log off;
@@ -98,6 +105,18 @@ $zone_lines    snap_clock_skew 3600s;
         location = /return200 { return 200 '{}'; }
 
         location = /p0$path {
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://app;
+        }
+
+        location = /_snap/token {
+            internal;
+            snap_provider_token self;
+            proxy_pass http://127.0.0.1:%%PORT%%/token;
+        }
+        location = /s0$path {
+            snap_sign self qr-mpm-notify;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_pass http://app;
@@ -129,6 +148,8 @@ sub wrk {
 my %script = (
     plain => lua('plain', 'POST', "/p0$path", \%h, $body, 1),
     ret => lua('ret', 'GET', '/return200', {}, undef, 0),
+    signed => lua('signed', 'POST', "/s0$path",
+        { 'Content-Type' => 'application/json' }, $body, 0),
     token => lua('token', 'POST', '/token',
         { @{$t->token_headers($p, timestamp => timestamp(1200))} },
         '{"grantType":"client_credentials"}', 0),
@@ -138,7 +159,7 @@ $script{plain1} = $script{plain};
 my %label = (plain => 'plain proxy_pass', snap => 'snap_verify + snap_replay',
     full => 'the same, full zone', ret => 'return 200', token => 'token call',
     plain1 => 'plain proxy_pass, 1 conn', snap1 => 'snap_verify, 1 conn',
-    redis => 'the same, zone on Redis');
+    redis => 'the same, zone on Redis', signed => 'snap_sign');
 
 # the full zone is filled first, then measured in every round beside (b):
 # each of its runs adds ids, so it is measured from $fill live ids up
@@ -161,7 +182,7 @@ for my $round (1 .. $rounds) {
             headers("/q$round$path"), $body, 1);
     }
 
-    for my $k (qw(plain snap full ret token plain1 snap1),
+    for my $k (qw(plain snap full ret token plain1 snap1 signed),
         $redis ? ('redis') : ())
     {
         my $run = wrk("$label{$k} #$round", $script{$k}, $secs,
@@ -209,6 +230,8 @@ my $md = "# Benchmark results\n\n"
         [ '(a1)', $r{plain1} ])
     . ($redis ? row('(r) (b) with the zone on Redis (loopback, '
         . 'snap_replay_redis)', $r{redis}, [ '(b)', $r{snap} ]) : '')
+    . row('(s) snap_sign: body checked and minified, cached token, '
+        . 'HMAC-SHA512, SNAP headers', $r{signed}, [ '(a)', $r{plain} ])
     . sprintf("\np99 of (b) minus p99 of (a), %d connections: %.3f ms; "
         . "with 1 connection: %.3f ms.\n", $conns,
         $r{snap}{p99} - $r{plain}{p99}, $r{snap1}{p99} - $r{plain1}{p99})

@@ -827,3 +827,63 @@ ngx_http_snap_error(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     return NGX_CONF_OK;
 }
+
+
+/*
+ * NAME:SIZE of a zone of the module's (snap_replay_zone,
+ * snap_provider_zone), added to the cycle under the kind's tag; NULL when
+ * refused.
+ */
+
+ngx_shm_zone_t *
+ngx_http_snap_zone_add(ngx_conf_t *cf, ngx_str_t *value, ngx_str_t *name,
+    void *tag)
+{
+    u_char          *p;
+    ssize_t          size;
+    ngx_str_t        s;
+    ngx_shm_zone_t  *shm_zone;
+
+    p = (u_char *) ngx_strchr(value->data, ':');
+
+    if (p == NULL || p == value->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\", expected NAME:SIZE", value);
+        return NULL;
+    }
+
+    name->data = value->data;
+    name->len = p - value->data;
+
+    s.data = p + 1;
+    s.len = value->data + value->len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", value);
+        return NULL;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small, the minimum is %uzk",
+                           value, 8 * ngx_pagesize / 1024);
+        return NULL;
+    }
+
+    /* a tag a kind: nginx refuses one name for two kinds of zone */
+    shm_zone = ngx_shared_memory_add(cf, name, size, tag);
+    if (shm_zone == NULL) {
+        return NULL;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate zone \"%V\"", name);
+        return NULL;
+    }
+
+    return shm_zone;
+}

@@ -417,7 +417,9 @@ ngx_http_snap_header_filter(ngx_http_request_t *r)
 
     slcf = ngx_http_snap_conf(r);
 
-    if (!slcf->verify && !slcf->token && !ngx_http_snap_server_errors(r)) {
+    if (!slcf->verify && !slcf->token && !slcf->sign
+        && !ngx_http_snap_server_errors(r))
+    {
         return ngx_http_next_header_filter(r);
     }
 

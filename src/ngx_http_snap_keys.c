@@ -18,7 +18,10 @@
 
 static ngx_int_t ngx_http_snap_read_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *out);
-static void ngx_http_snap_verifier_cleanup(void *data);
+static void ngx_http_snap_pkey_ctx_cleanup(void *data);
+static EVP_PKEY *ngx_http_snap_decode_rsa(ngx_str_t *pem, int selection);
+static EVP_PKEY_CTX *ngx_http_snap_keep_pkey_ctx(ngx_conf_t *cf,
+    EVP_PKEY_CTX *ctx);
 static void ngx_http_snap_key_cleanup(void *data);
 
 
@@ -86,7 +89,7 @@ failed:
 
 
 static void
-ngx_http_snap_verifier_cleanup(void *data)
+ngx_http_snap_pkey_ctx_cleanup(void *data)
 {
     EVP_PKEY_CTX_free(data);
 }
@@ -102,15 +105,11 @@ ngx_http_snap_verifier_cleanup(void *data)
 EVP_PKEY_CTX *
 ngx_http_snap_load_public_key(ngx_conf_t *cf, ngx_str_t *file)
 {
-    BIO                 *bio;
-    X509                *x509;
-    size_t               len;
-    EVP_PKEY            *pkey;
-    ngx_str_t            name, pem;
-    EVP_PKEY_CTX        *verifier;
-    const u_char        *p;
-    OSSL_DECODER_CTX    *dctx;
-    ngx_pool_cleanup_t  *cln;
+    BIO           *bio;
+    X509          *x509;
+    EVP_PKEY      *pkey;
+    ngx_str_t      name, pem;
+    EVP_PKEY_CTX  *verifier;
 
     name = *file;
 
@@ -142,18 +141,7 @@ ngx_http_snap_load_public_key(ngx_conf_t *cf, ngx_str_t *file)
 
     } else {
         /* SPKI and PKCS#1 alike */
-        dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "PEM", NULL, "RSA",
-                                             EVP_PKEY_PUBLIC_KEY, NULL, NULL);
-        if (dctx) {
-            p = pem.data;
-            len = pem.len;
-
-            if (OSSL_DECODER_from_data(dctx, &p, &len) != 1) {
-                pkey = NULL;
-            }
-
-            OSSL_DECODER_CTX_free(dctx);
-        }
+        pkey = ngx_http_snap_decode_rsa(&pem, EVP_PKEY_PUBLIC_KEY);
     }
 
     BIO_free(bio);
@@ -194,16 +182,7 @@ ngx_http_snap_load_public_key(ngx_conf_t *cf, ngx_str_t *file)
         return NULL;
     }
 
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        EVP_PKEY_CTX_free(verifier);
-        return NULL;
-    }
-
-    cln->handler = ngx_http_snap_verifier_cleanup;
-    cln->data = verifier;
-
-    return verifier;
+    return ngx_http_snap_keep_pkey_ctx(cf, verifier);
 }
 
 
@@ -295,4 +274,132 @@ ngx_http_snap_load_key(ngx_conf_t *cf, ngx_str_t *file,
     cln->handler = ngx_http_snap_key_cleanup;
 
     return NGX_OK;
+}
+
+
+/*
+ * The merchant's own RSA key, PKCS#8 ("BEGIN PRIVATE KEY") or PKCS#1
+ * ("BEGIN RSA PRIVATE KEY"), unencrypted: nginx has no one to ask for a
+ * passphrase.  What is kept is a signing context, tried once here so that
+ * a key OpenSSL cannot sign with fails "nginx -t", not a request.
+ */
+
+EVP_PKEY_CTX *
+ngx_http_snap_load_private_key(ngx_conf_t *cf, ngx_str_t *file,
+    size_t *sig_size)
+{
+    size_t         len;
+    u_char         sig[1024];
+    EVP_PKEY      *pkey;
+    ngx_str_t      name, pem;
+    EVP_PKEY_CTX  *signer;
+
+    name = *file;
+
+    if (ngx_http_snap_read_file(cf, &name, &pem) != NGX_OK) {
+        return NULL;
+    }
+
+    if (ngx_strstr(pem.data, "PRIVATE KEY-----") == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" holds no private key%s, give the "
+                           "merchant's RSA private key", &name,
+                           (ngx_strstr(pem.data, "PUBLIC KEY-----")
+                            || ngx_strstr(pem.data, "BEGIN CERTIFICATE"))
+                           ? " but a public key or certificate" : "");
+        return NULL;
+    }
+
+    pkey = ngx_http_snap_decode_rsa(&pem, EVP_PKEY_KEYPAIR);
+
+    /* the PEM text of a private key is not kept */
+    ngx_explicit_memzero(pem.data, pem.len);
+    ERR_clear_error();
+
+    if (pkey == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" holds no unencrypted PEM RSA private key",
+                           &name);
+        return NULL;
+    }
+
+    if (EVP_PKEY_bits(pkey) < 2048 || EVP_PKEY_size(pkey) > (int) sizeof(sig))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "RSA key \"%V\" has %d bits, 2048 to 8192 are "
+                           "required", &name, EVP_PKEY_bits(pkey));
+        EVP_PKEY_free(pkey);
+        return NULL;
+    }
+
+    *sig_size = EVP_PKEY_size(pkey);
+
+    signer = ngx_http_snap_rsa_signer(pkey);
+    EVP_PKEY_free(pkey);
+
+    len = sizeof(sig);
+
+    if (signer == NULL
+        || ngx_http_snap_rsa_sign(signer, (u_char *) "x", 1, sig, &len)
+           != NGX_HTTP_SNAP_LIB_OK)
+    {
+        EVP_PKEY_CTX_free(signer);
+        ERR_clear_error();
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "OpenSSL cannot sign with the key \"%V\"", &name);
+        return NULL;
+    }
+
+    return ngx_http_snap_keep_pkey_ctx(cf, signer);
+}
+
+
+/* an RSA key of the selection (public, or the pair) from PEM text */
+
+static EVP_PKEY *
+ngx_http_snap_decode_rsa(ngx_str_t *pem, int selection)
+{
+    size_t             len;
+    EVP_PKEY          *pkey;
+    const u_char      *p;
+    OSSL_DECODER_CTX  *dctx;
+
+    pkey = NULL;
+
+    dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "PEM", NULL, "RSA",
+                                         selection, NULL, NULL);
+    if (dctx == NULL) {
+        return NULL;
+    }
+
+    p = pem->data;
+    len = pem->len;
+
+    if (OSSL_DECODER_from_data(dctx, &p, &len) != 1) {
+        pkey = NULL;
+    }
+
+    OSSL_DECODER_CTX_free(dctx);
+
+    return pkey;
+}
+
+
+/* the context lives as long as the configuration */
+
+static EVP_PKEY_CTX *
+ngx_http_snap_keep_pkey_ctx(ngx_conf_t *cf, EVP_PKEY_CTX *ctx)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        EVP_PKEY_CTX_free(ctx);
+        return NULL;
+    }
+
+    cln->handler = ngx_http_snap_pkey_ctx_cleanup;
+    cln->data = ctx;
+
+    return ctx;
 }

@@ -20,6 +20,8 @@ static char *ngx_http_snap_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_snap_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_snap_out_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_snap_log_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_snap_init_process(ngx_cycle_t *cycle);
 static void ngx_http_snap_exit(ngx_cycle_t *cycle);
@@ -31,6 +33,10 @@ static void ngx_http_snap_exit(ngx_cycle_t *cycle);
 #define NGX_HTTP_SNAP_VAR_SERVICE      3
 #define NGX_HTTP_SNAP_VAR_RESPONSE     4
 #define NGX_HTTP_SNAP_VAR_REASON       5
+#define NGX_HTTP_SNAP_VAR_OUT_ID       6
+#define NGX_HTTP_SNAP_VAR_OUT_TS       7
+#define NGX_HTTP_SNAP_VAR_OUT_PROVIDER 8
+#define NGX_HTTP_SNAP_VAR_OUT_SOURCE   9
 
 
 static ngx_conf_enum_t  ngx_http_snap_log_levels[] = {
@@ -128,6 +134,34 @@ static ngx_command_t  ngx_http_snap_commands[] = {
       0,
       NULL },
 
+    { ngx_string("snap_provider"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_snap_provider,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("snap_provider_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_snap_provider_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("snap_provider_token"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_snap_provider_token,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("snap_sign"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
+      ngx_http_snap_sign,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("snap_log_level"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_enum_slot,
@@ -189,6 +223,18 @@ static ngx_http_variable_t  ngx_http_snap_vars[] = {
 
     { ngx_string("snap_reject_reason"), NULL, ngx_http_snap_variable,
       NGX_HTTP_SNAP_VAR_REASON, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("snap_out_external_id"), NULL, ngx_http_snap_out_variable,
+      NGX_HTTP_SNAP_VAR_OUT_ID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("snap_out_timestamp"), NULL, ngx_http_snap_out_variable,
+      NGX_HTTP_SNAP_VAR_OUT_TS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("snap_out_provider"), NULL, ngx_http_snap_out_variable,
+      NGX_HTTP_SNAP_VAR_OUT_PROVIDER, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("snap_out_token_source"), NULL, ngx_http_snap_out_variable,
+      NGX_HTTP_SNAP_VAR_OUT_SOURCE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -286,6 +332,60 @@ ngx_http_snap_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 }
 
 
+/* what a signed request was sent with: for logs, never the token */
+
+static ngx_int_t
+ngx_http_snap_out_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t             s;
+    ngx_http_snap_ctx_t  *ctx;
+    ngx_http_snap_out_t  *out;
+
+    ctx = ngx_http_snap_get_ctx(r);
+    out = ctx ? ctx->out : NULL;
+
+    if (out == NULL || out->state != NGX_HTTP_SNAP_OUT_SIGNED) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    switch (data) {
+
+    case NGX_HTTP_SNAP_VAR_OUT_ID:
+        s.data = out->external_id;
+        s.len = sizeof(out->external_id);
+        break;
+
+    case NGX_HTTP_SNAP_VAR_OUT_TS:
+        s.data = out->timestamp;
+        s.len = sizeof(out->timestamp);
+        break;
+
+    case NGX_HTTP_SNAP_VAR_OUT_PROVIDER:
+        s = out->provider->name;
+        break;
+
+    default: /* NGX_HTTP_SNAP_VAR_OUT_SOURCE */
+        if (out->fetched) {
+            ngx_str_set(&s, "fetched");
+
+        } else {
+            ngx_str_set(&s, "cache");
+        }
+        break;
+    }
+
+    v->len = s.len;
+    v->data = s.data;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
 static void *
 ngx_http_snap_create_main_conf(ngx_conf_t *cf)
 {
@@ -304,6 +404,12 @@ ngx_http_snap_create_main_conf(ngx_conf_t *cf)
            != NGX_OK
         || ngx_array_init(&smcf->redis, cf->pool, 1,
                           sizeof(ngx_http_snap_redis_conf_t))
+           != NGX_OK
+        || ngx_array_init(&smcf->providers, cf->pool, 1,
+                          sizeof(ngx_http_snap_provider_t *))
+           != NGX_OK
+        || ngx_array_init(&smcf->provider_refs, cf->pool, 2,
+                          sizeof(ngx_http_snap_provider_ref_t))
            != NGX_OK)
     {
         return NULL;
@@ -326,7 +432,9 @@ ngx_http_snap_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_snap_client_hashes(cf, smcf) != NGX_OK) {
+    if (ngx_http_snap_client_hashes(cf, smcf) != NGX_OK
+        || ngx_http_snap_providers_resolve(cf) != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -371,6 +479,7 @@ ngx_http_snap_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     conf->check = { 0, 0, NULL };
+     *     conf->provider_token = NULL;
      */
 
     conf->verify = NGX_CONF_UNSET;
@@ -380,6 +489,7 @@ ngx_http_snap_create_loc_conf(ngx_conf_t *cf)
     conf->log_level = NGX_CONF_UNSET_UINT;
     conf->signed_path = NGX_CONF_UNSET_PTR;
     conf->replay = NGX_CONF_UNSET_PTR;
+    conf->sign = NGX_CONF_UNSET_PTR;
     conf->require = NGX_CONF_UNSET_PTR;
     conf->errors = NGX_CONF_UNSET_PTR;
 
@@ -394,12 +504,20 @@ ngx_http_snap_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_snap_loc_conf_t  *conf = child;
 
     ngx_http_snap_main_conf_t  *smcf;
+    ngx_http_core_loc_conf_t   *clcf;
 
-    /* nested locations inherit the verification, not the token handler */
-    if (conf->verify == NGX_CONF_UNSET && conf->token != 1) {
+    /*
+     * nested locations inherit the verification or the signing, not the
+     * token handler nor the token location
+     */
+    if (conf->verify == NGX_CONF_UNSET && conf->token != 1
+        && conf->sign == NGX_CONF_UNSET_PTR)
+    {
         conf->verify = prev->verify;
         conf->check = prev->check;
     }
+
+    ngx_conf_merge_ptr_value(conf->sign, prev->sign, NULL);
 
     ngx_conf_merge_ptr_value(conf->require, prev->require, NULL);
     ngx_conf_merge_ptr_value(conf->errors, prev->errors, NULL);
@@ -425,7 +543,36 @@ ngx_http_snap_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_http_snap_replay_skew(conf->replay->zone, conf->clock_skew);
     }
 
-    if (conf->verify && (conf->check.profile || conf->require)) {
+    if (conf->sign && (conf->verify || conf->token)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"snap_sign\" cannot be mixed with "
+                           "\"snap_verify\" or \"snap_token\" in one "
+                           "location");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->provider_token) {
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+        if (conf->verify || conf->token || conf->sign) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"snap_provider_token\" must have a "
+                               "location of its own");
+            return NGX_CONF_ERROR;
+        }
+
+        /* the provider's token goes to no one who asks for it */
+        if (!clcf->internal) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "the location with \"snap_provider_token\" "
+                               "must be \"internal\"");
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if ((conf->verify || conf->sign)
+        && (conf->check.profile || conf->require))
+    {
         if (prev->schema && prev->check.profile == conf->check.profile
             && prev->require == conf->require)
         {
@@ -477,6 +624,13 @@ ngx_http_snap_init(ngx_conf_t *cf)
 
     *h = ngx_http_snap_verify_handler;
 
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_snap_sign_handler;
+
     h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
     if (h == NULL) {
         return NGX_ERROR;
@@ -484,7 +638,11 @@ ngx_http_snap_init(ngx_conf_t *cf)
 
     *h = ngx_http_snap_log_handler;
 
-    return ngx_http_snap_init_filters(cf);
+    if (ngx_http_snap_init_filters(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_snap_sign_init_filters(cf);
 }
 
 

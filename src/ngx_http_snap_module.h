@@ -16,6 +16,7 @@
 #include "ngx_http_snap_lib.h"
 #include "ngx_http_snap_replay.h"
 #include "ngx_http_snap_redis.h"
+#include "ngx_http_snap_provider.h"
 
 
 #define NGX_HTTP_SNAP_SIG_HMAC      1
@@ -124,6 +125,9 @@ typedef struct {
     ngx_http_snap_token_cache_t  *token_cache;
     ngx_http_snap_schema_t     *grant[2];     /* grantType, grant_type */
     ngx_array_t                 redis;        /* ngx_http_snap_redis_conf_t */
+    ngx_array_t                 providers;    /* ngx_http_snap_provider_t * */
+    ngx_array_t                 provider_refs;
+    ngx_shm_zone_t             *provider_zone;
 } ngx_http_snap_main_conf_t;
 
 
@@ -146,6 +150,9 @@ typedef struct {
     ngx_http_complex_value_t   *signed_path;
 
     ngx_http_snap_replay_conf_t  *replay;
+
+    ngx_http_snap_sign_conf_t  *sign;
+    ngx_http_snap_provider_t   *provider_token;
 
     ngx_array_t                *require;      /* ngx_http_snap_field_t */
     ngx_http_snap_schema_t     *schema;       /* profile + require */
@@ -196,6 +203,8 @@ typedef struct {
     ngx_str_t                   token;
     int64_t                     ts;
 
+    ngx_http_snap_out_t        *out;          /* snap_sign's request */
+
     ngx_uint_t                  reason;
     u_char                      response_code[7];
     ngx_str_t                   json;
@@ -231,6 +240,8 @@ NGX_HTTP_SNAP_API char *ngx_http_snap_signed_path(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 NGX_HTTP_SNAP_API char *ngx_http_snap_error(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+NGX_HTTP_SNAP_API ngx_shm_zone_t *ngx_http_snap_zone_add(ngx_conf_t *cf,
+    ngx_str_t *value, ngx_str_t *name, void *tag);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_build_schema(ngx_conf_t *cf,
     ngx_http_snap_loc_conf_t *slcf);
 
@@ -262,6 +273,8 @@ NGX_HTTP_SNAP_API EVP_PKEY_CTX *ngx_http_snap_load_public_key(ngx_conf_t *cf,
     ngx_str_t *file);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_load_secret(ngx_conf_t *cf,
     ngx_str_t *file, ngx_str_t *secret, size_t min);
+NGX_HTTP_SNAP_API EVP_PKEY_CTX *ngx_http_snap_load_private_key(
+    ngx_conf_t *cf, ngx_str_t *file, size_t *sig_size);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_load_key(ngx_conf_t *cf,
     ngx_str_t *file, ngx_http_snap_key_t *key, size_t min, int bits);
 

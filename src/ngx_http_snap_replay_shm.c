@@ -106,59 +106,20 @@ const ngx_http_snap_store_t  ngx_http_snap_store_shm = {
 char *
 ngx_http_snap_replay_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    u_char                       *p;
-    ssize_t                       size;
-    ngx_str_t                    *value, name, s;
+    ngx_str_t                    *value;
     ngx_shm_zone_t               *shm_zone;
     ngx_http_snap_replay_zone_t  *zone;
 
     value = cf->args->elts;
-
-    p = (u_char *) ngx_strchr(value[1].data, ':');
-
-    if (p == NULL || p == value[1].data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone \"%V\", expected NAME:SIZE",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    name.data = value[1].data;
-    name.len = p - value[1].data;
-
-    s.data = p + 1;
-    s.len = value[1].data + value[1].len - s.data;
-
-    size = ngx_parse_size(&s);
-
-    if (size == NGX_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone size \"%V\"", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (size < (ssize_t) (8 * ngx_pagesize)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is too small, the minimum is %uzk",
-                           &value[1], 8 * ngx_pagesize / 1024);
-        return NGX_CONF_ERROR;
-    }
 
     zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_snap_replay_zone_t));
     if (zone == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    zone->name = name;
-
-    shm_zone = ngx_shared_memory_add(cf, &name, size, &ngx_http_snap_module);
+    shm_zone = ngx_http_snap_zone_add(cf, &value[1], &zone->name,
+                                      &ngx_http_snap_module);
     if (shm_zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (shm_zone->data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "duplicate zone \"%V\"", &name);
         return NGX_CONF_ERROR;
     }
 

@@ -314,7 +314,8 @@ ngx_http_snap_read_body(ngx_http_request_t *r, ngx_str_t *body)
 
             p += n;
 
-        } else {
+        } else if (b->last != b->pos) {
+            /* not an empty buffer, such as the last one of a chunked body */
             p = ngx_cpymem(p, b->pos, b->last - b->pos);
         }
     }

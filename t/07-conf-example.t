@@ -22,11 +22,12 @@ $t->write_file('token.key', ('t' x 40) . "\n");
 mkdir "$d/tmp";
 
 my $conf = $t->read_file("$root/conf.example");
-my ($p0, $p1) = ($t->port(0), $t->port(1));
+my ($p0, $p1, $p2) = ($t->port(0), $t->port(1), $t->port(2));
 $conf =~ s/__MODULE__/$SnapTest::MODULE/g;
 $conf =~ s/__DEMO__/$d/g;
 $conf =~ s/127\.0\.0\.1:8080/127.0.0.1:$p0/g;
 $conf =~ s/127\.0\.0\.1:8081/127.0.0.1:$p1/g;
+$conf =~ s/127\.0\.0\.1:8082/127.0.0.1:$p2/g;
 $conf = "user root;\n$conf" if $> == 0;
 $t->write_file('nginx.conf', $conf);
 
@@ -35,14 +36,19 @@ is($?, 0, 'conf.example passes nginx -t') or diag($out);
 
 $t->run;
 
-$out = `SNAP_URL=http://127.0.0.1:$p0 SNAP_DEMO_DIR=$d perl $root/tools/demo.pl 2>&1`;
+$out = `SNAP_URL=http://127.0.0.1:$p0 SNAP_OUT_URL=http://127.0.0.1:$p2 SNAP_DEMO_DIR=$d perl $root/tools/demo.pl 2>&1`;
 is($?, 0, 'the demo client ran') or diag($out);
 my @codes = $out =~ /-> HTTP \d+ \{"responseCode":"(\d{7})"/g;
-is_deeply(\@codes, [qw(2007300 2005200 4095200 4015200)],
-    'token, notification, replay refused, forgery refused') or diag($out);
+is_deeply(\@codes, [qw(2007300 2005200 4095200 4015200 2005200)],
+    'token, notification, replay refused, forgery refused, a call nginx '
+    . 'signed accepted') or diag($out);
 
 like($t->read_file('access.log'),
     qr/client=QoinSnap partner=QoinSnap ext=\d+ svc=52 snap=4095200 reason=replay/,
     'the log_format of conf.example shows the snap variables');
+
+like($t->read_file('outbound.log'),
+    qr/"POST \/api\/v1.0\/qr\/qr-mpm-notify HTTP\/1.1" 200 provider=demo token=fetched ext=\d{36} ts=\S+\+07:00/,
+    'the outbound log_format of conf.example');
 
 $t->done;

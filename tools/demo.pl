@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 
 # `make demo`: the whole SNAP flow against `make run`, step by step, as a
-# provider (QoinSnap) calling the merchant.
+# provider (QoinSnap) calling the merchant; then a call nginx signs.
 
 use strict;
 use warnings;
@@ -76,4 +76,13 @@ sub notify {
 notify('QRIS notification, HMAC-SHA512, X-EXTERNAL-ID ' . $ext, ext => $ext);
 notify('the same X-EXTERNAL-ID again the same day', ext => $ext, quiet => 1);
 notify('a tampered signature', ext => $ext . '1', tamper => 1, quiet => 1);
-print "\nrejections are in demo/error.log and demo/access.log\n";
+
+# 3. the other direction: the merchant app posts plain JSON, nginx signs
+my $out = $ENV{SNAP_OUT_URL} || 'http://127.0.0.1:8082';
+show('outbound: plain JSON to nginx, which fetches a token, signs, sends',
+    $http->post("$out$path", {
+        headers => { 'Content-Type' => 'application/json' },
+        content => $body }));
+
+print "\nrejections are in demo/error.log and demo/access.log, "
+    . "signed calls in demo/outbound.log\n";

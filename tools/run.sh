@@ -29,6 +29,7 @@ fi
 
 cat <<MSG
 nginx with ngx_http_snap_module on http://127.0.0.1:8080 (Ctrl-C stops it)
+  and on http://127.0.0.1:8082 for the app's calls nginx signs (snap_sign)
   config:  $demo/nginx.conf  (from conf.example)
   logs:    $demo/error.log, $demo/access.log
   partner: QoinSnap, private key $demo/partner.key,

@@ -139,6 +139,26 @@ sub token_key {
     return $self->write_file($name, $value // ('k' x 16) . $name . ('K' x 16));
 }
 
+# A test CA and a server certificate it signed for $name and 127.0.0.1,
+# made with the openssl command line; returns { ca, crt, key } paths.
+sub test_ca {
+    my ($self, $name) = @_;
+    my $d = "$self->{dir}/ca";
+    mkdir $d;
+    $self->write_file('ca/ext', "subjectAltName=DNS:$name,IP:127.0.0.1\n"
+        . "basicConstraints=CA:FALSE\n");
+    my $q = '2>/dev/null';
+    system("openssl req -x509 -newkey rsa:2048 -nodes -keyout $d/ca.key "
+        . "-out $d/ca.crt -days 2 -subj /CN=snap-test-ca $q") == 0
+    and system("openssl req -newkey rsa:2048 -nodes -keyout $d/srv.key "
+        . "-out $d/srv.csr -subj /CN=$name $q") == 0
+    and system("openssl x509 -req -in $d/srv.csr -CA $d/ca.crt "
+        . "-CAkey $d/ca.key -CAcreateserial -out $d/srv.crt -days 2 "
+        . "-extfile $d/ext $q") == 0
+        or die "openssl could not make the test CA\n";
+    return { ca => "$d/ca.crt", crt => "$d/srv.crt", key => "$d/srv.key" };
+}
+
 ##############################################################################
 # nginx
 

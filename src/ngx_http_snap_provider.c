@@ -1,0 +1,1075 @@
+
+/*
+ * Copyright (C) ngx_http_snap_module authors
+ *
+ * The providers the merchant calls: snap_provider, snap_provider_zone,
+ * snap_provider_token; their tokens, cached in a zone all workers share
+ * and fetched through an nginx subrequest, so that nginx's own proxy,
+ * TLS and certificate checks make the call.  The refresh follows OCSP
+ * stapling's: traffic triggers it, one fetch at a time, a back-off after
+ * a failure, and the current token served while it is valid.  The zone's
+ * mutex is never held across I/O.
+ */
+
+
+#include "ngx_http_snap_module.h"
+
+
+/* a fetch not answered by then is taken over by the next request */
+#define NGX_HTTP_SNAP_FETCH_TIMEOUT   30
+/* whole seconds of ngx_time(): 2 is at least one second */
+#define NGX_HTTP_SNAP_BACKOFF_MIN     2
+#define NGX_HTTP_SNAP_BACKOFF_MAX     64
+#define NGX_HTTP_SNAP_EXPIRES_MAX     86400
+
+
+struct ngx_http_snap_token_slot_s {
+    ngx_http_snap_token_slot_t  *next;
+    u_char                       name[NGX_HTTP_SNAP_PROVIDER_NAME_MAX];
+    size_t                       name_len;
+    uint64_t                     fingerprint;
+    ngx_uint_t                   generation;
+    time_t                       exp;          /* 0: no token */
+    time_t                       lifetime;
+    time_t                       loading;      /* a fetch runs until then */
+    time_t                       retry;        /* no fetch before then */
+    time_t                       backoff;
+    size_t                       len;
+    u_char                       token[NGX_HTTP_SNAP_OUT_TOKEN_MAX];
+};
+
+
+typedef struct {
+    ngx_http_snap_token_slot_t  *slots;
+} ngx_http_snap_token_sh_t;
+
+
+static ngx_int_t ngx_http_snap_provider_param(ngx_conf_t *cf,
+    ngx_http_snap_provider_t *prov, ngx_str_t *v, ngx_str_t *secret);
+static ngx_int_t ngx_http_snap_provider_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static ngx_int_t ngx_http_snap_token_request(ngx_http_request_t *r,
+    ngx_http_request_t *sr, ngx_http_snap_provider_t *prov);
+static ngx_int_t ngx_http_snap_token_done(ngx_http_request_t *sr,
+    void *data, ngx_int_t rc);
+static void ngx_http_snap_token_abandon(void *data);
+static void ngx_http_snap_token_failed(ngx_http_snap_provider_t *prov);
+static ngx_int_t ngx_http_snap_token_store(ngx_http_request_t *r,
+    ngx_http_snap_out_t *out, ngx_http_snap_token_reply_t *reply);
+
+
+/* a zone of its own kind: no other zone may share its name */
+static ngx_uint_t  ngx_http_snap_provider_tag;
+
+static ngx_str_t  ngx_http_snap_token_body =
+    ngx_string("{\"grantType\":\"client_credentials\"}");
+
+
+/*
+ * snap_provider NAME client_id=ID private_key=FILE secret_file=FILE
+ *               [partner_id=ID] [channel_id=ID] token=URI
+ */
+
+char *
+ngx_http_snap_provider(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_snap_main_conf_t *smcf = conf;
+
+    u_char                     *p;
+    ngx_str_t                  *value, secret, fp;
+    ngx_uint_t                  i;
+    ngx_http_snap_provider_t   *prov, **pp;
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].len > NGX_HTTP_SNAP_PROVIDER_NAME_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid provider name \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    pp = smcf->providers.elts;
+
+    for (i = 0; i < smcf->providers.nelts; i++) {
+        if (pp[i]->name.len == value[1].len
+            && ngx_strncmp(pp[i]->name.data, value[1].data, value[1].len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate snap_provider \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    prov = ngx_pcalloc(cf->pool, sizeof(ngx_http_snap_provider_t));
+    if (prov == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    prov->name = value[1];
+    ngx_str_null(&secret);
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        if (ngx_http_snap_provider_param(cf, prov, &value[i], &secret)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (prov->client_id.len == 0 || prov->signer == NULL
+        || secret.len == 0 || prov->token_uri.len == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "snap_provider \"%V\" needs client_id=, "
+                           "private_key=, secret_file= and token=",
+                           &prov->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_snap_load_key(cf, &secret, &prov->secret, 0, 512)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (prov->partner_id.len == 0) {
+        prov->partner_id = prov->client_id;
+    }
+
+    /* a cached token is for this client at this endpoint, across reloads */
+    fp.len = prov->client_id.len + prov->partner_id.len
+             + prov->token_uri.len + 2;
+    fp.data = ngx_pnalloc(cf->pool, fp.len);
+    if (fp.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(fp.data, prov->client_id.data, prov->client_id.len);
+    *p++ = '\n';
+    p = ngx_cpymem(p, prov->partner_id.data, prov->partner_id.len);
+    *p++ = '\n';
+    ngx_memcpy(p, prov->token_uri.data, prov->token_uri.len);
+
+    prov->fingerprint = ngx_http_snap_hash(fp.data, fp.len);
+
+    pp = ngx_array_push(&smcf->providers);
+    if (pp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *pp = prov;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_snap_provider_param(ngx_conf_t *cf, ngx_http_snap_provider_t *prov,
+    ngx_str_t *v, ngx_str_t *secret)
+{
+    u_char     *eq;
+    ngx_str_t   name, arg, *id;
+
+    eq = (u_char *) ngx_strchr(v->data, '=');
+
+    if (eq == NULL || eq == v->data || eq + 1 == v->data + v->len) {
+        goto invalid;
+    }
+
+    name.data = v->data;
+    name.len = eq - v->data;
+    arg.data = eq + 1;
+    arg.len = v->data + v->len - arg.data;
+
+    id = NULL;
+
+    if (name.len == 9 && ngx_strncmp(name.data, "client_id", 9) == 0) {
+        id = &prov->client_id;
+
+    } else if (name.len == 10 && ngx_strncmp(name.data, "partner_id", 10) == 0)
+    {
+        id = &prov->partner_id;
+
+    } else if (name.len == 10 && ngx_strncmp(name.data, "channel_id", 10) == 0)
+    {
+        id = &prov->channel_id;
+
+    } else if (name.len == 11
+               && ngx_strncmp(name.data, "private_key", 11) == 0)
+    {
+        if (prov->signer) {
+            goto duplicate;
+        }
+
+        prov->signer = ngx_http_snap_load_private_key(cf, &arg,
+                                                      &prov->sig_size);
+        return prov->signer ? NGX_OK : NGX_ERROR;
+
+    } else if (name.len == 11
+               && ngx_strncmp(name.data, "secret_file", 11) == 0)
+    {
+        if (secret->len) {
+            goto duplicate;
+        }
+
+        *secret = arg;
+        return NGX_OK;
+
+    } else if (name.len == 5 && ngx_strncmp(name.data, "token", 5) == 0) {
+        if (prov->token_uri.len) {
+            goto duplicate;
+        }
+
+        if (arg.data[0] != '/') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": token= is the URI of the location "
+                               "with \"snap_provider_token %V\", a path "
+                               "starting with \"/\"", v, &prov->name);
+            return NGX_ERROR;
+        }
+
+        prov->token_uri = arg;
+        return NGX_OK;
+
+    } else {
+        goto invalid;
+    }
+
+    if (id->len) {
+        goto duplicate;
+    }
+
+    /* sent as header values: the inbound side's limits */
+    if (!ngx_http_snap_header_value_ok(arg.data, arg.len,
+                                       NGX_HTTP_SNAP_ID_MAX))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value in \"%V\"", v);
+        return NGX_ERROR;
+    }
+
+    *id = arg;
+
+    return NGX_OK;
+
+duplicate:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "duplicate parameter \"%V\"", &name);
+    return NGX_ERROR;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", v);
+    return NGX_ERROR;
+}
+
+
+/* snap_provider_zone NAME:SIZE, the token cache */
+
+char *
+ngx_http_snap_provider_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_snap_main_conf_t *smcf = conf;
+
+    ngx_str_t  *value, name;
+
+    if (smcf->provider_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    smcf->provider_zone = ngx_http_snap_zone_add(cf, &value[1], &name,
+                                                 &ngx_http_snap_provider_tag);
+    if (smcf->provider_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    smcf->provider_zone->init = ngx_http_snap_provider_init_zone;
+    smcf->provider_zone->data = smcf;
+
+    return NGX_CONF_OK;
+}
+
+
+/* snap_provider_token NAME, in the location token= names */
+
+char *
+ngx_http_snap_provider_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_snap_loc_conf_t *slcf = conf;
+
+    ngx_str_t  *value;
+
+    if (slcf->provider_token) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    /* resolved with the others; until then, not NULL */
+    slcf->provider_token = (ngx_http_snap_provider_t *) -1;
+
+    if (ngx_http_snap_provider_ref(cf, &value[1], &slcf->provider_token, 1)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * snap_sign and snap_provider_token may come before the snap_provider
+ * they name: the name and where it was written are kept, and resolved
+ * once the http block is read.
+ */
+
+ngx_int_t
+ngx_http_snap_provider_ref(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_http_snap_provider_t **provider, ngx_uint_t token)
+{
+    ngx_http_snap_main_conf_t     *smcf;
+    ngx_http_snap_provider_ref_t  *ref;
+
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_snap_module);
+
+    ref = ngx_array_push(&smcf->provider_refs);
+    if (ref == NULL) {
+        return NGX_ERROR;
+    }
+
+    ref->name = *name;
+    ref->provider = provider;
+    ref->file = cf->conf_file->file.name;
+    ref->line = cf->conf_file->line;
+    ref->token = token;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_snap_providers_resolve(ngx_conf_t *cf)
+{
+    ngx_uint_t                     i, j, pass;
+    ngx_http_snap_provider_t     **pp, *prov;
+    ngx_http_snap_main_conf_t     *smcf;
+    ngx_http_snap_provider_ref_t  *ref;
+
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_snap_module);
+
+    if (smcf->providers.nelts && smcf->provider_zone == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"snap_provider\" needs \"snap_provider_zone\" in "
+                      "the http block, the token cache");
+        return NGX_ERROR;
+    }
+
+    pp = smcf->providers.elts;
+    ref = smcf->provider_refs.elts;
+
+    /* the token locations first, so that snap_sign can count them */
+    for (pass = 1; pass <= 2; pass++) {
+        for (i = 0; i < smcf->provider_refs.nelts; i++) {
+
+            if (ref[i].token != (pass == 1)) {
+                continue;
+            }
+
+            prov = NULL;
+
+            for (j = 0; j < smcf->providers.nelts; j++) {
+                if (pp[j]->name.len == ref[i].name.len
+                    && ngx_strncmp(pp[j]->name.data, ref[i].name.data,
+                                   ref[i].name.len)
+                       == 0)
+                {
+                    prov = pp[j];
+                    break;
+                }
+            }
+
+            if (prov == NULL) {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "unknown snap_provider \"%V\" in %V:%ui",
+                              &ref[i].name, &ref[i].file, ref[i].line);
+                return NGX_ERROR;
+            }
+
+            if (ref[i].token) {
+                prov->token_locations++;
+
+            } else if (prov->token_locations == 0) {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "no location has \"snap_provider_token %V\" "
+                              "for the token calls of \"snap_sign\" in "
+                              "%V:%ui", &prov->name, &ref[i].file,
+                              ref[i].line);
+                return NGX_ERROR;
+            }
+
+            *ref[i].provider = prov;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A slot a provider, found by name in a zone kept across reloads: a
+ * reload keeps its token unless the provider's client or endpoint
+ * changed.  Slots of providers no longer configured stay; they are a few
+ * kilobytes each.
+ */
+
+static ngx_int_t
+ngx_http_snap_provider_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_uint_t                   i;
+    ngx_slab_pool_t             *shpool;
+    ngx_http_snap_token_sh_t    *sh;
+    ngx_http_snap_provider_t   **pp;
+    ngx_http_snap_main_conf_t   *smcf;
+    ngx_http_snap_token_slot_t  *slot;
+
+    smcf = shm_zone->data;
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if ((data || shm_zone->shm.exists) && shpool->data) {
+        sh = shpool->data;
+
+    } else {
+        sh = ngx_slab_calloc(shpool, sizeof(ngx_http_snap_token_sh_t));
+        if (sh == NULL) {
+            return NGX_ERROR;
+        }
+
+        shpool->data = sh;
+        shpool->log_nomem = 0;
+    }
+
+    pp = smcf->providers.elts;
+
+    for (i = 0; i < smcf->providers.nelts; i++) {
+
+        for (slot = sh->slots; slot; slot = slot->next) {
+            if (slot->name_len == pp[i]->name.len
+                && ngx_memcmp(slot->name, pp[i]->name.data, slot->name_len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (slot == NULL) {
+            slot = ngx_slab_calloc(shpool,
+                                   sizeof(ngx_http_snap_token_slot_t));
+            if (slot == NULL) {
+                ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                              "snap_provider_zone \"%V\" is too small for "
+                              "%ui providers", &shm_zone->shm.name,
+                              smcf->providers.nelts);
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(slot->name, pp[i]->name.data, pp[i]->name.len);
+            slot->name_len = pp[i]->name.len;
+            slot->fingerprint = pp[i]->fingerprint;
+            slot->next = sh->slots;
+            sh->slots = slot;
+        }
+
+        ngx_shmtx_lock(&shpool->mutex);
+
+        if (slot->fingerprint != pp[i]->fingerprint) {
+            slot->fingerprint = pp[i]->fingerprint;
+            slot->exp = 0;
+            slot->len = 0;
+            slot->loading = 0;
+            slot->retry = 0;
+            slot->backoff = 0;
+            slot->generation++;
+        }
+
+        ngx_shmtx_unlock(&shpool->mutex);
+
+        pp[i]->slot = slot;
+        pp[i]->shpool = shpool;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * What the request does for a token.  USE: out->token is valid, and with
+ * out->refresh set this request fetches the next one ahead of expiry.
+ * FETCH: none is valid and this request fetches it.  WAIT: another
+ * request is fetching.  BACKOFF: none is valid and the last fetch failed
+ * a moment ago.  Only the copy of the token is used outside the lock.
+ */
+
+ngx_http_snap_token_get_e
+ngx_http_snap_token_get(ngx_http_request_t *r, ngx_http_snap_out_t *out)
+{
+    time_t                       now, ahead;
+    ngx_slab_pool_t             *shpool;
+    ngx_http_snap_token_get_e    rc;
+    ngx_http_snap_token_slot_t  *slot;
+
+    shpool = out->provider->shpool;
+    slot = out->provider->slot;
+    now = ngx_time();
+
+    out->refresh = 0;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    if (slot->loading && now >= slot->loading) {
+        /* the worker fetching it is gone or hung: another may take over */
+        slot->loading = 0;
+    }
+
+    if (slot->len && now < slot->exp) {
+        ngx_memcpy(out->token.data, slot->token, slot->len);
+        out->token.len = slot->len;
+        out->generation = slot->generation;
+
+        ahead = ngx_min(slot->lifetime / 4, 60);
+
+        if (now >= slot->exp - ahead && slot->loading == 0
+            && now >= slot->retry)
+        {
+            slot->loading = now + NGX_HTTP_SNAP_FETCH_TIMEOUT;
+            out->lease = slot->loading;
+            out->leased = 1;
+            out->refresh = 1;
+        }
+
+        rc = NGX_HTTP_SNAP_TOKEN_USE;
+
+    } else if (slot->loading) {
+        rc = NGX_HTTP_SNAP_TOKEN_WAIT;
+
+    } else if (now < slot->retry) {
+        rc = NGX_HTTP_SNAP_TOKEN_BACKOFF;
+
+    } else {
+        slot->loading = now + NGX_HTTP_SNAP_FETCH_TIMEOUT;
+        out->lease = slot->loading;
+        out->leased = 1;
+        rc = NGX_HTTP_SNAP_TOKEN_FETCH;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return rc;
+}
+
+
+/*
+ * The token call, as a subrequest to token=: its method, headers and body
+ * are the module's, nothing of the app's request goes with it, and its
+ * answer is kept in memory (subrequest_output_buffer_size).
+ */
+
+ngx_int_t
+ngx_http_snap_token_fetch(ngx_http_request_t *r, ngx_http_snap_out_t *out)
+{
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_request_t          *sr;
+    ngx_http_snap_ctx_t         *sctx;
+    ngx_http_snap_out_t         *sout;
+    ngx_http_post_subrequest_t  *ps;
+
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (ps == NULL || cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* a request gone before its token call's answer gives the lease back */
+    cln->handler = ngx_http_snap_token_abandon;
+    cln->data = out;
+
+    ps->handler = ngx_http_snap_token_done;
+    ps->data = out;
+
+    out->fetch_rc = NGX_AGAIN;
+
+    if (ngx_http_subrequest(r, &out->provider->token_uri, NULL, &sr, ps,
+                            NGX_HTTP_SUBREQUEST_IN_MEMORY
+                            |NGX_HTTP_SUBREQUEST_WAITED)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /*
+     * no pool cleanup, unlike a main request's context: the pool is the
+     * main request's, whose context is found through its cleanup
+     */
+    sctx = ngx_pcalloc(r->pool, sizeof(ngx_http_snap_ctx_t));
+    sout = ngx_pcalloc(r->pool, sizeof(ngx_http_snap_out_t));
+    if (sctx == NULL || sout == NULL) {
+        return NGX_ERROR;
+    }
+
+    sctx->state = NGX_HTTP_SNAP_REJECTED;
+    sctx->out = sout;
+    sout->provider = out->provider;
+    sout->token_request = 1;
+
+    ngx_http_set_ctx(sr, sctx, ngx_http_snap_module);
+
+    return ngx_http_snap_token_request(r, sr, out->provider);
+}
+
+
+/* POST, X-TIMESTAMP, X-CLIENT-KEY, X-SIGNATURE = SHA256withRSA(id|ts) */
+
+static ngx_int_t
+ngx_http_snap_token_request(ngx_http_request_t *r, ngx_http_request_t *sr,
+    ngx_http_snap_provider_t *prov)
+{
+    u_char                    *ts, *msg, *p, *sig, *b64;
+    size_t                     len, sig_len;
+    ngx_buf_t                 *b;
+    ngx_chain_t               *cl;
+    ngx_http_request_body_t   *rb;
+
+    ts = ngx_pnalloc(r->pool, 25);
+    msg = ngx_pnalloc(r->pool, prov->client_id.len + 1 + 25);
+    sig = ngx_pnalloc(r->pool, prov->sig_size);
+    b64 = ngx_pnalloc(r->pool, ngx_http_snap_base64_encoded_len(prov->sig_size));
+
+    if (ts == NULL || msg == NULL || sig == NULL || b64 == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_snap_format_wib(ngx_time(), ts);
+
+    p = ngx_cpymem(msg, prov->client_id.data, prov->client_id.len);
+    *p++ = '|';
+    p = ngx_cpymem(p, ts, 25);
+
+    sig_len = prov->sig_size;
+
+    if (ngx_http_snap_rsa_sign(prov->signer, msg, p - msg, sig, &sig_len)
+        != NGX_HTTP_SNAP_LIB_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "snap: could not sign the token call of provider "
+                      "\"%V\"", &prov->name);
+        return NGX_ERROR;
+    }
+
+    len = ngx_http_snap_base64_encode(b64, sig, sig_len, 0);
+
+    ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
+    sr->headers_in.content_length_n = ngx_http_snap_token_body.len;
+    sr->headers_in.keep_alive_n = -1;
+    sr->headers_in.server = r->headers_in.server;
+
+    if (ngx_list_init(&sr->headers_in.headers, r->pool, 4,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK
+        || ngx_http_snap_add_header(r, &sr->headers_in.headers,
+                                     "Content-Type",
+                                     (u_char *) "application/json", 16)
+           != NGX_OK
+        || ngx_http_snap_add_header(r, &sr->headers_in.headers,
+                                     "X-TIMESTAMP", ts, 25)
+           != NGX_OK
+        || ngx_http_snap_add_header(r, &sr->headers_in.headers,
+                                     "X-CLIENT-KEY", prov->client_id.data,
+                                     prov->client_id.len)
+           != NGX_OK
+        || ngx_http_snap_add_header(r, &sr->headers_in.headers,
+                                     "X-SIGNATURE", b64, len)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
+    b = ngx_calloc_buf(r->pool);
+    cl = ngx_alloc_chain_link(r->pool);
+    if (rb == NULL || b == NULL || cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = ngx_http_snap_token_body.data;
+    b->last = b->pos + ngx_http_snap_token_body.len;
+    b->memory = 1;
+    b->last_buf = 1;
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    rb->bufs = cl;
+    sr->request_body = rb;
+
+    sr->method = NGX_HTTP_POST;
+    ngx_str_set(&sr->method_name, "POST");
+
+    return NGX_OK;
+}
+
+
+/* a request header, with the hash and lower-cased name proxy looks up */
+
+ngx_int_t
+ngx_http_snap_add_header(ngx_http_request_t *r, ngx_list_t *headers,
+    char *name, u_char *value, size_t len)
+{
+    size_t            n;
+    ngx_table_elt_t  *h;
+
+    n = ngx_strlen(name);
+
+    h = ngx_list_push(headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->key.data = (u_char *) name;
+    h->key.len = n;
+    h->value.data = value;
+    h->value.len = len;
+
+    h->lowcase_key = ngx_pnalloc(r->pool, n);
+    if (h->lowcase_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, n);
+
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return NGX_OK;
+}
+
+
+/*
+ * May run more than once for one subrequest (an error page after the
+ * error): it only records, and the request that waits reads the answer
+ * once the subrequest is done.
+ */
+
+static ngx_int_t
+ngx_http_snap_token_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
+{
+    ngx_http_snap_out_t *out = data;
+
+    ngx_http_snap_ctx_t  *sctx;
+
+    sctx = ngx_http_get_module_ctx(sr, ngx_http_snap_module);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
+                   "snap token call done: rc %i, status %ui", rc,
+                   sr->headers_out.status);
+
+    out->answer = NULL;
+    out->answer_len = 0;
+
+    if (sctx == NULL || sctx->out == NULL || !sctx->out->located) {
+        /* token= led elsewhere than the provider's token location */
+        out->fetch_rc = NGX_ERROR;
+        return rc;
+    }
+
+    if (rc == NGX_ERROR) {
+        /* nginx failed the call: its own error line says why */
+        out->fetch_rc = NGX_ABORT;
+        return rc;
+    }
+
+    if (sr->out && sr->out->buf) {
+        out->answer = sr->out->buf->pos;
+        out->answer_len = sr->out->buf->last - sr->out->buf->pos;
+    }
+
+    out->fetch_rc = (sr->headers_out.status == NGX_HTTP_OK)
+                    ? NGX_OK
+                    : (ngx_int_t) (sr->headers_out.status
+                                   ? sr->headers_out.status
+                                   : NGX_HTTP_BAD_GATEWAY);
+
+    return rc;
+}
+
+
+/*
+ * The waiting request reads its token call's answer: NGX_OK when a token
+ * is in out->token (the new one, or after a failed refresh the one still
+ * valid), NGX_DECLINED when the provider's side gave none, NGX_ERROR when
+ * nginx's side could not make the call.
+ */
+
+ngx_int_t
+ngx_http_snap_token_answer(ngx_http_request_t *r, ngx_http_snap_out_t *out)
+{
+    u_char                        code[7];
+    ngx_int_t                     rc;
+    ngx_http_snap_provider_t     *prov;
+    ngx_http_snap_token_reply_t  *reply;
+
+    /* stored or failed below, the lease is given back either way */
+    out->leased = 0;
+
+    prov = out->provider;
+    rc = NGX_DECLINED;
+
+    reply = ngx_palloc(r->pool, sizeof(ngx_http_snap_token_reply_t));
+    if (reply == NULL) {
+        out->fetch_rc = NGX_DECLINED;
+    }
+
+    switch (out->fetch_rc) {
+
+    case NGX_OK:
+        if (ngx_http_snap_token_reply(out->answer, out->answer_len, reply)
+            == NGX_HTTP_SNAP_LIB_OK)
+        {
+            return ngx_http_snap_token_store(r, out, reply);
+        }
+
+        if (reply->has_code && ngx_strncmp(reply->code, "200", 3) != 0) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "snap: the token call of provider \"%V\" was "
+                          "answered with responseCode %*s", &prov->name,
+                          (size_t) 7, reply->code);
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "snap: the token call of provider \"%V\" was "
+                          "answered without a valid responseCode, "
+                          "accessToken and expiresIn", &prov->name);
+        }
+
+        break;
+
+    case NGX_DECLINED:
+        /* nginx's side: memory, the merchant key */
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "snap: the token call of provider \"%V\" could not "
+                      "be made", &prov->name);
+        rc = NGX_ERROR;
+        break;
+
+    case NGX_ERROR:
+    case NGX_AGAIN:
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "snap: the token call of provider \"%V\" did not "
+                      "reach a location with \"snap_provider_token %V\": "
+                      "check token=%V", &prov->name, &prov->name,
+                      &prov->token_uri);
+        rc = NGX_ERROR;
+        break;
+
+    case NGX_ABORT:
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "snap: the token call of provider \"%V\" failed",
+                      &prov->name);
+        break;
+
+    default:
+        if (ngx_http_snap_response_code(out->answer, out->answer_len, code))
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "snap: the token call of provider \"%V\" was "
+                          "answered with status %i, responseCode %*s",
+                          &prov->name, out->fetch_rc, (size_t) 7, code);
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "snap: the token call of provider \"%V\" was "
+                          "answered with status %i", &prov->name,
+                          out->fetch_rc);
+        }
+
+        break;
+    }
+
+    ngx_http_snap_token_failed(prov);
+
+    if (out->refresh) {
+        /* the token copied before the refresh is still valid */
+        out->refresh = 0;
+        return NGX_OK;
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_snap_token_store(ngx_http_request_t *r, ngx_http_snap_out_t *out,
+    ngx_http_snap_token_reply_t *reply)
+{
+    time_t                       now, expires;
+    ngx_slab_pool_t             *shpool;
+    ngx_http_snap_provider_t    *prov;
+    ngx_http_snap_token_slot_t  *slot;
+
+    prov = out->provider;
+    slot = prov->slot;
+    shpool = prov->shpool;
+    now = ngx_time();
+
+    expires = (time_t) ngx_min(reply->expires_in, NGX_HTTP_SNAP_EXPIRES_MAX);
+
+    ngx_memcpy(out->token.data, reply->token, reply->token_len);
+    out->token.len = reply->token_len;
+    out->refresh = 0;
+    out->fetched = 1;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    /* a worker of the previous configuration stores nothing for this one */
+    if (slot->fingerprint == prov->fingerprint) {
+        ngx_memcpy(slot->token, reply->token, reply->token_len);
+        slot->len = reply->token_len;
+        slot->exp = now + expires;
+        slot->lifetime = expires;
+        slot->loading = 0;
+        slot->retry = 0;
+        slot->backoff = 0;
+        slot->generation++;
+    }
+
+    out->generation = slot->generation;
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    ngx_explicit_memzero(reply->token, reply->token_len);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "snap: provider \"%V\" issued a token for %T s",
+                  &prov->name, expires);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_snap_token_abandon(void *data)
+{
+    ngx_http_snap_out_t *out = data;
+
+    ngx_http_snap_token_slot_t  *slot;
+
+    if (!out->leased) {
+        return;
+    }
+
+    slot = out->provider->slot;
+
+    ngx_shmtx_lock(&out->provider->shpool->mutex);
+
+    if (slot->loading == out->lease) {
+        slot->loading = 0;
+    }
+
+    ngx_shmtx_unlock(&out->provider->shpool->mutex);
+}
+
+
+/* 2 s, doubling to 64 s, before the next fetch after a failure */
+
+static void
+ngx_http_snap_token_failed(ngx_http_snap_provider_t *prov)
+{
+    time_t                       now;
+    ngx_http_snap_token_slot_t  *slot;
+
+    slot = prov->slot;
+    now = ngx_time();
+
+    ngx_shmtx_lock(&prov->shpool->mutex);
+
+    slot->loading = 0;
+    slot->backoff = slot->backoff
+                    ? ngx_min(slot->backoff * 2, NGX_HTTP_SNAP_BACKOFF_MAX)
+                    : NGX_HTTP_SNAP_BACKOFF_MIN;
+    slot->retry = now + slot->backoff;
+
+    ngx_shmtx_unlock(&prov->shpool->mutex);
+}
+
+
+/*
+ * The provider refused the token it issued (401xx01): a later request
+ * fetches a new one.  Only the token that was refused is dropped, not
+ * one another worker has fetched since.
+ */
+
+void
+ngx_http_snap_token_stale(ngx_http_snap_provider_t *prov,
+    ngx_uint_t generation)
+{
+    ngx_http_snap_token_slot_t  *slot;
+
+    slot = prov->slot;
+
+    ngx_shmtx_lock(&prov->shpool->mutex);
+
+    if (slot->generation == generation && slot->len) {
+        ngx_explicit_memzero(slot->token, slot->len);
+        slot->len = 0;
+        slot->exp = 0;
+        slot->generation++;
+    }
+
+    ngx_shmtx_unlock(&prov->shpool->mutex);
+}
+
+
+/*
+ * The token location's precontent check: only the module's own token
+ * calls, for this location's provider, are let through to its proxy_pass.
+ */
+
+ngx_int_t
+ngx_http_snap_provider_token_handler(ngx_http_request_t *r)
+{
+    ngx_http_snap_ctx_t       *ctx;
+    ngx_http_snap_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_snap_module);
+
+    if (ctx && ctx->out && ctx->out->token_request) {
+        if (slcf->provider_token == ctx->out->provider) {
+            ctx->out->located = 1;
+            return NGX_DECLINED;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "snap: \"%V\", token= of provider \"%V\", is not a "
+                      "location with \"snap_provider_token %V\"",
+                      &ctx->out->provider->token_uri,
+                      &ctx->out->provider->name, &ctx->out->provider->name);
+
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (slcf->provider_token == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "snap: a \"snap_provider_token\" location answers only "
+                  "the module's own token calls");
+
+    return NGX_HTTP_FORBIDDEN;
+}

@@ -1,0 +1,141 @@
+
+/*
+ * Copyright (C) ngx_http_snap_module authors
+ *
+ * Outbound signing: the providers the merchant calls, their token cache
+ * shared by the workers, and what a signed request carries.
+ */
+
+
+#ifndef _NGX_HTTP_SNAP_PROVIDER_H_INCLUDED_
+#define _NGX_HTTP_SNAP_PROVIDER_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <openssl/evp.h>
+
+#include "ngx_http_snap_lib.h"
+
+
+#define NGX_HTTP_SNAP_PROVIDER_NAME_MAX  64
+
+
+typedef struct ngx_http_snap_token_slot_s  ngx_http_snap_token_slot_t;
+
+
+typedef struct {
+    ngx_str_t                   name;
+    ngx_str_t                   client_id;
+    ngx_str_t                   partner_id;
+    ngx_str_t                   channel_id;   /* empty: none sent */
+    ngx_str_t                   token_uri;
+    EVP_PKEY_CTX               *signer;
+    size_t                      sig_size;
+    ngx_http_snap_key_t         secret;
+    uint64_t                    fingerprint;  /* what a cached token is for */
+    ngx_http_snap_token_slot_t *slot;
+    ngx_slab_pool_t            *shpool;
+    ngx_uint_t                  token_locations;
+} ngx_http_snap_provider_t;
+
+
+/* a provider's name in a directive, resolved once the http block is read */
+typedef struct {
+    ngx_str_t                   name;
+    ngx_http_snap_provider_t  **provider;
+    ngx_str_t                   file;
+    ngx_uint_t                  line;
+    ngx_uint_t                  token;        /* snap_provider_token */
+} ngx_http_snap_provider_ref_t;
+
+
+/* snap_sign NAME [SERVICE] [path=VALUE] */
+typedef struct {
+    ngx_http_snap_provider_t   *provider;
+    ngx_http_complex_value_t   *path;
+} ngx_http_snap_sign_conf_t;
+
+
+typedef enum {
+    NGX_HTTP_SNAP_OUT_START = 0,
+    NGX_HTTP_SNAP_OUT_READING,
+    NGX_HTTP_SNAP_OUT_BODY,
+    NGX_HTTP_SNAP_OUT_WAITING,
+    NGX_HTTP_SNAP_OUT_FETCHING,
+    NGX_HTTP_SNAP_OUT_FETCHED,
+    NGX_HTTP_SNAP_OUT_SIGNED,
+    NGX_HTTP_SNAP_OUT_REJECTED
+} ngx_http_snap_out_state_e;
+
+
+/* what one signed request carries, from the body read to the answer */
+typedef struct {
+    ngx_http_snap_out_state_e   state;
+    ngx_http_snap_provider_t   *provider;
+
+    ngx_str_t                   body;         /* minified */
+    u_char                      hex[NGX_HTTP_SNAP_SHA256_HEX_LEN];
+    u_char                      timestamp[25];
+    u_char                      external_id[NGX_HTTP_SNAP_OUT_ID_LEN];
+
+    ngx_str_t                   token;
+    ngx_uint_t                  generation;   /* of the token used */
+    ngx_int_t                   fetch_rc;
+    time_t                      lease;        /* the fetch this one holds */
+
+    /* the first bytes of a 401 answer, for its responseCode */
+    u_char                     *answer;
+    size_t                      answer_len;
+
+    unsigned                    refresh:1;    /* this request refreshes */
+    unsigned                    leased:1;
+    unsigned                    fetched:1;
+    unsigned                    token_request:1;
+    unsigned                    located:1;    /* in its token location */
+    unsigned                    watch:1;
+    unsigned                    watched:1;
+} ngx_http_snap_out_t;
+
+
+/* the token cache, in snap_provider_zone */
+typedef enum {
+    NGX_HTTP_SNAP_TOKEN_USE = 0,      /* a valid token, maybe refresh */
+    NGX_HTTP_SNAP_TOKEN_FETCH,        /* none valid, this request fetches */
+    NGX_HTTP_SNAP_TOKEN_WAIT,         /* another request fetches */
+    NGX_HTTP_SNAP_TOKEN_BACKOFF       /* none valid, the last fetch failed */
+} ngx_http_snap_token_get_e;
+
+
+NGX_HTTP_SNAP_API char *ngx_http_snap_provider(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+NGX_HTTP_SNAP_API char *ngx_http_snap_provider_zone(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+NGX_HTTP_SNAP_API char *ngx_http_snap_provider_token(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_provider_ref(ngx_conf_t *cf,
+    ngx_str_t *name, ngx_http_snap_provider_t **provider, ngx_uint_t token);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_providers_resolve(ngx_conf_t *cf);
+
+NGX_HTTP_SNAP_API ngx_http_snap_token_get_e ngx_http_snap_token_get(
+    ngx_http_request_t *r, ngx_http_snap_out_t *out);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_token_fetch(ngx_http_request_t *r,
+    ngx_http_snap_out_t *out);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_token_answer(
+    ngx_http_request_t *r, ngx_http_snap_out_t *out);
+NGX_HTTP_SNAP_API void ngx_http_snap_token_stale(
+    ngx_http_snap_provider_t *provider, ngx_uint_t generation);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_add_header(ngx_http_request_t *r,
+    ngx_list_t *headers, char *name, u_char *value, size_t len);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_provider_token_handler(
+    ngx_http_request_t *r);
+
+NGX_HTTP_SNAP_API char *ngx_http_snap_sign(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_sign_handler(
+    ngx_http_request_t *r);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_sign_init_filters(ngx_conf_t *cf);
+
+
+#endif /* _NGX_HTTP_SNAP_PROVIDER_H_INCLUDED_ */
