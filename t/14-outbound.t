@@ -63,6 +63,9 @@ sub conf {
     snap_provider elsewhere client_id=MERCHANT01
                   private_key=$d/MERCHANT01.key
                   secret_file=$m->{secret_file} token=/_snap/elsewhere;
+    snap_provider badtls client_id=MERCHANT01
+                  private_key=$d/MERCHANT01.key
+                  secret_file=$m->{secret_file} token=/_snap/badtls/token;
     log_format out '\$snap_out_provider \$snap_out_token_source '
                    '\$snap_out_external_id \$snap_out_timestamp \$pid';
     underscores_in_headers on;
@@ -109,6 +112,21 @@ sub conf {
         location = /_snap/elsewhere {
             internal;
             return 200 '{"responseCode":"2007300","accessToken":"planted","expiresIn":"900"}';
+        }
+        # a certificate that is not the provider's name
+        location = /_snap/badtls/token {
+            internal;
+            snap_provider_token badtls;
+            proxy_pass https://127.0.0.1:$pport/api/v1.0/access-token/b2b;
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate $ca->{ca};
+            proxy_ssl_name impostor.test;
+            proxy_ssl_server_name on;
+        }
+        location = /badtls {
+            snap_sign badtls 51;
+            proxy_pass https://127.0.0.1:$pport$QRY;
+            $tls
         }
         location = /elsewhere {
             snap_sign elsewhere 51;
@@ -187,10 +205,10 @@ EOF
     $t->config_fails($prov_line->("private_key=$td/none.key "
         . "secret_file=$tm->{secret_file}") . $loc,
         qr/none\.key.*failed.*nginx\.conf:\d+/s, 'a missing private key file');
-    chmod 0, "$td/M.key";
-    $t->config_fails($prov_line->($ok) . $loc, qr/M\.key.*failed|could not read/,
-        'an unreadable private key file') if $> != 0;
-    chmod 0600, "$td/M.key";
+    $t->config_fails($prov_line->("private_key=$td "
+        . "secret_file=$tm->{secret_file}") . $loc,
+        qr/could not read.*nginx\.conf:\d+/s,
+        'an unreadable private key file (a directory)');
     $t->config_fails($prov_line->("private_key=$td/M.pem "
         . "secret_file=$tm->{secret_file}") . $loc,
         qr/holds no private key but a public key.*nginx\.conf:\d+/s,
@@ -385,6 +403,16 @@ like($a->read_file('error.log'),
     qr/did not reach a location with "snap_provider_token elsewhere"/,
     'the error log says why');
 
+# the provider's certificate does not verify: no token call gets through
+$tbefore = tokens();
+$r = app('/badtls', $query);
+is_snap_error($r, '5005102', 'External Server Error',
+    'a certificate for another name: 500xx02');
+is(tokens(), $tbefore, 'the mock provider never got the token call');
+like($a->read_file('error.log'), qr/upstream SSL certificate does not match/,
+    'nginx verified the certificate');
+is(txs(), $before, 'nothing sent');
+
 ##############################################################################
 # the token endpoint down: SNAP 5xx, the transaction never sent
 
@@ -522,6 +550,21 @@ $tbefore = tokens();
     is(scalar @t, 2, 'two token calls');
     ok($t[1]{time} < $t[0]{time} + 8,
         'the second before the first token expired');
+
+    # the refresh fails: the current token serves while it is valid
+    $prov->set(token_status => 503);
+    my $issued = $t[1]{time};
+    sleep $issued + 6.5 - time if $issued + 6.5 > time;
+    my $n = tokens();
+    my $r = app($QRY, $query);
+    is($r->{status}, 200, 'a failed refresh: the current token still used');
+    is(tokens(), $n + 1, 'after a refresh attempt');
+    is(($prov->requests('token'))[-1]{verdict}, 'down', 'which failed');
+    sleep $issued + 8.5 - time if $issued + 8.5 > time;
+    $r = app($QRY, $query);
+    is_snap_error($r, '5000002', 'External Server Error',
+        'once it expired: 500xx02');
+    $prov->set(token_status => undef);
 }
 $prov->set(expires_in => undef);
 
