@@ -14,7 +14,7 @@ UNIT_FLAGS := -std=c99 -O1 -g -Wall -Wextra -Werror -Isrc/lib
 
 DEB_PACKAGES := nginx nginx-dev libcjson-dev libssl-dev pkg-config \
                 libcrypt-openssl-rsa-perl curl openssl faketime \
-                clang libclang-rt-14-dev redis-server iproute2
+                clang libclang-rt-14-dev redis-server iproute2 prometheus
 
 .PHONY: all deps install uninstall unit test run demo clean fuzz fuzz-regress \
         test-asan valgrind bench bench-compare
@@ -25,7 +25,7 @@ ASAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all \
                -fno-omit-frame-pointer
 
 FUZZ_TARGETS := minify minify_diff timestamp base64 token fields header resp \
-                compat token_reply
+                compat token_reply prom
 FUZZ_SECONDS ?= 60
 # the nginx-free core, linked alone
 FUZZ_SRCS    := $(wildcard src/lib/*.c)

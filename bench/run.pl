@@ -85,19 +85,27 @@ LOC
 # (s): outbound, nginx signing the app's plain call (the token from this
 # nginx's own snap_token, fetched once and cached)
 my $pd = $t->dir;
-$t->run(<<"EOF", main => "worker_rlimit_nofile 4096;\n");
+# what the bench's nginx share: the partner, quiet logs, the upstream
+sub common {
+    return <<"EOF";
     snap_client QoinSnap public_key=$p->{pem} secret_file=$p->{secret_file};
-    snap_provider self client_id=QoinSnap private_key=$pd/QoinSnap.key
-                  secret_file=$p->{secret_file} channel_id=95221
-                  token=/_snap/token;
-    snap_provider_zone tokens:1m;
     snap_token_key $key;
-$zone_lines    snap_clock_skew 3600s;
+    snap_clock_skew 3600s;
     access_log off;
     error_log %%DIR%%/error.log warn;
     keepalive_requests 1000000;
 
 @{[ app() ]}
+EOF
+}
+
+$t->run(<<"EOF", main => "worker_rlimit_nofile 4096;\n");
+    snap_provider self client_id=QoinSnap private_key=$pd/QoinSnap.key
+                  secret_file=$p->{secret_file} channel_id=95221
+                  token=/_snap/token;
+    snap_provider_zone tokens:1m;
+$zone_lines
+@{[ common() ]}
     server {
         listen 127.0.0.1:%%PORT%% backlog=4096;
 
@@ -123,6 +131,29 @@ $zone_lines    snap_clock_skew 3600s;
         }
 
 $snap_locations    }
+EOF
+
+# (m): (b) on a second nginx that is the same but for snap_metrics_zone,
+# so every request is also counted; interleaved with (b) in every round
+my $tm = SnapTest->new(workers => 1);
+my $m_locations = join '', map { <<"LOC" } 1 .. $rounds;
+        location = /r$_$path {
+            snap_verify qr-mpm-notify;
+            snap_replay m$_;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://app;
+        }
+LOC
+$tm->run(<<"EOF", main => "worker_rlimit_nofile 4096;\n");
+@{[ join '', map { "    snap_replay_zone m$_:128m;\n" } 1 .. $rounds ]}
+    snap_metrics_zone metrics:1m;
+@{[ common() ]}
+    server {
+        listen 127.0.0.1:%%PORT%% backlog=4096;
+$m_locations
+        location = /snap/metrics { snap_metrics; }
+    }
 EOF
 
 my $token = $t->get_token($p);
@@ -159,7 +190,8 @@ $script{plain1} = $script{plain};
 my %label = (plain => 'plain proxy_pass', snap => 'snap_verify + snap_replay',
     full => 'the same, full zone', ret => 'return 200', token => 'token call',
     plain1 => 'plain proxy_pass, 1 conn', snap1 => 'snap_verify, 1 conn',
-    redis => 'the same, zone on Redis', signed => 'snap_sign');
+    redis => 'the same, zone on Redis', signed => 'snap_sign',
+    metrics => 'the same, metrics on');
 
 # the full zone is filled first, then measured in every round beside (b):
 # each of its runs adds ids, so it is measured from $fill live ids up
@@ -182,18 +214,31 @@ for my $round (1 .. $rounds) {
             headers("/q$round$path"), $body, 1);
     }
 
-    for my $k (qw(plain snap full ret token plain1 snap1 signed),
+    $script{metrics} = SnapBench::lua($tm, "metrics$round", 'POST',
+        "/r$round$path", headers("/r$round$path"), $body, 1);
+
+    for my $k (qw(plain snap metrics full ret token plain1 snap1 signed),
         $redis ? ('redis') : ())
     {
-        my $run = wrk("$label{$k} #$round", $script{$k}, $secs,
-            $k =~ /1$/ ? 1 : $conns);
+        my $run = $k eq 'metrics'
+            ? SnapBench::wrk($tm, "$label{$k} #$round", $script{$k}, $secs,
+                $conns)
+            : wrk("$label{$k} #$round", $script{$k}, $secs,
+                $k =~ /1$/ ? 1 : $conns);
         push @{$runs{$k}}, $run;
         $live += $run->{requests} if $k eq 'full';
     }
 }
 $r{$_} = median(@{$runs{$_}}) for keys %runs;
 
+# what (m) counted: every request of its rounds, none lost
+my $counted = metric($tm->scrape, 'snap_requests_total', outcome => 'accepted');
+my $sent = 0;
+$sent += $_->{requests} for @{$runs{metrics}};
+die "metrics: $counted accepted counted, $sent sent\n" if $counted < $sent;
+
 $t->stop;
+$tm->stop;
 
 my $cpu = `grep -m1 'model name' /proc/cpuinfo` =~ s/.*:\s*//r;
 chomp $cpu;
@@ -230,6 +275,8 @@ my $md = "# Benchmark results\n\n"
         [ '(a1)', $r{plain1} ])
     . ($redis ? row('(r) (b) with the zone on Redis (loopback, '
         . 'snap_replay_redis)', $r{redis}, [ '(b)', $r{snap} ]) : '')
+    . row('(m) (b) with snap_metrics_zone: every request counted',
+        $r{metrics}, [ '(b)', $r{snap} ])
     . row('(s) snap_sign: body checked and minified, cached token, '
         . 'HMAC-SHA512, SNAP headers', $r{signed}, [ '(a)', $r{plain} ])
     . sprintf("\np99 of (b) minus p99 of (a), %d connections: %.3f ms; "

@@ -887,3 +887,31 @@ ngx_http_snap_zone_add(ngx_conf_t *cf, ngx_str_t *value, ngx_str_t *name,
 
     return shm_zone;
 }
+
+
+/*
+ * A new zone's slab pool names the zone in its "no memory" lines, and
+ * keeps quiet: the module reports a full zone itself, once per burst.
+ */
+
+ngx_int_t
+ngx_http_snap_zone_log(ngx_shm_zone_t *shm_zone, ngx_slab_pool_t *shpool,
+    const char *directive)
+{
+    size_t  len;
+
+    len = sizeof(" in  \"\"") + ngx_strlen(directive)
+          + shm_zone->shm.name.len;
+
+    shpool->log_ctx = ngx_slab_alloc(shpool, len);
+    if (shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(shpool->log_ctx, " in %s \"%V\"%Z", directive,
+                &shm_zone->shm.name);
+
+    shpool->log_nomem = 0;
+
+    return NGX_OK;
+}

@@ -198,8 +198,30 @@ ngx_int_t
 ngx_http_snap_send_error(ngx_http_request_t *r, ngx_uint_t service,
     ngx_uint_t reason, ngx_str_t *field)
 {
-    ngx_str_t                  body;
-    ngx_uint_t                 status;
+    ngx_str_t   body;
+    ngx_uint_t  status;
+
+    if (ngx_http_snap_note_error(r, service, reason, field, &body, &status)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_snap_send_json(r, status, &body);
+}
+
+
+/*
+ * A rejection decided: its code, reason and answer kept in the context
+ * for the variables, the metrics and an error_page, and its log line.
+ * Under "snap_enforce off" it is all there is: the request goes on.
+ */
+
+ngx_int_t
+ngx_http_snap_note_error(ngx_http_request_t *r, ngx_uint_t service,
+    ngx_uint_t reason, ngx_str_t *field, ngx_str_t *body, ngx_uint_t *status)
+{
+    const char                *what;
     ngx_http_snap_ctx_t       *ctx;
     ngx_http_snap_loc_conf_t  *slcf;
 
@@ -211,31 +233,38 @@ ngx_http_snap_send_error(ngx_http_request_t *r, ngx_uint_t service,
         }
     }
 
-    if (ngx_http_snap_error_body(r, ctx, service, reason, field, &body,
-                                 &status)
+    if (ngx_http_snap_error_body(r, ctx, service, reason, field, body,
+                                 status)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    ctx->json = body;
+    ctx->json = *body;
+
+    if (ctx->outcome == NGX_HTTP_SNAP_OUTCOME_NONE) {
+        ctx->outcome = NGX_HTTP_SNAP_OUTCOME(reason);
+    }
 
     slcf = ngx_http_snap_conf(r);
 
+    what = ctx->reported ? "would be rejected (snap_enforce off, passed on)"
+                         : "rejected";
+
     if (field) {
         ngx_log_error(slcf->log_level, r->connection->log, 0,
-                      "snap: request rejected with %*s, %V \"%V\"",
+                      "snap: request %s with %*s, %V \"%V\"", what,
                       (size_t) 7, ctx->response_code,
                       &ngx_http_snap_reasons[reason].name, field);
 
     } else {
         ngx_log_error(slcf->log_level, r->connection->log, 0,
-                      "snap: request rejected with %*s, %V",
+                      "snap: request %s with %*s, %V", what,
                       (size_t) 7, ctx->response_code,
                       &ngx_http_snap_reasons[reason].name);
     }
 
-    return ngx_http_snap_send_json(r, status, &body);
+    return NGX_OK;
 }
 
 
@@ -443,6 +472,17 @@ ngx_http_snap_header_filter(ngx_http_request_t *r)
 
     ctx->json = body;
     ctx->replace_body = 1;
+
+    if (ctx->nginx_error == 0) {
+        ctx->nginx_error = reason + 1;
+    }
+
+    /* nginx refused the request before the module's verdict: its outcome */
+    if (ctx->outcome == NGX_HTTP_SNAP_OUTCOME_NONE
+        && (ctx->conf || ctx->token_call || ctx->out))
+    {
+        ctx->outcome = NGX_HTTP_SNAP_OUTCOME(reason);
+    }
 
     r->headers_out.status = status;
     r->headers_out.status_line.len = 0;

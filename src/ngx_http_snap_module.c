@@ -162,6 +162,27 @@ static ngx_command_t  ngx_http_snap_commands[] = {
       0,
       NULL },
 
+    { ngx_string("snap_enforce"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_snap_loc_conf_t, enforce),
+      NULL },
+
+    { ngx_string("snap_metrics_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_snap_metrics_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("snap_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_snap_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("snap_log_level"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_enum_slot,
@@ -410,6 +431,11 @@ ngx_http_snap_create_main_conf(ngx_conf_t *cf)
            != NGX_OK
         || ngx_array_init(&smcf->provider_refs, cf->pool, 2,
                           sizeof(ngx_http_snap_provider_ref_t))
+           != NGX_OK
+        || ngx_array_init(&smcf->replay_zones, cf->pool, 1,
+                          sizeof(ngx_shm_zone_t *))
+           != NGX_OK
+        || ngx_array_init(&smcf->services, cf->pool, 4, sizeof(ngx_uint_t))
            != NGX_OK)
     {
         return NULL;
@@ -484,6 +510,7 @@ ngx_http_snap_create_loc_conf(ngx_conf_t *cf)
 
     conf->verify = NGX_CONF_UNSET;
     conf->token = NGX_CONF_UNSET;
+    conf->enforce = NGX_CONF_UNSET;
     conf->token_ttl = NGX_CONF_UNSET;
     conf->clock_skew = NGX_CONF_UNSET;
     conf->log_level = NGX_CONF_UNSET_UINT;
@@ -503,6 +530,7 @@ ngx_http_snap_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_snap_loc_conf_t  *prev = parent;
     ngx_http_snap_loc_conf_t  *conf = child;
 
+    ngx_int_t                   rc;
     ngx_http_snap_main_conf_t  *smcf;
     ngx_http_core_loc_conf_t   *clcf;
 
@@ -524,6 +552,7 @@ ngx_http_snap_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->verify, 0, 0);
     ngx_conf_merge_value(conf->token, 0, 0);
+    ngx_conf_merge_value(conf->enforce, prev->enforce, 1);
     ngx_conf_merge_sec_value(conf->token_ttl, prev->token_ttl, 900);
     ngx_conf_merge_sec_value(conf->clock_skew, prev->clock_skew, 300);
     ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_INFO);
@@ -535,12 +564,34 @@ ngx_http_snap_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->replay && conf->replay->store == NULL) {
         smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_snap_module);
 
+        if (ngx_http_snap_replay_resolve(cf, conf->replay) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
         conf->replay->store = &ngx_http_snap_store_shm;
         ngx_http_snap_replay_redis_resolve(smcf, conf->replay);
     }
 
     if (conf->replay) {
         ngx_http_snap_replay_skew(conf->replay->zone, conf->clock_skew);
+    }
+
+    if (conf->verify) {
+        rc = ngx_http_snap_metrics_service(cf, conf->check.service);
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+
+        conf->metrics_service = rc;
+
+        if (!conf->enforce) {
+            clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "\"snap_enforce\" is off in location \"%V\": "
+                               "requests that fail verification are "
+                               "reported and passed on", &clcf->name);
+        }
     }
 
     if (conf->sign && (conf->verify || conf->token)) {
@@ -638,7 +689,9 @@ ngx_http_snap_init(ngx_conf_t *cf)
 
     *h = ngx_http_snap_log_handler;
 
-    if (ngx_http_snap_init_filters(cf) != NGX_OK) {
+    if (ngx_http_snap_init_filters(cf) != NGX_OK
+        || ngx_http_snap_metrics_init(cf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -676,6 +729,7 @@ ngx_http_snap_log_handler(ngx_http_request_t *r)
 
     if (ctx) {
         ngx_http_snap_replay_release(r, ctx);
+        ngx_http_snap_metrics_log(r);
     }
 
     return NGX_OK;

@@ -17,6 +17,7 @@
 #include "ngx_http_snap_replay.h"
 #include "ngx_http_snap_redis.h"
 #include "ngx_http_snap_provider.h"
+#include "ngx_http_snap_metrics.h"
 
 
 #define NGX_HTTP_SNAP_SIG_HMAC      1
@@ -128,6 +129,11 @@ typedef struct {
     ngx_array_t                 providers;    /* ngx_http_snap_provider_t * */
     ngx_array_t                 provider_refs;
     ngx_shm_zone_t             *provider_zone;
+    ngx_array_t                 replay_zones; /* ngx_shm_zone_t * */
+    ngx_array_t                 services;     /* codes of snap_verify */
+    ngx_http_snap_metrics_t    *metrics;
+    ngx_str_t                   metrics_file; /* the first snap_metrics */
+    ngx_uint_t                  metrics_line;
 } ngx_http_snap_main_conf_t;
 
 
@@ -142,7 +148,9 @@ typedef struct {
 typedef struct {
     ngx_flag_t                  verify;
     ngx_flag_t                  token;
+    ngx_flag_t                  enforce;
     ngx_http_snap_check_t       check;
+    ngx_uint_t                  metrics_service;
 
     time_t                      token_ttl;
     time_t                      clock_skew;
@@ -206,6 +214,8 @@ typedef struct {
     ngx_http_snap_out_t        *out;          /* snap_sign's request */
 
     ngx_uint_t                  reason;
+    ngx_uint_t                  outcome;      /* NGX_HTTP_SNAP_OUTCOME_* */
+    ngx_uint_t                  nginx_error;  /* its reason + 1 */
     u_char                      response_code[7];
     ngx_str_t                   json;
 
@@ -213,6 +223,8 @@ typedef struct {
     unsigned                    replace_body:1;
     unsigned                    json_sent:1;
     unsigned                    released:1;
+    unsigned                    token_call:1;
+    unsigned                    reported:1;   /* snap_enforce off */
 } ngx_http_snap_ctx_t;
 
 
@@ -242,6 +254,8 @@ NGX_HTTP_SNAP_API char *ngx_http_snap_error(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 NGX_HTTP_SNAP_API ngx_shm_zone_t *ngx_http_snap_zone_add(ngx_conf_t *cf,
     ngx_str_t *value, ngx_str_t *name, void *tag);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_zone_log(ngx_shm_zone_t *shm_zone,
+    ngx_slab_pool_t *shpool, const char *directive);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_build_schema(ngx_conf_t *cf,
     ngx_http_snap_loc_conf_t *slcf);
 
@@ -261,6 +275,9 @@ NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_read_body(ngx_http_request_t *r,
 
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_send_error(ngx_http_request_t *r,
     ngx_uint_t service, ngx_uint_t reason, ngx_str_t *field);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_note_error(ngx_http_request_t *r,
+    ngx_uint_t service, ngx_uint_t reason, ngx_str_t *field,
+    ngx_str_t *body, ngx_uint_t *status);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_send_again(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_send_json(ngx_http_request_t *r,

@@ -153,6 +153,8 @@ ngx_http_snap_provider(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     prov->fingerprint = ngx_http_snap_hash(fp.data, fp.len);
 
+    prov->index = smcf->providers.nelts;
+
     pp = ngx_array_push(&smcf->providers);
     if (pp == NULL) {
         return NGX_CONF_ERROR;
@@ -840,8 +842,11 @@ ngx_http_snap_token_answer(ngx_http_request_t *r, ngx_http_snap_out_t *out)
         if (ngx_http_snap_token_reply(out->answer, out->answer_len, reply)
             == NGX_HTTP_SNAP_LIB_OK)
         {
+            ngx_http_snap_metrics_fetch(r, prov, NGX_HTTP_SNAP_FETCH_OK);
             return ngx_http_snap_token_store(r, out, reply);
         }
+
+        ngx_http_snap_metrics_fetch(r, prov, NGX_HTTP_SNAP_FETCH_REFUSED);
 
         if (reply->has_code && ngx_strncmp(reply->code, "200", 3) != 0) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -863,11 +868,13 @@ ngx_http_snap_token_answer(ngx_http_request_t *r, ngx_http_snap_out_t *out)
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "snap: the token call of provider \"%V\" could not "
                       "be made", &prov->name);
+        ngx_http_snap_metrics_fetch(r, prov, NGX_HTTP_SNAP_FETCH_INTERNAL);
         rc = NGX_ERROR;
         break;
 
     case NGX_ERROR:
     case NGX_AGAIN:
+        ngx_http_snap_metrics_fetch(r, prov, NGX_HTTP_SNAP_FETCH_INTERNAL);
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "snap: the token call of provider \"%V\" did not "
                       "reach a location with \"snap_provider_token %V\": "
@@ -880,9 +887,15 @@ ngx_http_snap_token_answer(ngx_http_request_t *r, ngx_http_snap_out_t *out)
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "snap: the token call of provider \"%V\" failed",
                       &prov->name);
+        ngx_http_snap_metrics_fetch(r, prov, NGX_HTTP_SNAP_FETCH_FAILED);
         break;
 
     default:
+        ngx_http_snap_metrics_fetch(r, prov,
+                                    out->fetch_rc >= NGX_HTTP_INTERNAL_SERVER_ERROR
+                                    ? NGX_HTTP_SNAP_FETCH_FAILED
+                                    : NGX_HTTP_SNAP_FETCH_REFUSED);
+
         if (ngx_http_snap_response_code(out->answer, out->answer_len, code))
         {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

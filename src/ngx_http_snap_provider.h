@@ -38,6 +38,7 @@ typedef struct {
     ngx_http_snap_token_slot_t *slot;
     ngx_slab_pool_t            *shpool;
     ngx_uint_t                  token_locations;
+    ngx_uint_t                  index;        /* in snap_provider order */
 } ngx_http_snap_provider_t;
 
 

@@ -45,6 +45,8 @@ ngx_http_snap_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     /* chosen at merge, once every snap_replay_redis is known */
     rpc->store = NULL;
+    rpc->file = cf->conf_file->file.name;
+    rpc->line = cf->conf_file->line;
     rpc->zone = ngx_shared_memory_add(cf, &value[1], 0,
                                       &ngx_http_snap_module);
     if (rpc->zone == NULL) {
@@ -72,6 +74,37 @@ ngx_http_snap_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     slcf->replay = rpc;
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * At merge, once the http block is read: the zone must be declared, here
+ * rather than as nginx's "zero size shared memory zone" with no line.
+ */
+
+ngx_int_t
+ngx_http_snap_replay_resolve(ngx_conf_t *cf, ngx_http_snap_replay_conf_t *rpc)
+{
+    ngx_uint_t                  i;
+    ngx_shm_zone_t            **zones;
+    ngx_http_snap_main_conf_t  *smcf;
+
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_snap_module);
+    zones = smcf->replay_zones.elts;
+
+    for (i = 0; i < smcf->replay_zones.nelts; i++) {
+        if (zones[i] == rpc->zone) {
+            rpc->metrics_zone = i;
+            return NGX_OK;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                  "\"snap_replay\" names the zone \"%V\", which no "
+                  "\"snap_replay_zone\" declares, in %V:%ui",
+                  &rpc->zone->shm.name, &rpc->file, rpc->line);
+
+    return NGX_ERROR;
 }
 
 

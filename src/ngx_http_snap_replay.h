@@ -41,6 +41,9 @@ typedef struct {
     ngx_shm_zone_t             *zone;         /* every store's first level */
     ngx_flag_t                  numeric;
     ngx_flag_t                  release;
+    ngx_uint_t                  metrics_zone; /* the zone's index */
+    ngx_str_t                   file;         /* of the directive */
+    ngx_uint_t                  line;
 } ngx_http_snap_replay_conf_t;
 
 
@@ -71,6 +74,10 @@ extern NGX_HTTP_SNAP_API const ngx_http_snap_store_t  ngx_http_snap_store_redis;
 
 NGX_HTTP_SNAP_API char *ngx_http_snap_replay_zone(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_replay_resolve(ngx_conf_t *cf,
+    ngx_http_snap_replay_conf_t *rpc);
+NGX_HTTP_SNAP_API void ngx_http_snap_replay_zone_stats(
+    ngx_shm_zone_t *shm_zone, ngx_uint_t *live, ngx_uint_t *capacity);
 NGX_HTTP_SNAP_API void ngx_http_snap_replay_skew(ngx_shm_zone_t *shm_zone,
     time_t skew);
 

@@ -29,6 +29,7 @@ typedef struct {
     ngx_str_t                    key;
     u_char                       value[48];
     size_t                       value_len;
+    uint64_t                     start;       /* for the metrics */
     unsigned                     waiting:1;
     unsigned                     written:1;
 } ngx_http_snap_redis_write_t;
@@ -431,6 +432,7 @@ ngx_http_snap_replay_redis_record(ngx_http_request_t *r,
     }
 
     if (conf->redis == NULL || !ngx_http_snap_redis_ready(conf->redis)) {
+        ngx_http_snap_metrics_store(r, conf, 0, NGX_HTTP_SNAP_STORE_DOWN);
         return ngx_http_snap_replay_redis_failed(r, rpc, key, "is down",
                                                  reason);
     }
@@ -485,10 +487,13 @@ ngx_http_snap_replay_redis_record(ngx_http_request_t *r,
     args[5].data = exat;
     args[5].len = ngx_sprintf(exat, "%T", expire) - exat;
 
+    w->start = ngx_http_snap_metrics_start(r);
+
     if (ngx_http_snap_redis_send(conf->redis, args, 6,
                                  ngx_http_snap_replay_redis_reply, w)
         != NGX_OK)
     {
+        ngx_http_snap_metrics_store(r, conf, 0, NGX_HTTP_SNAP_STORE_DOWN);
         return ngx_http_snap_replay_redis_failed(r, rpc, key,
                                                  "cannot take the command",
                                                  reason);
@@ -513,7 +518,7 @@ ngx_http_snap_replay_redis_reply(void *data,
     ngx_http_snap_redis_write_t *w = data;
 
     const char                   *why;
-    ngx_int_t                     rc;
+    ngx_int_t                     rc, kind;
     ngx_uint_t                    reason;
     ngx_http_request_t           *r;
     ngx_http_snap_ctx_t          *ctx;
@@ -527,6 +532,8 @@ ngx_http_snap_replay_redis_reply(void *data,
         && reply->type == NGX_HTTP_SNAP_RESP_STATUS)
     {
         /* "OK": the first use of the id, on any node */
+        ngx_http_snap_metrics_store(r, w->conf, w->start,
+                                    NGX_HTTP_SNAP_STORE_OK);
         w->written = 1;
         w->conf->failing = 0;
         rc = NGX_OK;
@@ -535,6 +542,8 @@ ngx_http_snap_replay_redis_reply(void *data,
                && reply->type == NGX_HTTP_SNAP_RESP_NIL)
     {
         /* another node, or this one before a restart, had it */
+        ngx_http_snap_metrics_store(r, w->conf, w->start,
+                                    NGX_HTTP_SNAP_STORE_OK);
         w->conf->failing = 0;
         rc = ngx_http_snap_refuse(&reason, NGX_HTTP_SNAP_REPLAY);
 
@@ -542,14 +551,23 @@ ngx_http_snap_replay_redis_reply(void *data,
         switch (event) {
         case NGX_HTTP_SNAP_REDIS_TIMEOUT:
             why = "timed out";
+            kind = NGX_HTTP_SNAP_STORE_TIMEOUT;
             break;
         case NGX_HTTP_SNAP_REDIS_REPLY:
             why = "answered an error";
+            kind = NGX_HTTP_SNAP_STORE_REPLY;
+            break;
+        case NGX_HTTP_SNAP_REDIS_DOWN:
+            why = "is down";
+            kind = NGX_HTTP_SNAP_STORE_DOWN;
             break;
         default:
             why = "closed the connection";
+            kind = NGX_HTTP_SNAP_STORE_CLOSED;
             break;
         }
+
+        ngx_http_snap_metrics_store(r, w->conf, w->start, kind);
 
         ctx = ngx_http_snap_get_ctx(r);
 
@@ -578,6 +596,8 @@ ngx_http_snap_replay_redis_failed(ngx_http_request_t *r,
     conf = rpc->data;
 
     if (conf->fallback) {
+        ngx_http_snap_metrics_fallback(r, conf);
+
         if (!conf->failing) {
             conf->failing = 1;
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,

@@ -60,6 +60,7 @@ typedef struct {
     u_char                        key[16];
     ngx_queue_t                   days;
     ngx_uint_t                    entries;
+    ngx_uint_t                    capacity;   /* ids of 36, when empty */
     ngx_uint_t                    full;
     /* the largest snap_clock_skew of any configuration since it was made */
     time_t                        skew;
@@ -107,7 +108,8 @@ char *
 ngx_http_snap_replay_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_str_t                    *value;
-    ngx_shm_zone_t               *shm_zone;
+    ngx_shm_zone_t               *shm_zone, **zones;
+    ngx_http_snap_main_conf_t    *smcf;
     ngx_http_snap_replay_zone_t  *zone;
 
     value = cf->args->elts;
@@ -122,6 +124,15 @@ ngx_http_snap_replay_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (shm_zone == NULL) {
         return NGX_CONF_ERROR;
     }
+
+    smcf = conf;
+
+    zones = ngx_array_push(&smcf->replay_zones);
+    if (zones == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *zones = shm_zone;
 
     shm_zone->init = ngx_http_snap_replay_init_zone;
     shm_zone->data = zone;
@@ -155,7 +166,7 @@ ngx_http_snap_replay_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_snap_replay_zone_t  *ozone = data;
 
-    size_t                        len;
+    size_t                        size;
     uint64_t                      n;
     ngx_http_snap_replay_zone_t  *zone;
 
@@ -215,20 +226,40 @@ ngx_http_snap_replay_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_ERROR;
     }
 
-    len = sizeof(" in snap_replay_zone \"\"") + shm_zone->shm.name.len;
-
-    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
-    if (zone->shpool->log_ctx == NULL) {
+    if (ngx_http_snap_zone_log(shm_zone, zone->shpool, "snap_replay_zone")
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    ngx_sprintf(zone->shpool->log_ctx, " in snap_replay_zone \"%V\"%Z",
-                &shm_zone->shm.name);
+    /* an entry of the longest id fills a slab slot of a power of two */
+    for (size = 8;
+         size < offsetof(ngx_http_snap_replay_node_t, data)
+                + NGX_HTTP_SNAP_EXTERNAL_ID_MAX;
+         size *= 2)
+    {
+        /* void */
+    }
 
-    /* a full zone is reported once per burst by the module itself */
-    zone->shpool->log_nomem = 0;
+    zone->sh->capacity = zone->shpool->pfree * (ngx_pagesize / size);
 
     return NGX_OK;
+}
+
+
+/* for the metrics: live ids, and how many the empty zone holds */
+
+void
+ngx_http_snap_replay_zone_stats(ngx_shm_zone_t *shm_zone, ngx_uint_t *live,
+    ngx_uint_t *capacity)
+{
+    ngx_http_snap_replay_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    /* one word each: read without the lock, a moment's value */
+    *live = zone->sh->entries;
+    *capacity = zone->sh->capacity;
 }
 
 

@@ -568,6 +568,7 @@ ngx_http_snap_sign_request(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
                    &prov->name);
 
     out->state = NGX_HTTP_SNAP_OUT_SIGNED;
+    ctx->outcome = NGX_HTTP_SNAP_OUTCOME_ACCEPTED;
 
     return NGX_DECLINED;
 

@@ -50,6 +50,8 @@ ngx_http_snap_token_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ctx->token_call = 1;
+
     ngx_str_null(&field);
 
     if (r->method != NGX_HTTP_POST) {
@@ -322,6 +324,8 @@ ngx_http_snap_token_issue(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "snap: access token issued to client \"%V\"",
                   &ctx->client->id);
+
+    ctx->outcome = NGX_HTTP_SNAP_OUTCOME_ACCEPTED;
 
     return ngx_http_snap_send_json(r, NGX_HTTP_OK, &body);
 }

@@ -207,6 +207,12 @@ ngx_http_snap_verify_handler(ngx_http_request_t *r)
                                   rc == NGX_DECLINED ? reason
                                                      : NGX_HTTP_SNAP_INTERNAL,
                                   &field);
+
+        if (ctx->state == NGX_HTTP_SNAP_PASSED) {
+            /* reported only: the proxy reads the body itself */
+            return NGX_DECLINED;
+        }
+
         ngx_http_finalize_request(r, rc);
         return NGX_DONE;
     }
@@ -269,10 +275,34 @@ ngx_http_snap_refuse_redirect(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
 }
 
 
+/*
+ * A refusal, answered; or under "snap_enforce off" noted, logged and
+ * counted exactly as if answered, and the request marked passed.
+ */
+
 static ngx_int_t
 ngx_http_snap_reject(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     ngx_uint_t reason, ngx_str_t *field)
 {
+    ngx_str_t   body;
+    ngx_uint_t  status;
+
+    if (!ctx->conf->enforce) {
+        ctx->reported = 1;
+
+        if (ngx_http_snap_note_error(r, ctx->service, reason,
+                                     field->len ? field : NULL, &body,
+                                     &status)
+            != NGX_OK)
+        {
+            ctx->state = NGX_HTTP_SNAP_REJECTED;
+            return NGX_ERROR;
+        }
+
+        ctx->state = NGX_HTTP_SNAP_PASSED;
+        return NGX_OK;
+    }
+
     ctx->state = NGX_HTTP_SNAP_REJECTED;
 
     return ngx_http_snap_send_error(r, ctx->service, reason,
@@ -438,28 +468,32 @@ ngx_http_snap_verify_finish(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
 
     case NGX_OK:
         ctx->state = NGX_HTTP_SNAP_PASSED;
-
-        /* the upstream forwards the body the module has read */
-        r->preserve_body = 1;
-
-        r->write_event_handler = ngx_http_core_run_phases;
-        ngx_http_core_run_phases(r);
-        return;
+        ctx->outcome = NGX_HTTP_SNAP_OUTCOME_ACCEPTED;
+        break;
 
     case NGX_AGAIN:
         ctx->state = NGX_HTTP_SNAP_WAITING_STORE;
         return;
 
     case NGX_DECLINED:
+        rc = ngx_http_snap_reject(r, ctx, reason, field);
         break;
 
     default:
-        reason = NGX_HTTP_SNAP_INTERNAL;
+        rc = ngx_http_snap_reject(r, ctx, NGX_HTTP_SNAP_INTERNAL, field);
         break;
     }
 
-    rc = ngx_http_snap_reject(r, ctx, reason, field);
-    ngx_http_finalize_request(r, rc);
+    if (ctx->state != NGX_HTTP_SNAP_PASSED) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    /* the upstream forwards the body the module has read */
+    r->preserve_body = 1;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
 }
 
 

@@ -90,7 +90,7 @@ for my $case (
     [ 'snap_token; snap_verify 52;',
       qr/cannot be mixed with "snap_token" in one location in \S+nginx\.conf:\d+/ ],
     [ 'snap_replay nozone;',
-      qr/zero size shared memory zone "nozone"/ ],
+      qr/"snap_replay" names the zone "nozone", which no "snap_replay_zone" declares, in \S+nginx.conf:\d+/ ],
 ) {
     $t2->config_fails(<<"EOF", $case->[1], $case->[0]);
     snap_client QoinSnap public_key=$p->{pem};

@@ -22,12 +22,13 @@ $t->write_file('token.key', ('t' x 40) . "\n");
 mkdir "$d/tmp";
 
 my $conf = $t->read_file("$root/conf.example");
-my ($p0, $p1, $p2) = ($t->port(0), $t->port(1), $t->port(2));
+my ($p0, $p1, $p2, $p3) = map { $t->port($_) } 0 .. 3;
 $conf =~ s/__MODULE__/$SnapTest::MODULE/g;
 $conf =~ s/__DEMO__/$d/g;
 $conf =~ s/127\.0\.0\.1:8080/127.0.0.1:$p0/g;
 $conf =~ s/127\.0\.0\.1:8081/127.0.0.1:$p1/g;
 $conf =~ s/127\.0\.0\.1:8082/127.0.0.1:$p2/g;
+$conf =~ s/127\.0\.0\.1:9145/127.0.0.1:$p3/g;
 $conf = "user root;\n$conf" if $> == 0;
 $t->write_file('nginx.conf', $conf);
 
@@ -50,5 +51,17 @@ like($t->read_file('access.log'),
 like($t->read_file('outbound.log'),
     qr/"POST \/api\/v1.0\/qr\/qr-mpm-notify HTTP\/1.1" 200 provider=demo token=fetched ext=\d{36} ts=\S+\+07:00/,
     'the outbound log_format of conf.example');
+
+# the scrape target of conf.example counted the demo
+my $m = $t->scrape_when(sub {
+    metric($_[0], 'snap_outbound_requests_total', outcome => 'signed') == 1
+    && metric($_[0], 'snap_requests_total') == 4 }, port => $p3);
+my %q = (partner => 'QoinSnap', service => 52, enforced => 'true');
+is(join(' ', map { metric($m, 'snap_requests_total', %q, outcome => $_) }
+    qw(accepted replay signature)), '2 1 1',
+    'the metrics of conf.example: 2 accepted (one signed by nginx), a '
+    . 'replay, a forgery');
+is(metric($m, 'snap_outbound_requests_total', provider => 'demo',
+    outcome => 'signed'), 1, 'and the call nginx signed');
 
 $t->done;

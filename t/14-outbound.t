@@ -70,6 +70,7 @@ sub conf {
                    '\$snap_out_external_id \$snap_out_timestamp \$pid';
     underscores_in_headers on;
     client_body_buffer_size 1k;
+    snap_metrics_zone metrics:1m;
     $extra
     server {
         listen 127.0.0.1:%%PORT%% reuseport;
@@ -137,6 +138,7 @@ sub conf {
             snap_sign qoinhub;
             proxy_pass http://127.0.0.1:%%PORT_1%%;
         }
+        location = /snap/metrics { snap_metrics; }
     }
     server {
         listen 127.0.0.1:%%PORT_1%%;
@@ -454,6 +456,42 @@ is(txs(), $before, 'still nothing sent');
 $prov->set(token_bad => undef);
 $r = after_backoff();
 is($r->{status}, 200, 'the endpoint back, after the back-off: accepted');
+
+##############################################################################
+# the metrics of all the above, per provider
+
+{
+    my $m = $a->scrape_when(sub {
+        metric($_[0], 'snap_nginx_errors_total', reason => 'upstream') == 1
+        && metric($_[0], 'snap_outbound_requests_total', outcome => 'signed')
+           == grep { /^qoinhub / } split /\n/, $a->read_file('out.log') });
+    my $signed = grep { /^qoinhub / } split /\n/, $a->read_file('out.log');
+    my %q = (provider => 'qoinhub');
+    is(metric($m, 'snap_outbound_requests_total', %q, outcome => 'signed'),
+        $signed, "signed requests: $signed, as the log has them");
+    is(metric($m, 'snap_outbound_requests_total', %q, outcome => 'bad_json'),
+        3, 'three bodies that were not JSON');
+    is(metric($m, 'snap_outbound_requests_total', %q,
+        outcome => 'missing_field'), 1, 'one without a mandatory field');
+    ok(metric($m, 'snap_outbound_requests_total', %q, outcome => 'upstream')
+        >= 2, 'no token from the provider: counted as upstream');
+    is(metric($m, 'snap_outbound_token_fetches_total', %q, outcome => 'failed'),
+        1, 'one token call failed (503)');
+    is(metric($m, 'snap_outbound_token_fetches_total', %q,
+        outcome => 'refused'), 1, 'one answered without a token');
+    is(metric($m, 'snap_outbound_token_fetches_total', %q),
+        tokens(), 'every token call the provider saw is counted');
+    is(metric($m, 'snap_outbound_token_fetches_total', provider => 'badtls',
+        outcome => 'failed'), 1, 'the certificate that did not verify');
+    is(metric($m, 'snap_outbound_requests_total', provider => 'badtls',
+        outcome => 'upstream'), 1, 'and its request');
+    is(metric($m, 'snap_outbound_token_fetches_total', provider => 'elsewhere',
+        outcome => 'internal'), 1, 'token= leading elsewhere: internal');
+    is(metric($m, 'snap_outbound_requests_total', provider => 'elsewhere',
+        outcome => 'internal'), 1, 'and its request');
+    is(metric($m, 'snap_nginx_errors_total', reason => 'upstream'), 1,
+        'the unreachable provider: nginx\'s 502, converted');
+}
 
 ##############################################################################
 # X-EXTERNAL-ID: 10 000 requests, all distinct, over both workers

@@ -1084,6 +1084,58 @@ test_outbound(void)
 }
 
 
+/* the Prometheus text format: escapes, headers, samples, exact sizes */
+
+static void
+test_prom(void)
+{
+    size_t                      n;
+    unsigned char               buf[256];
+    ngx_http_snap_prom_label_t  l[2];
+
+    n = ngx_http_snap_prom_escape(buf, (const unsigned char *) "a\"b\\c\nd",
+                                  7);
+    is_str((char *) buf, n, "a\\\"b\\\\c\\nd",
+           "prom: quote, backslash and line feed escaped");
+    ok(ngx_http_snap_prom_escape(NULL, (const unsigned char *) "a\"b\\c\nd",
+                                 7) == n,
+       "prom: the escape's size pass agrees with its write");
+
+    n = ngx_http_snap_prom_header(buf, "snap_x_total", "counter", "Help.");
+    is_str((char *) buf, n,
+           "# HELP snap_x_total Help.\n# TYPE snap_x_total counter\n",
+           "prom: HELP and TYPE lines");
+
+    l[0].name = "zone";
+    l[0].value = (const unsigned char *) "i\"d";
+    l[0].len = 3;
+    l[1].name = "le";
+    l[1].value = (const unsigned char *) "+Inf";
+    l[1].len = 4;
+
+    n = ngx_http_snap_prom_sample(buf, "snap_s", "_bucket", l, 2, 42, 0);
+    is_str((char *) buf, n, "snap_s_bucket{zone=\"i\\\"d\",le=\"+Inf\"} 42\n",
+           "prom: a sample with a suffix and escaped labels");
+    ok(ngx_http_snap_prom_sample(NULL, "snap_s", "_bucket", l, 2, 42, 0) == n,
+       "prom: the sample's size pass agrees with its write");
+
+    n = ngx_http_snap_prom_sample(buf, "snap_s", NULL, NULL, 0, 0, 0);
+    is_str((char *) buf, n, "snap_s 0\n", "prom: no labels, zero");
+
+    n = ngx_http_snap_prom_sample(buf, "snap_s", "_sum", NULL, 0, 1234, 6);
+    is_str((char *) buf, n, "snap_s_sum 0.001234\n",
+           "prom: microseconds as seconds");
+    n = ngx_http_snap_prom_sample(buf, "t", NULL, NULL, 0, 12345678, 6);
+    is_str((char *) buf, n, "t 12.345678\n", "prom: seconds and a fraction");
+    n = ngx_http_snap_prom_sample(buf, "t", NULL, NULL, 0, 0, 6);
+    is_str((char *) buf, n, "t 0.000000\n", "prom: zero with decimals");
+
+    n = ngx_http_snap_prom_sample(buf, "t", NULL, NULL, 0, UINT64_MAX, 0);
+    is_str((char *) buf, n, "t 18446744073709551615\n",
+           "prom: the largest counter");
+}
+
+
 int
 main(void)
 {
@@ -1099,6 +1151,7 @@ main(void)
     test_query();
     test_escape();
     test_outbound();
+    test_prom();
 
     printf("1..%d\n", tests);
     printf("unit: %d passed, %d failed\n", tests - failures, failures);

@@ -42,7 +42,7 @@ sub nginx_command {
 our $MODULE = $ENV{SNAP_MODULE}
     or die "SNAP_MODULE is not set: run the tests through `make test`\n";
 
-my $json = JSON::PP->new->canonical;
+our $json = JSON::PP->new->canonical;
 
 sub new {
     my ($class, %opts) = @_;
@@ -641,6 +641,60 @@ sub parse_response {
 }
 
 ##############################################################################
+# metrics
+
+# GET the Prometheus endpoint; returns { raw, status, samples => [ [name,
+# {labels}, value], ... ] }, label values unescaped.
+sub scrape {
+    my ($self, %o) = @_;
+    my $r = $self->request(method => 'GET', path => $o{path} // '/snap/metrics',
+        port => $o{port});
+    my @samples;
+    for my $line (split /\n/, $r->{body}) {
+        next if $line =~ /^#/ || $line eq '';
+        my ($name, $labels, $value) =
+            $line =~ /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/
+            or die "not a sample line: $line";
+        my %l;
+        while (($labels // '') =~ /\G,?([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"/gc) {
+            my ($k, $v) = ($1, $2);
+            $v =~ s/\\(.)/$1 eq 'n' ? "\n" : $1/ge;
+            $l{$k} = $v;
+        }
+        push @samples, [ $name, \%l, $value ];
+    }
+    $r->{samples} = \@samples;
+    return $r;
+}
+
+# Counters move in the log phase, just after the answer has gone: scrape
+# until $ready->($scrape) holds (a second at most), and return the last.
+sub scrape_when {
+    my ($self, $ready, %o) = @_;
+    my $m;
+    for (1 .. 50) {
+        $m = $self->scrape(%o);
+        last if $ready->($m);
+        sleep 0.02;
+    }
+    return $m;
+}
+
+# The sum of the samples named $name whose labels hold every pair given.
+sub metric {
+    my ($scrape, $name, %want) = @_;
+    my $sum = 0;
+    SAMPLE: for my $s (@{$scrape->{samples}}) {
+        next unless $s->[0] eq $name;
+        for (keys %want) {
+            next SAMPLE unless ($s->[1]{$_} // "\0") eq $want{$_};
+        }
+        $sum += $s->[2];
+    }
+    return $sum;
+}
+
+##############################################################################
 # SNAP client
 
 # X-TIMESTAMP for now (+offset seconds) in +07:00, or UTC with Z and millis.
@@ -783,6 +837,7 @@ sub import {
     *{"${caller}::rsa_sign"} = \&rsa_sign;
     *{"${caller}::string_to_sign"} = \&string_to_sign;
     *{"${caller}::external_id"} = \&external_id;
+    *{"${caller}::metric"} = \&metric;
 }
 
 1;

@@ -1,0 +1,1046 @@
+
+/*
+ * Copyright (C) ngx_http_snap_module authors
+ *
+ * Metrics: snap_metrics_zone and the snap_metrics endpoint.  Every series
+ * the configuration can produce is listed once the http block is read
+ * (partners are configured snap_client ids, never a header's value, so
+ * their number is bounded); the zone's setup finds each in the zone by its
+ * exposition text, or adds it, and keeps a pointer to its counters.  At
+ * run time a request's outcome, counted in the log phase, costs one
+ * atomic increment and no lock.  A zone kept over a reload keeps every
+ * counter whose series still exists.
+ */
+
+
+#include <time.h>
+
+#include "ngx_http_snap_module.h"
+#include "ngx_http_snap_metrics.h"
+
+
+typedef enum {
+    NGX_HTTP_SNAP_M_REQUESTS = 0,
+    NGX_HTTP_SNAP_M_TOKENS,
+    NGX_HTTP_SNAP_M_NGINX,
+    NGX_HTTP_SNAP_M_RECORDED,
+    NGX_HTTP_SNAP_M_DUPLICATES,
+    NGX_HTTP_SNAP_M_FULL,
+    NGX_HTTP_SNAP_M_IDS,
+    NGX_HTTP_SNAP_M_CAPACITY,
+    NGX_HTTP_SNAP_M_ROUND_TRIPS,
+    NGX_HTTP_SNAP_M_STORE_ERRORS,
+    NGX_HTTP_SNAP_M_FALLBACKS,
+    NGX_HTTP_SNAP_M_LATENCY,
+    NGX_HTTP_SNAP_M_OUTBOUND,
+    NGX_HTTP_SNAP_M_FETCHES,
+    NGX_HTTP_SNAP_M_FAMILIES
+} ngx_http_snap_family_e;
+
+
+#define NGX_HTTP_SNAP_M_COUNTER    0
+#define NGX_HTTP_SNAP_M_GAUGE      1
+#define NGX_HTTP_SNAP_M_HISTOGRAM  2
+
+
+typedef struct {
+    const char                 *name;
+    ngx_uint_t                  type;
+    const char                 *help;
+} ngx_http_snap_family_t;
+
+
+typedef struct {
+    ngx_uint_t                  family;
+    ngx_uint_t                  nlabels;
+    ngx_http_snap_prom_label_t  labels[NGX_HTTP_SNAP_PROM_LABELS];
+    ngx_atomic_t               *values;
+    ngx_shm_zone_t             *replay;       /* a gauge's replay zone */
+} ngx_http_snap_series_t;
+
+
+/* a series in the zone: its counters, then its exposition text */
+typedef struct {
+    ngx_str_node_t              sn;
+    ngx_uint_t                  n;
+    ngx_atomic_t                values[1];
+} ngx_http_snap_metrics_node_t;
+
+
+typedef struct {
+    ngx_rbtree_t                rbtree;
+    ngx_rbtree_node_t           sentinel;
+} ngx_http_snap_metrics_sh_t;
+
+
+struct ngx_http_snap_metrics_s {
+    ngx_str_t                   name;
+    ngx_str_t                   file;         /* of snap_metrics_zone */
+    ngx_uint_t                  line;
+    ngx_shm_zone_t             *shm_zone;
+    ngx_http_snap_metrics_sh_t *sh;
+    ngx_slab_pool_t            *shpool;
+
+    ngx_array_t                 series;       /* ngx_http_snap_series_t */
+    ngx_uint_t                  first[NGX_HTTP_SNAP_M_FAMILIES];
+    ngx_uint_t                  partners;     /* clients, and "unknown" */
+    ngx_uint_t                  services;
+};
+
+
+/* Redis round-trip buckets, in microseconds, then +Inf */
+#define NGX_HTTP_SNAP_M_BUCKETS  14
+
+static uint64_t  ngx_http_snap_bucket_us[NGX_HTTP_SNAP_M_BUCKETS - 1] = {
+    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
+    500000, 1000000
+};
+
+static ngx_str_t  ngx_http_snap_bucket_le[NGX_HTTP_SNAP_M_BUCKETS] = {
+    ngx_string("0.0001"), ngx_string("0.00025"), ngx_string("0.0005"),
+    ngx_string("0.001"), ngx_string("0.0025"), ngx_string("0.005"),
+    ngx_string("0.01"), ngx_string("0.025"), ngx_string("0.05"),
+    ngx_string("0.1"), ngx_string("0.25"), ngx_string("0.5"),
+    ngx_string("1"), ngx_string("+Inf")
+};
+
+/* the buckets, then the sum in microseconds */
+#define NGX_HTTP_SNAP_M_LATENCY_VALUES  (NGX_HTTP_SNAP_M_BUCKETS + 1)
+
+
+/* accepted, or each reason */
+#define NGX_HTTP_SNAP_M_OUTCOMES  (NGX_HTTP_SNAP_REASONS + 1)
+
+
+static ngx_http_snap_family_t  ngx_http_snap_families[] = {
+    { "snap_requests_total", NGX_HTTP_SNAP_M_COUNTER,
+      "Transactional requests verified, by partner, service code, outcome "
+      "and whether the verdict was enforced." },
+    { "snap_token_requests_total", NGX_HTTP_SNAP_M_COUNTER,
+      "Access Token B2B calls, by partner and outcome." },
+    { "snap_nginx_errors_total", NGX_HTTP_SNAP_M_COUNTER,
+      "Errors nginx made itself in snap locations, answered as SNAP JSON, "
+      "by reason." },
+    { "snap_replay_recorded_total", NGX_HTTP_SNAP_M_COUNTER,
+      "X-EXTERNAL-IDs recorded in the replay store." },
+    { "snap_replay_duplicates_total", NGX_HTTP_SNAP_M_COUNTER,
+      "X-EXTERNAL-IDs found already used that day." },
+    { "snap_replay_zone_full_total", NGX_HTTP_SNAP_M_COUNTER,
+      "Requests refused because the replay zone was full." },
+    { "snap_replay_ids", NGX_HTTP_SNAP_M_GAUGE,
+      "X-EXTERNAL-IDs live in the replay zone." },
+    { "snap_replay_capacity_ids", NGX_HTTP_SNAP_M_GAUGE,
+      "X-EXTERNAL-IDs of 36 characters the empty replay zone holds." },
+    { "snap_replay_store_requests_total", NGX_HTTP_SNAP_M_COUNTER,
+      "Round trips to the replay zone's Redis that were answered." },
+    { "snap_replay_store_errors_total", NGX_HTTP_SNAP_M_COUNTER,
+      "Writes to the replay zone's Redis that failed, by kind." },
+    { "snap_replay_store_fallbacks_total", NGX_HTTP_SNAP_M_COUNTER,
+      "Requests decided by the node's zone alone because Redis failed "
+      "(on_error=local)." },
+    { "snap_replay_store_seconds", NGX_HTTP_SNAP_M_HISTOGRAM,
+      "Round-trip time of the replay zone's Redis writes." },
+    { "snap_outbound_requests_total", NGX_HTTP_SNAP_M_COUNTER,
+      "Requests snap_sign signed for a provider, or refused, by outcome." },
+    { "snap_outbound_token_fetches_total", NGX_HTTP_SNAP_M_COUNTER,
+      "Token calls made to a provider, by outcome." }
+};
+
+
+static ngx_str_t  ngx_http_snap_store_kinds[] = {
+    ngx_string("down"),
+    ngx_string("timeout"),
+    ngx_string("closed"),
+    ngx_string("error_reply")
+};
+
+static ngx_str_t  ngx_http_snap_fetch_outcomes[] = {
+    ngx_string("ok"),
+    ngx_string("refused"),
+    ngx_string("failed"),
+    ngx_string("internal")
+};
+
+
+static ngx_int_t ngx_http_snap_metrics_add(ngx_conf_t *cf,
+    ngx_http_snap_metrics_t *m, ngx_uint_t family, ngx_uint_t n, ...);
+static ngx_str_t *ngx_http_snap_outcome_name(ngx_uint_t outcome,
+    ngx_uint_t sign);
+static ngx_int_t ngx_http_snap_metrics_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static ngx_atomic_t *ngx_http_snap_metrics_find(ngx_http_snap_metrics_t *m,
+    ngx_http_snap_series_t *s, ngx_log_t *log, size_t *slot);
+static size_t ngx_http_snap_metrics_write(ngx_http_snap_metrics_t *m,
+    u_char *dst);
+static size_t ngx_http_snap_metrics_histogram(ngx_http_snap_series_t *s,
+    u_char *dst);
+static ngx_int_t ngx_http_snap_metrics_handler(ngx_http_request_t *r);
+static ngx_http_snap_metrics_t *ngx_http_snap_metrics_get(
+    ngx_http_request_t *r);
+static ngx_inline void ngx_http_snap_metrics_inc(ngx_http_snap_metrics_t *m,
+    ngx_uint_t i, ngx_uint_t by);
+
+
+static ngx_str_t  ngx_http_snap_accepted = ngx_string("accepted");
+static ngx_str_t  ngx_http_snap_signed = ngx_string("signed");
+static ngx_str_t  ngx_http_snap_unknown = ngx_string("unknown");
+static ngx_str_t  ngx_http_snap_enforced[] = {
+    ngx_string("false"),
+    ngx_string("true")
+};
+
+
+/* snap_metrics_zone NAME:SIZE */
+
+char *
+ngx_http_snap_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_snap_main_conf_t *smcf = conf;
+
+    ngx_str_t                *value;
+    ngx_http_snap_metrics_t  *m;
+
+    if (smcf->metrics) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    m = ngx_pcalloc(cf->pool, sizeof(ngx_http_snap_metrics_t));
+    if (m == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    m->shm_zone = ngx_http_snap_zone_add(cf, &value[1], &m->name,
+                                         &ngx_http_snap_metrics_zone);
+    if (m->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    m->shm_zone->init = ngx_http_snap_metrics_init_zone;
+    m->shm_zone->data = m;
+    m->file = cf->conf_file->file.name;
+    m->line = cf->conf_file->line;
+
+    smcf->metrics = m;
+
+    return NGX_CONF_OK;
+}
+
+
+/* snap_metrics: the Prometheus endpoint, a content handler */
+
+char *
+ngx_http_snap_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t   *clcf;
+    ngx_http_snap_main_conf_t  *smcf;
+
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_snap_module);
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "is duplicate, or mixed with another content handler";
+    }
+
+    clcf->handler = ngx_http_snap_metrics_handler;
+
+    if (smcf->metrics_file.len == 0) {
+        smcf->metrics_file = cf->conf_file->file.name;
+        smcf->metrics_line = cf->conf_file->line;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* a snap_verify location's service code: its index in the label set */
+
+ngx_int_t
+ngx_http_snap_metrics_service(ngx_conf_t *cf, ngx_uint_t code)
+{
+    ngx_uint_t                 *c, i;
+    ngx_http_snap_main_conf_t  *smcf;
+
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_snap_module);
+
+    c = smcf->services.elts;
+
+    for (i = 0; i < smcf->services.nelts; i++) {
+        if (c[i] == code) {
+            return i;
+        }
+    }
+
+    c = ngx_array_push(&smcf->services);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    *c = code;
+
+    return i;
+}
+
+
+/*
+ * Once the http block is read: every series, family by family, in the
+ * order the endpoint lists them and the hot path indexes them.
+ */
+
+ngx_int_t
+ngx_http_snap_metrics_init(ngx_conf_t *cf)
+{
+    u_char                       *p;
+    ngx_str_t                    *code, *partner, *service, *outcome;
+    ngx_uint_t                    i, k, o, e, s, *sc, nclients;
+    ngx_shm_zone_t              **zones;
+    ngx_http_snap_client_t       *clients;
+    ngx_http_snap_metrics_t      *m;
+    ngx_http_snap_provider_t    **prov;
+    ngx_http_snap_redis_conf_t   *rc;
+    ngx_http_snap_main_conf_t    *smcf;
+
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_snap_module);
+    m = smcf->metrics;
+
+    if (m == NULL) {
+        if (smcf->metrics_file.len) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"snap_metrics\" needs \"snap_metrics_zone\" in "
+                          "the http block in %V:%ui", &smcf->metrics_file,
+                          smcf->metrics_line);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_array_init(&m->series, cf->pool, 64,
+                       sizeof(ngx_http_snap_series_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    clients = smcf->clients.elts;
+    nclients = smcf->clients.nelts;
+    m->partners = nclients + 1;
+    m->services = smcf->services.nelts;
+
+    code = ngx_pnalloc(cf->pool, m->services * sizeof(ngx_str_t) + 1);
+    p = ngx_pnalloc(cf->pool, m->services * 2 + 1);
+    if (code == NULL || p == NULL) {
+        return NGX_ERROR;
+    }
+
+    sc = smcf->services.elts;
+
+    for (s = 0; s < m->services; s++) {
+        code[s].data = p;
+        code[s].len = 2;
+        p = ngx_sprintf(p, "%02ui", sc[s] % 100);
+    }
+
+    m->first[NGX_HTTP_SNAP_M_REQUESTS] = m->series.nelts;
+
+    for (i = 0; i < m->partners; i++) {
+        partner = (i < nclients) ? &clients[i].id : &ngx_http_snap_unknown;
+
+        for (s = 0; s < m->services; s++) {
+            service = &code[s];
+
+            for (o = 0; o < NGX_HTTP_SNAP_M_OUTCOMES; o++) {
+                outcome = ngx_http_snap_outcome_name(o, 0);
+
+                for (e = 0; e < 2; e++) {
+                    if (ngx_http_snap_metrics_add(cf, m,
+                            NGX_HTTP_SNAP_M_REQUESTS, 4,
+                            "partner", partner, "service", service,
+                            "outcome", outcome,
+                            "enforced", &ngx_http_snap_enforced[e])
+                        != NGX_OK)
+                    {
+                        return NGX_ERROR;
+                    }
+                }
+            }
+        }
+    }
+
+    m->first[NGX_HTTP_SNAP_M_TOKENS] = m->series.nelts;
+
+    for (i = 0; i < m->partners; i++) {
+        partner = (i < nclients) ? &clients[i].id : &ngx_http_snap_unknown;
+
+        for (o = 0; o < NGX_HTTP_SNAP_M_OUTCOMES; o++) {
+            if (ngx_http_snap_metrics_add(cf, m, NGX_HTTP_SNAP_M_TOKENS, 2,
+                    "partner", partner,
+                    "outcome", ngx_http_snap_outcome_name(o, 0))
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    m->first[NGX_HTTP_SNAP_M_NGINX] = m->series.nelts;
+
+    for (o = 0; o < NGX_HTTP_SNAP_REASONS; o++) {
+        if (ngx_http_snap_metrics_add(cf, m, NGX_HTTP_SNAP_M_NGINX, 1,
+                                      "reason", ngx_http_snap_reason_name(o))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    zones = smcf->replay_zones.elts;
+
+    for (k = NGX_HTTP_SNAP_M_RECORDED; k <= NGX_HTTP_SNAP_M_CAPACITY; k++) {
+        m->first[k] = m->series.nelts;
+
+        for (i = 0; i < smcf->replay_zones.nelts; i++) {
+            if (ngx_http_snap_metrics_add(cf, m, k, 1,
+                                          "zone", &zones[i]->shm.name)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            if (k >= NGX_HTTP_SNAP_M_IDS) {
+                ((ngx_http_snap_series_t *) m->series.elts)
+                    [m->series.nelts - 1].replay = zones[i];
+            }
+        }
+    }
+
+    rc = smcf->redis.elts;
+
+    for (k = NGX_HTTP_SNAP_M_ROUND_TRIPS; k <= NGX_HTTP_SNAP_M_LATENCY; k++) {
+        m->first[k] = m->series.nelts;
+
+        for (i = 0; i < smcf->redis.nelts; i++) {
+
+            if (k != NGX_HTTP_SNAP_M_STORE_ERRORS) {
+                if (ngx_http_snap_metrics_add(cf, m, k, 1,
+                                              "zone", &rc[i].zone)
+                    != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+
+                continue;
+            }
+
+            for (e = 0; e < NGX_HTTP_SNAP_STORE_KINDS; e++) {
+                if (ngx_http_snap_metrics_add(cf, m, k, 2,
+                                              "zone", &rc[i].zone, "kind",
+                                              &ngx_http_snap_store_kinds[e])
+                    != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+            }
+        }
+    }
+
+    prov = smcf->providers.elts;
+
+    m->first[NGX_HTTP_SNAP_M_OUTBOUND] = m->series.nelts;
+
+    for (i = 0; i < smcf->providers.nelts; i++) {
+        for (o = 0; o < NGX_HTTP_SNAP_M_OUTCOMES; o++) {
+            if (ngx_http_snap_metrics_add(cf, m, NGX_HTTP_SNAP_M_OUTBOUND, 2,
+                    "provider", &prov[i]->name,
+                    "outcome", ngx_http_snap_outcome_name(o, 1))
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    m->first[NGX_HTTP_SNAP_M_FETCHES] = m->series.nelts;
+
+    for (i = 0; i < smcf->providers.nelts; i++) {
+        for (o = 0; o < NGX_HTTP_SNAP_FETCH_OUTCOMES; o++) {
+            if (ngx_http_snap_metrics_add(cf, m, NGX_HTTP_SNAP_M_FETCHES, 2,
+                    "provider", &prov[i]->name,
+                    "outcome", &ngx_http_snap_fetch_outcomes[o])
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_str_t *
+ngx_http_snap_outcome_name(ngx_uint_t outcome, ngx_uint_t sign)
+{
+    if (outcome == 0) {
+        return sign ? &ngx_http_snap_signed : &ngx_http_snap_accepted;
+    }
+
+    return ngx_http_snap_reason_name(outcome - 1);
+}
+
+
+/* a series: n pairs of a label's name and its value (ngx_str_t *) */
+
+static ngx_int_t
+ngx_http_snap_metrics_add(ngx_conf_t *cf, ngx_http_snap_metrics_t *m,
+    ngx_uint_t family, ngx_uint_t n, ...)
+{
+    va_list                  args;
+    ngx_str_t               *v;
+    ngx_uint_t               i;
+    ngx_http_snap_series_t  *s;
+
+    s = ngx_array_push(&m->series);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(s, sizeof(ngx_http_snap_series_t));
+
+    s->family = family;
+    s->nlabels = n;
+
+    va_start(args, n);
+
+    for (i = 0; i < n; i++) {
+        s->labels[i].name = va_arg(args, const char *);
+        v = va_arg(args, ngx_str_t *);
+        s->labels[i].value = v->data;
+        s->labels[i].len = v->len;
+    }
+
+    va_end(args);
+
+    return NGX_OK;
+}
+
+
+/*
+ * In the master, at start and at every reload: each series found in the
+ * zone by its text, or added.  A zone too small for them fails nginx -t.
+ */
+
+static ngx_int_t
+ngx_http_snap_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_snap_metrics_t  *om = data;
+
+    size_t                    slot, need;
+    ngx_uint_t                i;
+    ngx_http_snap_series_t   *s;
+    ngx_http_snap_metrics_t  *m;
+
+    m = shm_zone->data;
+    need = 0;
+
+    if (om) {
+        m->sh = om->sh;
+        m->shpool = om->shpool;
+
+    } else {
+        m->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+        if (shm_zone->shm.exists) {
+            m->sh = m->shpool->data;
+
+        } else {
+            m->sh = ngx_slab_alloc(m->shpool,
+                                   sizeof(ngx_http_snap_metrics_sh_t));
+            if (m->sh == NULL) {
+                return NGX_ERROR;
+            }
+
+            m->shpool->data = m->sh;
+
+            ngx_rbtree_init(&m->sh->rbtree, &m->sh->sentinel,
+                            ngx_str_rbtree_insert_value);
+
+            if (ngx_http_snap_zone_log(shm_zone, m->shpool,
+                                       "snap_metrics_zone")
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    s = m->series.elts;
+
+    for (i = 0; i < m->series.nelts; i++) {
+        if (s[i].replay) {
+            continue;
+        }
+
+        s[i].values = ngx_http_snap_metrics_find(m, &s[i], shm_zone->shm.log,
+                                                 &slot);
+        need += slot;
+
+        if (s[i].values == NULL) {
+            /* what the rest needs, for the message */
+            for (i++; i < m->series.nelts; i++) {
+                if (s[i].replay == NULL) {
+                    (void) ngx_http_snap_metrics_find(m, &s[i], NULL, &slot);
+                    need += slot;
+                }
+            }
+
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "snap_metrics_zone \"%V\" is too small for the "
+                          "%ui series of this configuration, make it larger "
+                          "(about %uzk) in %V:%ui",
+                          &shm_zone->shm.name, m->series.nelts,
+                          (need + 8 * ngx_pagesize) / 1024 + 1,
+                          &m->file, m->line);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The series' counters in the zone, found or added; *slot is the slab
+ * slot it takes.  With log NULL only *slot is worked out.
+ */
+
+static ngx_atomic_t *
+ngx_http_snap_metrics_find(ngx_http_snap_metrics_t *m,
+    ngx_http_snap_series_t *s, ngx_log_t *log, size_t *slot)
+{
+    u_char                        *p;
+    size_t                         size;
+    uint32_t                       hash;
+    ngx_str_t                      key;
+    ngx_uint_t                     n;
+    ngx_str_node_t                *sn;
+    ngx_http_snap_metrics_node_t  *node;
+    ngx_http_snap_family_t        *f;
+
+    f = &ngx_http_snap_families[s->family];
+    n = (f->type == NGX_HTTP_SNAP_M_HISTOGRAM)
+        ? NGX_HTTP_SNAP_M_LATENCY_VALUES : 1;
+
+    /* the series' sample line at 0 is its key */
+    key.len = ngx_http_snap_prom_sample(NULL, f->name, NULL, s->labels,
+                                        s->nlabels, 0, 0);
+
+    size = offsetof(ngx_http_snap_metrics_node_t, values)
+           + n * sizeof(ngx_atomic_t) + key.len;
+
+    for (*slot = 8; *slot < size; *slot *= 2) { /* void */ }
+
+    if (log == NULL) {
+        return NULL;
+    }
+
+    key.data = ngx_alloc(key.len, log);
+    if (key.data == NULL) {
+        return NULL;
+    }
+
+    (void) ngx_http_snap_prom_sample(key.data, f->name, NULL, s->labels,
+                                     s->nlabels, 0, 0);
+
+    hash = ngx_crc32_short(key.data, key.len);
+
+    ngx_shmtx_lock(&m->shpool->mutex);
+
+    sn = ngx_str_rbtree_lookup(&m->sh->rbtree, &key, hash);
+
+    if (sn) {
+        node = (ngx_http_snap_metrics_node_t *) sn;
+
+    } else {
+        node = ngx_slab_calloc_locked(m->shpool, size);
+
+        if (node) {
+            p = (u_char *) &node->values[n];
+            ngx_memcpy(p, key.data, key.len);
+
+            node->n = n;
+            node->sn.str.data = p;
+            node->sn.str.len = key.len;
+            node->sn.node.key = hash;
+
+            ngx_rbtree_insert(&m->sh->rbtree, &node->sn.node);
+        }
+    }
+
+    ngx_shmtx_unlock(&m->shpool->mutex);
+
+    ngx_free(key.data);
+
+    return node ? node->values : NULL;
+}
+
+
+static ngx_http_snap_metrics_t *
+ngx_http_snap_metrics_get(ngx_http_request_t *r)
+{
+    ngx_http_snap_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_snap_module);
+
+    return smcf->metrics;
+}
+
+
+static ngx_inline void
+ngx_http_snap_metrics_inc(ngx_http_snap_metrics_t *m, ngx_uint_t i,
+    ngx_uint_t by)
+{
+    ngx_http_snap_series_t  *s;
+
+    s = m->series.elts;
+
+    (void) ngx_atomic_fetch_add(s[i].values, by);
+}
+
+
+/*
+ * The log phase: what the module decided for this request, counted once.
+ * A request whose verification never finished (the client went away
+ * while its body was read) has no outcome and is not counted.
+ */
+
+void
+ngx_http_snap_metrics_log(ngx_http_request_t *r)
+{
+    ngx_uint_t                  p, o, i;
+    ngx_http_snap_ctx_t        *ctx;
+    ngx_http_snap_metrics_t    *m;
+    ngx_http_snap_loc_conf_t   *slcf;
+    ngx_http_snap_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_snap_module);
+    m = smcf->metrics;
+    ctx = ngx_http_snap_get_ctx(r);
+
+    if (m == NULL || ctx == NULL || r != r->main) {
+        return;
+    }
+
+    if (ctx->nginx_error) {
+        ngx_http_snap_metrics_inc(m, m->first[NGX_HTTP_SNAP_M_NGINX]
+                                     + ctx->nginx_error - 1, 1);
+    }
+
+    if (ctx->outcome == NGX_HTTP_SNAP_OUTCOME_NONE) {
+        return;
+    }
+
+    o = ctx->outcome - 1;
+
+    if (ctx->out) {
+        i = m->first[NGX_HTTP_SNAP_M_OUTBOUND]
+            + ctx->out->provider->index * NGX_HTTP_SNAP_M_OUTCOMES + o;
+        ngx_http_snap_metrics_inc(m, i, 1);
+        return;
+    }
+
+    p = ctx->client ? (ngx_uint_t) (ctx->client
+                                    - (ngx_http_snap_client_t *)
+                                      smcf->clients.elts)
+                    : m->partners - 1;
+
+    if (ctx->token_call) {
+        i = m->first[NGX_HTTP_SNAP_M_TOKENS]
+            + p * NGX_HTTP_SNAP_M_OUTCOMES + o;
+        ngx_http_snap_metrics_inc(m, i, 1);
+        return;
+    }
+
+    slcf = ctx->conf;
+
+    if (slcf == NULL) {
+        return;
+    }
+
+    i = m->first[NGX_HTTP_SNAP_M_REQUESTS]
+        + ((p * m->services + slcf->metrics_service)
+           * NGX_HTTP_SNAP_M_OUTCOMES + o) * 2
+        + (slcf->enforce ? 1 : 0);
+    ngx_http_snap_metrics_inc(m, i, 1);
+
+    if (slcf->replay == NULL) {
+        return;
+    }
+
+    if (o == 0) {
+        i = NGX_HTTP_SNAP_M_RECORDED;
+
+    } else if (o - 1 == NGX_HTTP_SNAP_REPLAY) {
+        i = NGX_HTTP_SNAP_M_DUPLICATES;
+
+    } else if (o - 1 == NGX_HTTP_SNAP_ZONE_FULL) {
+        i = NGX_HTTP_SNAP_M_FULL;
+
+    } else {
+        return;
+    }
+
+    ngx_http_snap_metrics_inc(m, m->first[i] + slcf->replay->metrics_zone, 1);
+}
+
+
+/* a monotonic time in microseconds, taken only when metrics are kept */
+
+uint64_t
+ngx_http_snap_metrics_start(ngx_http_request_t *r)
+{
+    struct timespec  ts;
+
+    if (ngx_http_snap_metrics_get(r) == NULL
+        || clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+    {
+        return 0;
+    }
+
+    return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000 + 1;
+}
+
+
+/* a Redis write's end: NGX_HTTP_SNAP_STORE_OK, or what went wrong */
+
+void
+ngx_http_snap_metrics_store(ngx_http_request_t *r,
+    ngx_http_snap_redis_conf_t *redis, uint64_t start, ngx_int_t kind)
+{
+    uint64_t                    us, now;
+    ngx_uint_t                  z, b;
+    ngx_http_snap_series_t     *s;
+    ngx_http_snap_metrics_t    *m;
+    ngx_http_snap_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_snap_module);
+    m = smcf->metrics;
+
+    if (m == NULL) {
+        return;
+    }
+
+    z = redis - (ngx_http_snap_redis_conf_t *) smcf->redis.elts;
+
+    if (kind != NGX_HTTP_SNAP_STORE_OK) {
+        ngx_http_snap_metrics_inc(m, m->first[NGX_HTTP_SNAP_M_STORE_ERRORS]
+                                     + z * NGX_HTTP_SNAP_STORE_KINDS + kind,
+                                  1);
+    }
+
+    if (kind != NGX_HTTP_SNAP_STORE_OK && kind != NGX_HTTP_SNAP_STORE_REPLY) {
+        return;
+    }
+
+    ngx_http_snap_metrics_inc(m, m->first[NGX_HTTP_SNAP_M_ROUND_TRIPS] + z, 1);
+
+    now = ngx_http_snap_metrics_start(r);
+
+    if (start == 0 || now < start) {
+        return;
+    }
+
+    us = now - start;
+
+    for (b = 0; b < NGX_HTTP_SNAP_M_BUCKETS - 1; b++) {
+        if (us <= ngx_http_snap_bucket_us[b]) {
+            break;
+        }
+    }
+
+    s = m->series.elts;
+    s = &s[m->first[NGX_HTTP_SNAP_M_LATENCY] + z];
+
+    (void) ngx_atomic_fetch_add(&s->values[b], 1);
+    (void) ngx_atomic_fetch_add(&s->values[NGX_HTTP_SNAP_M_BUCKETS], us);
+}
+
+
+void
+ngx_http_snap_metrics_fallback(ngx_http_request_t *r,
+    ngx_http_snap_redis_conf_t *redis)
+{
+    ngx_http_snap_metrics_t    *m;
+    ngx_http_snap_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_snap_module);
+    m = smcf->metrics;
+
+    if (m) {
+        ngx_http_snap_metrics_inc(m, m->first[NGX_HTTP_SNAP_M_FALLBACKS]
+                                     + (redis - (ngx_http_snap_redis_conf_t *)
+                                                smcf->redis.elts), 1);
+    }
+}
+
+
+void
+ngx_http_snap_metrics_fetch(ngx_http_request_t *r,
+    ngx_http_snap_provider_t *provider, ngx_http_snap_fetch_e outcome)
+{
+    ngx_http_snap_metrics_t  *m;
+
+    m = ngx_http_snap_metrics_get(r);
+
+    if (m) {
+        ngx_http_snap_metrics_inc(m, m->first[NGX_HTTP_SNAP_M_FETCHES]
+                                     + provider->index
+                                       * NGX_HTTP_SNAP_FETCH_OUTCOMES
+                                     + outcome, 1);
+    }
+}
+
+
+/*
+ * The exposition, or with dst NULL its largest size: every value counted
+ * as 20 digits, so the counters may move between the two passes.
+ */
+
+static size_t
+ngx_http_snap_metrics_write(ngx_http_snap_metrics_t *m, u_char *dst)
+{
+    size_t                   n;
+    uint64_t                 v;
+    ngx_uint_t               i, family, live, capacity;
+    ngx_http_snap_series_t  *s;
+    ngx_http_snap_family_t  *f;
+
+    static const char  *types[] = { "counter", "gauge", "histogram" };
+
+    n = 0;
+    family = NGX_HTTP_SNAP_M_FAMILIES;
+    s = m->series.elts;
+
+    for (i = 0; i < m->series.nelts; i++) {
+        f = &ngx_http_snap_families[s[i].family];
+
+        if (s[i].family != family) {
+            family = s[i].family;
+            n += ngx_http_snap_prom_header(dst ? dst + n : NULL, f->name,
+                                           types[f->type], f->help);
+        }
+
+        if (f->type == NGX_HTTP_SNAP_M_HISTOGRAM) {
+            n += ngx_http_snap_metrics_histogram(&s[i], dst ? dst + n : NULL);
+            continue;
+        }
+
+        if (dst == NULL) {
+            v = UINT64_MAX;
+
+        } else if (s[i].replay) {
+            ngx_http_snap_replay_zone_stats(s[i].replay, &live, &capacity);
+            v = (s[i].family == NGX_HTTP_SNAP_M_IDS) ? live : capacity;
+
+        } else {
+            v = s[i].values[0];
+        }
+
+        n += ngx_http_snap_prom_sample(dst ? dst + n : NULL, f->name, NULL,
+                                       s[i].labels, s[i].nlabels, v, 0);
+    }
+
+    return n;
+}
+
+
+static size_t
+ngx_http_snap_metrics_histogram(ngx_http_snap_series_t *s, u_char *dst)
+{
+    size_t                      n;
+    uint64_t                    count;
+    ngx_uint_t                  b;
+    ngx_http_snap_family_t     *f;
+    ngx_http_snap_prom_label_t  labels[NGX_HTTP_SNAP_PROM_LABELS + 1];
+
+    f = &ngx_http_snap_families[s->family];
+
+    ngx_memcpy(labels, s->labels, s->nlabels * sizeof(labels[0]));
+    labels[s->nlabels].name = "le";
+
+    n = 0;
+    count = 0;
+
+    for (b = 0; b < NGX_HTTP_SNAP_M_BUCKETS; b++) {
+        count += dst ? s->values[b] : 0;
+
+        labels[s->nlabels].value = ngx_http_snap_bucket_le[b].data;
+        labels[s->nlabels].len = ngx_http_snap_bucket_le[b].len;
+
+        n += ngx_http_snap_prom_sample(dst ? dst + n : NULL, f->name,
+                                       "_bucket", labels, s->nlabels + 1,
+                                       dst ? count : UINT64_MAX, 0);
+    }
+
+    n += ngx_http_snap_prom_sample(dst ? dst + n : NULL, f->name, "_sum",
+                                   s->labels, s->nlabels,
+                                   dst ? s->values[NGX_HTTP_SNAP_M_BUCKETS]
+                                       : UINT64_MAX, 6);
+
+    n += ngx_http_snap_prom_sample(dst ? dst + n : NULL, f->name, "_count",
+                                   s->labels, s->nlabels,
+                                   dst ? count : UINT64_MAX, 0);
+
+    return n;
+}
+
+
+static ngx_int_t
+ngx_http_snap_metrics_handler(ngx_http_request_t *r)
+{
+    size_t                    len;
+    ngx_int_t                 rc;
+    ngx_buf_t                *b;
+    ngx_chain_t               out;
+    ngx_http_snap_metrics_t  *m;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    m = ngx_http_snap_metrics_get(r);
+
+    len = ngx_http_snap_metrics_write(m, NULL);
+
+    b = ngx_create_temp_buf(r->pool, len + 1);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last += ngx_http_snap_metrics_write(m, b->pos);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type,
+                "text/plain; version=0.0.4; charset=utf-8");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
