@@ -13,8 +13,6 @@
  */
 
 
-#include <time.h>
-
 #include "ngx_http_snap_module.h"
 #include "ngx_http_snap_metrics.h"
 
