@@ -508,14 +508,68 @@ ngx_http_snap_verify(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_snap_module);
+
     if (slcf->check.signature == NGX_HTTP_SNAP_SIG_HMAC) {
-        smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_snap_module);
         smcf->tokens_used = 1;
+
+        if (smcf->hmac_file.len == 0) {
+            smcf->hmac_file = cf->conf_file->file.name;
+            smcf->hmac_line = cf->conf_file->line;
+        }
+
+    } else {
+        smcf->rsa_used = 1;
     }
 
     ngx_http_snap_mark_server(cf);
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * Once the http block is read: every partner may call every snap_verify
+ * location, so a partner without secret_file fails each request of an
+ * HMAC location.  With no RSA location it could pass nowhere: refused.
+ * Beside an RSA location it may be an RSA-only partner: a warning.
+ */
+
+ngx_int_t
+ngx_http_snap_clients_check(ngx_conf_t *cf, ngx_http_snap_main_conf_t *smcf)
+{
+    ngx_uint_t               i;
+    ngx_http_snap_client_t  *c;
+
+    if (smcf->hmac_file.len == 0) {
+        return NGX_OK;
+    }
+
+    c = smcf->clients.elts;
+
+    for (i = 0; i < smcf->clients.nelts; i++) {
+        if (c[i].secrets.nelts) {
+            continue;
+        }
+
+        if (smcf->rsa_used) {
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "snap_client \"%V\" has no secret_file: the "
+                          "HMAC \"snap_verify\" locations (%V:%ui) will "
+                          "refuse all its requests", &c[i].id,
+                          &smcf->hmac_file, smcf->hmac_line);
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "snap_client \"%V\" has no secret_file, and the HMAC "
+                      "\"snap_verify\" in %V:%ui would refuse all its "
+                      "requests: give it secret_file=", &c[i].id,
+                      &smcf->hmac_file, smcf->hmac_line);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -458,7 +458,8 @@ ngx_http_snap_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_snap_client_hashes(cf, smcf) != NGX_OK
+    if (ngx_http_snap_clients_check(cf, smcf) != NGX_OK
+        || ngx_http_snap_client_hashes(cf, smcf) != NGX_OK
         || ngx_http_snap_providers_resolve(cf) != NGX_OK)
     {
         return NGX_CONF_ERROR;
@@ -555,7 +556,8 @@ ngx_http_snap_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->enforce, prev->enforce, 1);
     ngx_conf_merge_sec_value(conf->token_ttl, prev->token_ttl, 900);
     ngx_conf_merge_sec_value(conf->clock_skew, prev->clock_skew, 300);
-    ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_INFO);
+    /* as limit_req_log_level and auth_basic refuse: seen at Debian's level */
+    ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_ERR);
     ngx_conf_merge_ptr_value(conf->signed_path, prev->signed_path, NULL);
 
     /* as one, like limit_req's limits: "snap_replay off" stops it */

@@ -134,6 +134,9 @@ typedef struct {
     ngx_http_snap_metrics_t    *metrics;
     ngx_str_t                   metrics_file; /* the first snap_metrics */
     ngx_uint_t                  metrics_line;
+    ngx_str_t                   hmac_file;    /* the first HMAC snap_verify */
+    ngx_uint_t                  hmac_line;
+    ngx_flag_t                  rsa_used;     /* a signature=rsa location */
 } ngx_http_snap_main_conf_t;
 
 
@@ -300,6 +303,8 @@ NGX_HTTP_SNAP_API ngx_http_snap_client_t *ngx_http_snap_find_client(
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_client_allowed(
     ngx_http_request_t *r, ngx_http_snap_client_t *client,
     ngx_uint_t *reason);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_clients_check(ngx_conf_t *cf,
+    ngx_http_snap_main_conf_t *smcf);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_client_hashes(ngx_conf_t *cf,
     ngx_http_snap_main_conf_t *smcf);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_token_handler(

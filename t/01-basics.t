@@ -102,4 +102,61 @@ for my $case (
 EOF
 }
 
+# a partner without secret_file, and an HMAC location it can never pass
+my $hmac_only = <<"EOF";
+    snap_client QoinSnap public_key=$p->{pem};
+    snap_token_key $key;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location /hmac { snap_verify 52; }
+    }
+EOF
+$t2->config_fails($hmac_only,
+    qr/snap_client "QoinSnap" has no secret_file, and the HMAC "snap_verify" in \S+nginx\.conf:\d+ would refuse all its requests: give it secret_file=/,
+    'a partner without a secret in front of HMAC locations only');
+my ($ok, $out) = $t2->test_config($hmac_only
+    =~ s/(location \/hmac)/location \/rsa { snap_verify 52 signature=rsa; }\n        $1/r);
+ok($ok, 'beside an RSA location, it may be an RSA-only partner');
+like($out, qr/\[warn\].*snap_client "QoinSnap" has no secret_file: the HMAC "snap_verify" locations \(\S+nginx\.conf:\d+\) will refuse all its requests/,
+    'with a warning');
+
+# Debian's stock error_log level (error) shows why a partner is refused
+my $t3 = SnapTest->new;
+my $d3 = $t3->dir;
+$t3->start_upstream;
+$t3->run(<<"EOF");
+    snap_client QoinSnap public_key=$p->{pem} secret_file=$p->{secret_file};
+    snap_token_key $key;
+    error_log $d3/stock.log error;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location = /token { snap_token; }
+        location = /notify {
+            snap_verify 52;
+            proxy_pass http://%%UPSTREAM%%;
+        }
+        location = /quiet {
+            snap_verify 52;
+            snap_log_level info;
+            proxy_pass http://%%UPSTREAM%%;
+        }
+    }
+EOF
+my $tok = $t3->get_token($p);
+my $r = $t3->snap($p, path => '/notify', token => $tok, body => '{}',
+    secret => 'wrong');
+is($r->{status}, 401, 'a forged notification');
+my $stock = $t3->read_file('stock.log');
+like($stock, qr/\[error\].*snap: signature mismatch for client "QoinSnap"/,
+    'the default snap_log_level is error: the mismatch is in a stock log');
+like($stock, qr/\[error\].*snap: request rejected with 4015200, signature/,
+    'and the rejection');
+$r = $t3->snap($p, path => '/quiet', token => $tok, body => '{}',
+    secret => 'wrong');
+is($r->{status}, 401, 'the same with snap_log_level info');
+unlike($t3->read_file('stock.log'), qr/"POST \/quiet/,
+    'is not in a log at error');
+$t3->stop;
+$t3->check_log;
+
 $t->done;

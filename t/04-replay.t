@@ -165,7 +165,7 @@ is($status{409}, 199, 'storm: the other 199 get 409');
 is(scalar(grep { $_->{headers}{'x-external-id'} eq 'storm-1' }
     $t->upstream_requests), 1, 'storm: the upstream saw one');
 my %pids;
-$pids{$1}++ for $t->read_file('error.log') =~ /\[info\] (\d+)#\d+: \*\d+ snap: request rejected with 4095200/g;
+$pids{$1}++ for $t->read_file('error.log') =~ /\[error\] (\d+)#\d+: \*\d+ snap: request rejected with 4095200/g;
 cmp_ok(scalar(keys %pids), '>=', 1, 'rejections logged by '
     . scalar(keys %pids) . ' worker(s)');
 

@@ -314,7 +314,7 @@ for my $case (
         '130 snap_require paths through 260 names' ],
 ) {
     $t->config_fails(<<"EOF", $case->[1], $case->[2] // $case->[0]);
-    snap_client QoinSnap public_key=$p->{pem};
+    snap_client QoinSnap public_key=$p->{pem} secret_file=$p->{secret_file};
     snap_token_key $key;
     server { listen 127.0.0.1:%%PORT%%; location / { snap_verify 52; $case->[0] } }
 EOF

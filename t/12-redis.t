@@ -363,7 +363,7 @@ for my $case (
 ) {
     my $t = SnapTest->new;
     $t->config_fails(<<"EOF", $case->[1], $case->[2]);
-    snap_client QoinSnap public_key=$p->{pem};
+    snap_client QoinSnap public_key=$p->{pem} secret_file=$p->{secret_file};
     snap_token_key $key;
     snap_replay_zone ids:1m;
     $case->[0]
