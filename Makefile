@@ -12,12 +12,17 @@ SOURCES    := $(wildcard src/*.c src/*.h src/lib/*.c src/lib/*.h) config
 CC         ?= cc
 UNIT_FLAGS := -std=c99 -O1 -g -Wall -Wextra -Werror -Isrc/lib
 
-DEB_PACKAGES := nginx nginx-dev libcjson-dev libssl-dev pkg-config \
-                libcrypt-openssl-rsa-perl curl openssl faketime \
-                clang libclang-rt-14-dev redis-server iproute2 prometheus
+# `make` and `make install` need only these; the test toolchain comes with
+# `make test` (and its kin) alone
+BUILD_DEPS   := nginx nginx-dev libssl-dev pkg-config dpkg-dev gcc make
+TEST_DEPS    := libcjson-dev libcrypt-openssl-rsa-perl curl openssl \
+                faketime clang libclang-rt-14-dev redis-server iproute2 \
+                prometheus
+DEB_PACKAGES ?= $(BUILD_DEPS)
 
-.PHONY: all deps install uninstall unit test run demo clean fuzz fuzz-regress \
-        test-asan valgrind bench bench-compare
+.PHONY: all deps test-deps install uninstall unit test run demo clean fuzz \
+        fuzz-regress test-asan valgrind bench bench-compare test-nginx deb \
+        deb-check check ci
 
 ASAN_BUILD  := build-asan
 ASAN_MODULE := $(ASAN_BUILD)/ngx_http_snap_module.so
@@ -42,6 +47,9 @@ $(BUILD)/Makefile: config tools/configure.sh
 
 $(MODULE): $(BUILD)/Makefile $(SOURCES)
 	$(MAKE) -f $(CURDIR)/$(BUILD)/Makefile -C $(NGINX_TREE) modules
+
+test-deps:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BUILD_DEPS) $(TEST_DEPS)"
 
 # Install Debian's packages that are missing (as root, or through sudo).
 deps:
@@ -78,7 +86,7 @@ uninstall:
 	    $(DESTDIR)/usr/share/nginx/modules-available/mod-http-snap.conf \
 	    $(DESTDIR)/etc/nginx/modules-enabled/50-mod-http-snap.conf
 
-$(BUILD)/unit_tests: unit/test_lib.c $(FUZZ_DEPS)
+$(BUILD)/unit_tests: unit/test_lib.c $(FUZZ_DEPS) | test-deps
 	@mkdir -p $(BUILD)
 	$(CC) $(UNIT_FLAGS) -o $@ unit/test_lib.c $(FUZZ_SRCS) -lcrypto
 
@@ -106,7 +114,7 @@ $(BUILD)/fuzz/%: fuzz/fuzz_%.c $(FUZZ_DEPS) $(FUZZ_REF)
 	    -fno-sanitize-recover=all -Isrc/lib -o $@ $< $(FUZZ_SRCS) $(FUZZ_REF) \
 	    $(FUZZ_LIBS)
 
-fuzz: deps $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
+fuzz: test-deps $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
 	@for t in $(FUZZ_TARGETS); do \
 	    mkdir -p $(BUILD)/fuzz/corpus-$$t; \
 	    echo "== fuzz $$t for $(FUZZ_SECONDS)s"; \
@@ -117,8 +125,27 @@ fuzz: deps $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
 	        ; test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done
 
-test: deps $(MODULE) unit fuzz-regress
+test: test-deps $(MODULE) unit fuzz-regress
 	SNAP_MODULE=$(CURDIR)/$(MODULE) NGINX_BIN=$(NGINX) prove -r t/
+
+# The whole suite against an nginx built from ../shared/nginx-src:
+# make test-nginx VERSION=1.30.4 builds that tree (configured --with-compat
+# in a copy under build-VERSION), its nginx binary, the module against it,
+# and runs t/ with them.
+SHARED   ?= $(CURDIR)/../shared
+VERSION  ?=
+NGX_TGZ   = $(SHARED)/nginx-src/nginx-$(VERSION).tar.gz
+NGX_BUILD = build-$(VERSION)
+
+test-nginx: test-deps
+	@test -n "$(VERSION)" -a -f "$(NGX_TGZ)" || { \
+	    echo "make test-nginx VERSION=X: no $(NGX_TGZ)" >&2; exit 1; }
+	$(MAKE) --no-print-directory BUILD=$(NGX_BUILD) NGINX_SRC=$(NGX_TGZ) all
+	$(MAKE) -f $(CURDIR)/$(NGX_BUILD)/Makefile \
+	    -C $(CURDIR)/$(NGX_BUILD)/nginx-src -j$$(nproc) binary >/dev/null
+	$(CURDIR)/$(NGX_BUILD)/nginx -V 2>&1 | head -1
+	SNAP_MODULE=$(CURDIR)/$(NGX_BUILD)/ngx_http_snap_module.so \
+	    NGINX_BIN=$(CURDIR)/$(NGX_BUILD)/nginx prove -r t/
 
 # The module with ASan and UBSan, their runtime preloaded into the stock
 # /usr/sbin/nginx (Debian ships no nginx sources to rebuild it with): the
@@ -132,7 +159,7 @@ $(ASAN_MODULE): $(ASAN_BUILD)/Makefile $(SOURCES)
 	    -C $(if $(wildcard $(NGINX_SRC)/conf_flags),$(NGINX_SRC),$(CURDIR)/$(ASAN_BUILD)/nginx-src) \
 	    modules
 
-test-asan: deps $(ASAN_MODULE)
+test-asan: test-deps $(ASAN_MODULE)
 	SNAP_MODULE=$(CURDIR)/$(ASAN_MODULE) NGINX_BIN=$(NGINX) \
 	SNAP_PRELOAD=$$($(CC) -print-file-name=libasan.so) prove -r t/
 
@@ -142,7 +169,7 @@ test-asan: deps $(ASAN_MODULE)
 VALGRIND_TESTS ?= t/01-basics.t t/03-verify.t t/05-profiles.t \
                   t/06-nginx-errors.t t/10-bypass.t t/13-compat.t
 
-valgrind: deps $(MODULE)
+valgrind: test-deps $(MODULE)
 	@command -v valgrind >/dev/null || $(MAKE) --no-print-directory deps \
 	    DEB_PACKAGES=valgrind
 	SNAP_MODULE=$(CURDIR)/$(MODULE) NGINX_BIN=$(NGINX) SNAP_VALGRIND=1 \
@@ -153,7 +180,7 @@ $(BUILD)/micro: bench/micro.c $(FUZZ_DEPS)
 	$(CC) -std=c99 -O2 -g -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L \
 	    -Isrc/lib -o $@ bench/micro.c $(FUZZ_SRCS) -lcrypto
 
-bench: deps $(MODULE) $(BUILD)/micro
+bench: test-deps $(MODULE) $(BUILD)/micro
 	@command -v wrk >/dev/null || $(MAKE) --no-print-directory deps \
 	    DEB_PACKAGES=wrk
 	SNAP_MODULE=$(CURDIR)/$(MODULE) NGINX_BIN=$(NGINX) \
@@ -164,7 +191,7 @@ bench: deps $(MODULE) $(BUILD)/micro
 BASE ?= HEAD
 BASE_DIR := $(BUILD)/base
 
-bench-compare: deps $(MODULE)
+bench-compare: test-deps $(MODULE)
 	@command -v wrk >/dev/null || $(MAKE) --no-print-directory deps \
 	    DEB_PACKAGES=wrk
 	rm -rf $(BASE_DIR) && mkdir -p $(BASE_DIR)
@@ -173,10 +200,48 @@ bench-compare: deps $(MODULE)
 	SNAP_MODULE=$(CURDIR)/$(MODULE) NGINX_BIN=$(NGINX) \
 	    BASE_MODULE=$(CURDIR)/$(BASE_DIR)/$(MODULE) perl bench/compare.pl
 
-run: deps $(MODULE)
+# What CI runs (.ci/run): the suite on Debian's nginx, again under ASan,
+# on nginx.org's newest stable and mainline built from ../shared/nginx-src,
+# then the package's lintian, install, load, remove and purge
+CI_NGINX ?= 1.30.4 1.31.4
+
+ci: test test-asan
+	for v in $(CI_NGINX); do \
+	    $(MAKE) --no-print-directory test-nginx VERSION=$$v || exit 1; \
+	done
+	$(MAKE) --no-print-directory deb-check
+
+# `make check URL=... CLIENT=... KEY=... SECRET=...`: tools/snap-check
+check:
+	@tools/snap-check $(foreach v,URL CLIENT KEY SECRET PARTNER ENDPOINT CA \
+	    CONNECT CHANNEL LIVE TOKEN_PATH,$(if $($(v)),$(v)="$($(v))"))
+
+# The Debian package, built as Debian builds its own nginx modules (dh with
+# nginx-dev's buildsystem and dh_nginx) from a copy of the work tree:
+# $(BUILD)/libnginx-mod-http-snap_VERSION_ARCH.deb
+DEB_DIR := $(BUILD)/deb
+
+deb:
+	@$(MAKE) --no-print-directory deps \
+	    DEB_PACKAGES="$(BUILD_DEPS) debhelper"
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
+	git ls-files -z --cached --others --exclude-standard \
+	    | xargs -0 tar -c | tar -x -C $(DEB_DIR)/src
+	cd $(DEB_DIR)/src && dpkg-buildpackage -b -us -uc > ../build.log 2>&1 \
+	    || { tail -40 ../build.log; exit 1; }
+	cp $(DEB_DIR)/libnginx-mod-http-snap_*.deb $(BUILD)/
+	@ls $(BUILD)/libnginx-mod-http-snap_*.deb
+
+# CI only (it installs into this machine's nginx): lintian, then install,
+# load, remove and purge the package, checking what is left at each step
+deb-check: deb
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES=lintian
+	tools/deb-check.sh $(BUILD)/libnginx-mod-http-snap_*.deb
+
+run: test-deps $(MODULE)
 	tools/run.sh $(CURDIR)/$(MODULE)
 
-demo: deps
+demo: test-deps
 	tools/demo.pl
 
 clean:
