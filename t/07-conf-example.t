@@ -52,10 +52,31 @@ like($t->read_file('outbound.log'),
     qr/"POST \/api\/v1.0\/qr\/qr-mpm-notify HTTP\/1.1" 200 provider=demo token=fetched ext=\d{36} ts=\S+\+07:00/,
     'the outbound log_format of conf.example');
 
+# tools/snap-check against the demo: the four expected answers
+$out = `$root/tools/snap-check URL=http://127.0.0.1:$p0 CLIENT=QoinSnap KEY=$d/partner.key SECRET=$d/partner.secret 2>&1`;
+is($?, 0, 'snap-check: all as expected') or diag($out);
+is(scalar(() = $out =~ /^ok /mg), 4, 'four answers checked') or diag($out);
+like($out, qr/^ok\s+a forged signature\s+expected 401 401xx00, got 401 4010000$/m,
+    'the forgery refused with the check location\'s code');
+my $before = () = $t->read_file('access.log') =~ /\n/g;
+$out = `$root/tools/snap-check URL=http://127.0.0.1:$p0 CLIENT=QoinSnap KEY=$d/partner.key SECRET=$d/partner.secret ENDPOINT=/api/v1.0/qr/qr-mpm-notify 2>&1`;
+isnt($?, 0, 'snap-check refuses a real payment path without LIVE=1');
+like($out, qr/would reach your application/, 'and says why');
+is(scalar(() = $t->read_file('access.log') =~ /\n/g), $before,
+    'nothing was sent');
+$out = `$root/tools/snap-check URL=http://127.0.0.1:$p0 CLIENT=QoinSnap KEY=$d/partner.key SECRET=$d/partner.secret.wrong 2>&1`;
+isnt($?, 0, 'a missing secret file: snap-check fails');
+$t->write_file('wrong.secret', "not-the-secret\n");
+$out = `$root/tools/snap-check URL=http://127.0.0.1:$p0 CLIENT=QoinSnap KEY=$d/partner.key SECRET=$d/wrong.secret 2>&1`;
+is($?, 256, 'the wrong secret: snap-check reports the failure');
+like($out, qr/^FAIL a signed request\s+expected 200 200xxxx, got 401 4010000$/m,
+    'on the signed request') or diag($out);
+
 # the scrape target of conf.example counted the demo
 my $m = $t->scrape_when(sub {
     metric($_[0], 'snap_outbound_requests_total', outcome => 'signed') == 1
-    && metric($_[0], 'snap_requests_total') == 4 }, port => $p3);
+    && metric($_[0], 'snap_requests_total', service => 52) == 4 },
+    port => $p3);
 my %q = (partner => 'QoinSnap', service => 52, enforced => 'true');
 is(join(' ', map { metric($m, 'snap_requests_total', %q, outcome => $_) }
     qw(accepted replay signature)), '2 1 1',
