@@ -649,7 +649,8 @@ ngx_http_snap_token_request(ngx_http_request_t *r, ngx_http_request_t *sr,
     ts = ngx_pnalloc(r->pool, 25);
     msg = ngx_pnalloc(r->pool, prov->client_id.len + 1 + 25);
     sig = ngx_pnalloc(r->pool, prov->sig_size);
-    b64 = ngx_pnalloc(r->pool, ngx_http_snap_base64_encoded_len(prov->sig_size));
+    b64 = ngx_pnalloc(r->pool,
+                      ngx_http_snap_base64_encoded_len(prov->sig_size));
 
     if (ts == NULL || msg == NULL || sig == NULL || b64 == NULL) {
         return NGX_ERROR;
@@ -822,6 +823,7 @@ ngx_http_snap_token_answer(ngx_http_request_t *r, ngx_http_snap_out_t *out)
 {
     u_char                        code[7];
     ngx_int_t                     rc;
+    ngx_http_snap_fetch_e         outcome;
     ngx_http_snap_provider_t     *prov;
     ngx_http_snap_token_reply_t  *reply;
 
@@ -891,10 +893,10 @@ ngx_http_snap_token_answer(ngx_http_request_t *r, ngx_http_snap_out_t *out)
         break;
 
     default:
-        ngx_http_snap_metrics_fetch(r, prov,
-                                    out->fetch_rc >= NGX_HTTP_INTERNAL_SERVER_ERROR
-                                    ? NGX_HTTP_SNAP_FETCH_FAILED
-                                    : NGX_HTTP_SNAP_FETCH_REFUSED);
+        /* a status: the provider's answer, or nginx's 502 or 504 */
+        outcome = (out->fetch_rc >= NGX_HTTP_INTERNAL_SERVER_ERROR)
+                  ? NGX_HTTP_SNAP_FETCH_FAILED : NGX_HTTP_SNAP_FETCH_REFUSED;
+        ngx_http_snap_metrics_fetch(r, prov, outcome);
 
         if (ngx_http_snap_response_code(out->answer, out->answer_len, code))
         {
