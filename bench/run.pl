@@ -66,6 +66,27 @@ my $zone_lines = join '', map {
     "    snap_replay_zone $_:" . ($_ eq 'full' ? '512m' : '128m') . ";\n"
 } @zones;
 
+# (g): 10 KB and 100 KB bodies, verified and plainly proxied, each path as
+# long as the others
+my %big = (k10 => 10 * 1024, k99 => 100 * 1024);
+for my $k (sort keys %big) {
+    $snap_locations .= <<"LOC";
+        location = /$k$path {
+            snap_verify qr-mpm-notify;
+            snap_replay $k;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://app;
+        }
+        location = /p${\ substr($k, 1)}$path {
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://app;
+        }
+LOC
+    $zone_lines .= "    snap_replay_zone $k:128m;\n";
+}
+
 if ($redis) {
     for my $round (1 .. $rounds) {
         $snap_locations .= <<"LOC";
@@ -108,6 +129,8 @@ $zone_lines
 @{[ common() ]}
     server {
         listen 127.0.0.1:%%PORT%% backlog=4096;
+        client_body_buffer_size 128k;
+        client_max_body_size 1m;
 
         location = /token { snap_token; }
         location = /return200 { return 200 '{}'; }
@@ -156,17 +179,40 @@ $m_locations
     }
 EOF
 
+# (f): (b) on a third nginx, the same but with 2 workers, against (b) on
+# 1 worker, both driven by wrk with 2 threads
+my $tw = SnapTest->new(workers => 2);
+my $w_locations = join '', map { <<"LOC" } 1 .. $rounds;
+        location = /w$_$path {
+            snap_verify qr-mpm-notify;
+            snap_replay w$_;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://app;
+        }
+LOC
+$tw->run(<<"EOF", main => "worker_rlimit_nofile 4096;\n");
+@{[ join '', map { "    snap_replay_zone w$_:128m;\n" } 1 .. $rounds ]}
+@{[ common() ]}
+    server {
+        listen 127.0.0.1:%%PORT%% backlog=4096 reuseport;
+$w_locations
+    }
+EOF
+
 my $token = $t->get_token($p);
 
 my $body = notification();
 
-sub headers {
-    my ($path) = @_;
+sub headers_for {
+    my ($path, $b) = @_;
     my %h = @{$t->snap_headers($p, path => $path, token => $token,
-        body => $body, timestamp => timestamp(1200))};
+        body => $b, timestamp => timestamp(1200))};
     delete $h{'X-EXTERNAL-ID'};
     return \%h;
 }
+
+sub headers { headers_for($_[0], $body) }
 my %h = %{headers($path)};
 
 sub lua { SnapBench::lua($t, @_) }
@@ -191,14 +237,28 @@ my %label = (plain => 'plain proxy_pass', snap => 'snap_verify + snap_replay',
     full => 'the same, full zone', ret => 'return 200', token => 'token call',
     plain1 => 'plain proxy_pass, 1 conn', snap1 => 'snap_verify, 1 conn',
     redis => 'the same, zone on Redis', signed => 'snap_sign',
-    metrics => 'the same, metrics on');
+    metrics => 'the same, metrics on', one2 => '(b), 1 worker, wrk -t2',
+    two2 => '(b), 2 workers, wrk -t2', k10 => 'verified, 10 KB',
+    p10 => 'plain, 10 KB', k99 => 'verified, 100 KB', p99 => 'plain, 100 KB');
+
+my %big_body = map { $_ => notification($big{$_}) } keys %big;
+for my $k (sort keys %big) {
+    (my $pk = $k) =~ s/^k/p/;
+    $script{$pk} = lua($pk, 'POST', "/$pk$path", \%h, $big_body{$k}, 1);
+}
 
 # the full zone is filled first, then measured in every round beside (b):
 # each of its runs adds ids, so it is measured from $fill live ids up
 $script{full} = lua('full', 'POST', "/f0$path", headers("/f0$path"),
     $body, 1);
+# BENCH_RUNS="snap metrics": only these runs (their keys below), for as many
+# rounds as a noisy machine needs; prints each round's ratio to the first
+# and their median, and writes no results.md
+my @only = split ' ', ($ENV{BENCH_RUNS} // '');
+my %only = map { $_ => 1 } @only;
+
 my $live = 0;
-while ($live < $fill) {
+while ($live < $fill && (!@only || $only{full})) {
     $live += wrk('filling the zone', $script{full}, 10)->{requests};
 }
 my $live_from = $live;
@@ -216,13 +276,28 @@ for my $round (1 .. $rounds) {
 
     $script{metrics} = SnapBench::lua($tm, "metrics$round", 'POST',
         "/r$round$path", headers("/r$round$path"), $body, 1);
+    $script{two2} = SnapBench::lua($tw, "two$round", 'POST',
+        "/w$round$path", headers("/w$round$path"), $body, 1);
+    $script{one2} = lua("one$round", 'POST', "/r$round$path",
+        headers("/r$round$path"), $body, 1);
+    for my $k (sort keys %big) {
+        $script{$k} = lua("$k$round", 'POST', "/$k$path",
+            headers_for("/$k$path", $big_body{$k}), $big_body{$k}, 1);
+    }
 
-    for my $k (qw(plain snap metrics full ret token plain1 snap1 signed),
-        $redis ? ('redis') : ())
+    for my $k (qw(plain snap metrics full ret token plain1 snap1 signed
+        one2 two2 p10 k10 p99 k99), $redis ? ('redis') : ())
     {
+        next if @only && !$only{$k};
         my $run = $k eq 'metrics'
             ? SnapBench::wrk($tm, "$label{$k} #$round", $script{$k}, $secs,
                 $conns)
+            : $k eq 'two2'
+            ? SnapBench::wrk($tw, "$label{$k} #$round", $script{$k}, $secs,
+                $conns, 2)
+            : $k eq 'one2'
+            ? SnapBench::wrk($t, "$label{$k} #$round", $script{$k}, $secs,
+                $conns, 2)
             : wrk("$label{$k} #$round", $script{$k}, $secs,
                 $k =~ /1$/ ? 1 : $conns);
         push @{$runs{$k}}, $run;
@@ -234,11 +309,26 @@ $r{$_} = median(@{$runs{$_}}) for keys %runs;
 # what (m) counted: every request of its rounds, none lost
 my $counted = metric($tm->scrape, 'snap_requests_total', outcome => 'accepted');
 my $sent = 0;
-$sent += $_->{requests} for @{$runs{metrics}};
+$sent += $_->{requests} for @{$runs{metrics} || []};
 die "metrics: $counted accepted counted, $sent sent\n" if $counted < $sent;
+
+if (@only) {
+    my $base = $only[0];
+    for my $k (@only[1 .. $#only]) {
+        my @ratio = sort { $a <=> $b } map {
+            100 * $runs{$k}[$_]{rps} / $runs{$base}[$_]{rps} } 0 .. $rounds - 1;
+        printf "%s / %s, round by round: %s; median %.1f%%, medians' ratio "
+            . "%.1f%%\n", $label{$k}, $label{$base},
+            join(' ', map { sprintf '%.1f%%', $_ } @ratio),
+            $ratio[int(@ratio / 2)], 100 * $r{$k}{rps} / $r{$base}{rps};
+    }
+    $_->stop for $t, $tm, $tw;
+    exit 0;
+}
 
 $t->stop;
 $tm->stop;
+$tw->stop;
 
 my $cpu = `grep -m1 'model name' /proc/cpuinfo` =~ s/.*:\s*//r;
 chomp $cpu;
@@ -277,6 +367,15 @@ my $md = "# Benchmark results\n\n"
         . 'snap_replay_redis)', $r{redis}, [ '(b)', $r{snap} ]) : '')
     . row('(m) (b) with snap_metrics_zone: every request counted',
         $r{metrics}, [ '(b)', $r{snap} ])
+    . row('(f1) (b), 1 worker, wrk 2 threads', $r{one2})
+    . row('(f2) (b), 2 workers, wrk 2 threads', $r{two2},
+        [ '(f1)', $r{one2} ])
+    . row('(g10a) plain proxy_pass, 10 KB body', $r{p10})
+    . row('(g10b) snap_verify + snap_replay, 10 KB body', $r{k10},
+        [ '(g10a)', $r{p10} ])
+    . row('(g100a) plain proxy_pass, 100 KB body', $r{p99})
+    . row('(g100b) snap_verify + snap_replay, 100 KB body', $r{k99},
+        [ '(g100a)', $r{p99} ])
     . row('(s) snap_sign: body checked and minified, cached token, '
         . 'HMAC-SHA512, SNAP headers', $r{signed}, [ '(a)', $r{plain} ])
     . sprintf("\np99 of (b) minus p99 of (a), %d connections: %.3f ms; "

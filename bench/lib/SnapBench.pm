@@ -30,10 +30,12 @@ CONF
 
 sub app { $app }
 
-# a 1 KB notification, as the seed's, padded in additionalInfo
+# a notification of $size bytes (1 KB by default), as the seed's, padded in
+# additionalInfo
 sub notification {
+    my ($size) = @_;
     my $body = '{"additionalInfo":{"rrn":"305080000010","note":"%s"},"amount":{"currency":"IDR","value":"20.00"},"externalStoreId":"","latestTransactionStatus":"00","originalPartnerReferenceNo":"18000245195080000010","originalReferenceNo":"T25050000799117","transactionStatusDesc":"Success"}';
-    return sprintf $body, 'n' x (1024 - length(sprintf $body, ''));
+    return sprintf $body, 'n' x (($size // 1024) - length(sprintf $body, ''));
 }
 
 # X-EXTERNAL-ID is not part of SNAP's string to sign: one signature per
@@ -53,21 +55,30 @@ $hl
 counter = 0
 prefix = "$name-" .. os.time() .. "-"
 LUA
+    # each wrk thread has a Lua state of its own: setup() numbers them, so
+    # that two threads never send the same id
     $script .= <<'LUA' if $unique;
+threads = 0
+setup = function(thread)
+    threads = threads + 1
+    thread:set("tid", threads)
+end
 request = function()
     counter = counter + 1
-    wrk.headers["X-EXTERNAL-ID"] = prefix .. counter
+    wrk.headers["X-EXTERNAL-ID"] = prefix .. (tid or 0) .. "-" .. counter
     return wrk.format()
 end
 LUA
     return $t->write_file("$name.lua", $script);
 }
 
-# one wrk run; a run with answers other than 2xx is void and stops the bench
+# one wrk run, with $threads threads (1 by default); a run with answers
+# other than 2xx is void and stops the bench
 sub wrk {
-    my ($t, $name, $script, $seconds, $c) = @_;
+    my ($t, $name, $script, $seconds, $c, $threads) = @_;
     my $url = 'http://127.0.0.1:' . $t->port;
-    my $out = `wrk -t1 -c$c -d${seconds}s --latency -s $script $url 2>&1`;
+    $threads //= 1;
+    my $out = `wrk -t$threads -c$c -d${seconds}s --latency -s $script $url 2>&1`;
     my ($rps) = $out =~ /Requests\/sec:\s+([\d.]+)/;
     my %lat;
     for my $q (50, 99) {
