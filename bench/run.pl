@@ -53,15 +53,22 @@ my @zones = ((map { "r$_" } 1 .. $rounds), 'full');
 # every location's path as long as the others, so that nginx's own parsing
 # and location lookup cost (a) what they cost (b)
 my %prefix = map { $_ => ($_ eq 'full' ? 'f0' : $_) } @zones;
-my $snap_locations = join '', map { <<"LOC" } @zones;
-        location = /$prefix{$_}$path {
+
+# a verified location /PREFIX$path recording into ZONE
+sub verified {
+    my ($prefix, $zone) = @_;
+    return <<"LOC";
+        location = /$prefix$path {
             snap_verify qr-mpm-notify;
-            snap_replay $_;
+            snap_replay $zone;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_pass http://app;
         }
 LOC
+}
+
+my $snap_locations = join '', map { verified($prefix{$_}, $_) } @zones;
 my $zone_lines = join '', map {
     "    snap_replay_zone $_:" . ($_ eq 'full' ? '512m' : '128m') . ";\n"
 } @zones;
@@ -70,14 +77,7 @@ my $zone_lines = join '', map {
 # long as the others
 my %big = (k10 => 10 * 1024, k99 => 100 * 1024);
 for my $k (sort keys %big) {
-    $snap_locations .= <<"LOC";
-        location = /$k$path {
-            snap_verify qr-mpm-notify;
-            snap_replay $k;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_pass http://app;
-        }
+    $snap_locations .= verified($k, $k) . <<"LOC";
         location = /p${\ substr($k, 1)}$path {
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -89,15 +89,7 @@ LOC
 
 if ($redis) {
     for my $round (1 .. $rounds) {
-        $snap_locations .= <<"LOC";
-        location = /q$round$path {
-            snap_verify qr-mpm-notify;
-            snap_replay q$round;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_pass http://app;
-        }
-LOC
+        $snap_locations .= verified("q$round", "q$round");
         $zone_lines .= "    snap_replay_zone q$round:128m;\n"
             . "    snap_replay_redis q$round 127.0.0.1:$rport prefix=b$round:;\n";
     }
@@ -159,15 +151,7 @@ EOF
 # (m): (b) on a second nginx that is the same but for snap_metrics_zone,
 # so every request is also counted; interleaved with (b) in every round
 my $tm = SnapTest->new(workers => 1);
-my $m_locations = join '', map { <<"LOC" } 1 .. $rounds;
-        location = /r$_$path {
-            snap_verify qr-mpm-notify;
-            snap_replay m$_;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_pass http://app;
-        }
-LOC
+my $m_locations = join '', map { verified("r$_", "m$_") } 1 .. $rounds;
 $tm->run(<<"EOF", main => "worker_rlimit_nofile 4096;\n");
 @{[ join '', map { "    snap_replay_zone m$_:128m;\n" } 1 .. $rounds ]}
     snap_metrics_zone metrics:1m;
@@ -182,15 +166,7 @@ EOF
 # (f): (b) on a third nginx, the same but with 2 workers, against (b) on
 # 1 worker, both driven by wrk with 2 threads
 my $tw = SnapTest->new(workers => 2);
-my $w_locations = join '', map { <<"LOC" } 1 .. $rounds;
-        location = /w$_$path {
-            snap_verify qr-mpm-notify;
-            snap_replay w$_;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_pass http://app;
-        }
-LOC
+my $w_locations = join '', map { verified("w$_", "w$_") } 1 .. $rounds;
 $tw->run(<<"EOF", main => "worker_rlimit_nofile 4096;\n");
 @{[ join '', map { "    snap_replay_zone w$_:128m;\n" } 1 .. $rounds ]}
 @{[ common() ]}
