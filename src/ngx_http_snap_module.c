@@ -719,6 +719,7 @@ static void
 ngx_http_snap_exit(ngx_cycle_t *cycle)
 {
     ngx_http_snap_lib_cleanup();
+    ngx_http_snap_random_cleanup();
 }
 
 

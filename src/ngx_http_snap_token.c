@@ -272,7 +272,9 @@ ngx_http_snap_token_issue(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
     smcf = ngx_http_get_module_main_conf(r, ngx_http_snap_module);
 
-    if (RAND_bytes(jti, sizeof(jti)) != 1) {
+    if (ngx_http_snap_random(jti, sizeof(jti), (long) ngx_pid)
+        != NGX_HTTP_SNAP_LIB_OK)
+    {
         ngx_ssl_error(NGX_LOG_ERR, r->connection->log, 0,
                       "snap: RAND_bytes() failed");
         return ngx_http_snap_send_error(r, NGX_HTTP_SNAP_SERVICE_TOKEN,

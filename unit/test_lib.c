@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
 #include <openssl/bio.h>
 #include <openssl/pem.h>
 
@@ -1136,6 +1138,66 @@ test_prom(void)
 }
 
 
+/* the random pool: distinct draws, across refills, and never a parent's
+   bytes in a forked child */
+
+static void
+test_random(void)
+{
+    int            fd[2], status, distinct;
+    pid_t          child;
+    size_t         i, j;
+    unsigned char  a[16], b[16], big[5000], *seen;
+
+    ok(ngx_http_snap_random(a, 16, (long) getpid()) == NGX_HTTP_SNAP_LIB_OK
+       && ngx_http_snap_random(b, 16, (long) getpid())
+          == NGX_HTTP_SNAP_LIB_OK
+       && memcmp(a, b, 16) != 0, "random: two draws differ");
+
+    seen = malloc(300 * 16);
+    distinct = seen != NULL;
+
+    for (i = 0; distinct && i < 300; i++) {
+        distinct = ngx_http_snap_random(seen + i * 16, 16, (long) getpid())
+                   == NGX_HTTP_SNAP_LIB_OK;
+
+        for (j = 0; distinct && j < i; j++) {
+            distinct = memcmp(seen + i * 16, seen + j * 16, 16) != 0;
+        }
+    }
+
+    free(seen);
+    ok(distinct, "random: 300 draws of 16 bytes, over a refill, all distinct");
+
+    ok(ngx_http_snap_random(big, sizeof(big), (long) getpid())
+       == NGX_HTTP_SNAP_LIB_OK, "random: more than the pool at once");
+
+    /* the parent's pool is filled; a child must not hand out its bytes */
+    if (pipe(fd) != 0) {
+        ok(0, "random: pipe");
+        return;
+    }
+
+    child = fork();
+
+    if (child == 0) {
+        close(fd[0]);
+        (void) ngx_http_snap_random(a, 16, (long) getpid());
+        (void) !write(fd[1], a, 16);
+        _exit(0);
+    }
+
+    close(fd[1]);
+    (void) ngx_http_snap_random(b, 16, (long) getpid());
+    i = read(fd[0], a, 16);
+    close(fd[0]);
+    waitpid(child, &status, 0);
+
+    ok(i == 16 && memcmp(a, b, 16) != 0,
+       "random: a forked child draws bytes of its own, not its parent's");
+}
+
+
 int
 main(void)
 {
@@ -1152,6 +1214,7 @@ main(void)
     test_escape();
     test_outbound();
     test_prom();
+    test_random();
 
     printf("1..%d\n", tests);
     printf("unit: %d passed, %d failed\n", tests - failures, failures);

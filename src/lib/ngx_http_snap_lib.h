@@ -22,6 +22,7 @@
 #include "ngx_http_snap_outbound.h"
 #include "ngx_http_snap_prom.h"
 #include "ngx_http_snap_query.h"
+#include "ngx_http_snap_random.h"
 #include "ngx_http_snap_resp.h"
 #include "ngx_http_snap_services.h"
 #include "ngx_http_snap_sign.h"
