@@ -326,7 +326,8 @@ ngx_http_snap_metrics_init(ngx_conf_t *cf)
     m->partners = nclients + 1;
     m->services = smcf->services.nelts;
 
-    code = ngx_pnalloc(cf->pool, m->services * sizeof(ngx_str_t) + 1);
+    /* one more than needed: a configuration may have no snap_verify */
+    code = ngx_palloc(cf->pool, (m->services + 1) * sizeof(ngx_str_t));
     p = ngx_pnalloc(cf->pool, m->services * 2 + 1);
     if (code == NULL || p == NULL) {
         return NGX_ERROR;
