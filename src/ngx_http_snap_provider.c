@@ -453,7 +453,12 @@ ngx_http_snap_provider_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         }
 
         shpool->data = sh;
-        shpool->log_nomem = 0;
+
+        if (ngx_http_snap_zone_log(shm_zone, shpool, "snap_provider_zone")
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     pp = smcf->providers.elts;
