@@ -11,7 +11,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../t/lib", "$FindBin::Bin/lib";
 use SnapTest;
-use SnapBench qw(notification app lua median);
+use SnapBench qw(notification app lua median main_conf);
 
 my $secs = $ENV{BENCH_SECONDS} || 10;
 my $conns = $ENV{BENCH_CONNECTIONS} || 32;
@@ -28,7 +28,7 @@ for my $which (qw(base new)) {
     my $t = SnapTest->new(workers => 1);
     my $p = $t->partner('QoinSnap');
     my $key = $t->token_key('token.key');
-    $t->run(<<"EOF2", main => "worker_rlimit_nofile 4096;\n");
+    $t->run(<<"EOF2", main => main_conf());
     snap_client QoinSnap public_key=$p->{pem} secret_file=$p->{secret_file};
     snap_token_key $key;
     snap_replay_zone ids:512m;

@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 
 # `make bench`: what the SNAP checks cost next to proxying, on loopback,
-# with wrk.  One nginx worker and one wrk thread; prints a table and
+# with wrk.  One nginx worker and one wrk thread, each bound to a core of
+# its own where there are two (SnapBench::main_conf); prints a table and
 # writes bench/results.md.  First the cost of each step on its own
 # (bench/micro.c, SNAP_MICRO), from which the best ratios this machine
 # allows are worked out, then the wrk runs: saturated with
@@ -20,7 +21,7 @@ use FindBin;
 use lib "$FindBin::Bin/../t/lib", "$FindBin::Bin/lib";
 use POSIX qw(strftime);
 use SnapTest;
-use SnapBench qw(notification app median);
+use SnapBench qw(notification app median main_conf);
 
 my $secs = $ENV{BENCH_SECONDS} || 10;
 my $conns = $ENV{BENCH_CONNECTIONS} || 32;
@@ -30,7 +31,9 @@ my $rounds = $ENV{BENCH_ROUNDS} || 3;
 my $micro = '';
 my %step;
 if ($ENV{SNAP_MICRO}) {
-    $micro = `$ENV{SNAP_MICRO}`;
+    # on the core the nginx worker is bound to, as its steps run there
+    $micro = (SnapBench::pinned() ? `taskset -c 0 $ENV{SNAP_MICRO}`
+        : `$ENV{SNAP_MICRO}`);
     die "bench/micro failed\n" if $?;
     print STDERR $micro;
     %step = map { /^\| (.+?) \| (\d+) \|/ ? ($1 => $2) : () }
@@ -112,7 +115,7 @@ sub common {
 EOF
 }
 
-$t->run(<<"EOF", main => "worker_rlimit_nofile 4096;\n");
+$t->run(<<"EOF", main => main_conf());
     snap_provider self client_id=QoinSnap private_key=$pd/QoinSnap.key
                   secret_file=$p->{secret_file} channel_id=95221
                   token=/_snap/token;
@@ -152,7 +155,7 @@ EOF
 # so every request is also counted; interleaved with (b) in every round
 my $tm = SnapTest->new(workers => 1);
 my $m_locations = join '', map { verified("r$_", "m$_") } 1 .. $rounds;
-$tm->run(<<"EOF", main => "worker_rlimit_nofile 4096;\n");
+$tm->run(<<"EOF", main => main_conf());
 @{[ join '', map { "    snap_replay_zone m$_:128m;\n" } 1 .. $rounds ]}
     snap_metrics_zone metrics:1m;
 @{[ common() ]}
@@ -164,7 +167,8 @@ $m_locations
 EOF
 
 # (f): (b) on a third nginx, the same but with 2 workers, against (b) on
-# 1 worker, both driven by wrk with 2 threads
+# 1 worker, both driven by wrk with 2 threads; nothing is bound to a core
+# here but the one worker of (f1)
 my $tw = SnapTest->new(workers => 2);
 my $w_locations = join '', map { verified("w$_", "w$_") } 1 .. $rounds;
 $tw->run(<<"EOF", main => "worker_rlimit_nofile 4096;\n");
@@ -322,7 +326,9 @@ sub row {
 
 my $md = "# Benchmark results\n\n"
     . "`make bench` on $when: $cpu, " . `nproc` =~ s/\s+//r . " cores, "
-    . "nginx $nginx, 1 worker; wrk 1 thread, $conns connections, ${secs}s "
+    . "nginx $nginx, 1 worker; wrk 1 thread"
+    . (SnapBench::pinned() ? " (worker on core 0, wrk on core 1)" : "")
+    . ", $conns connections, ${secs}s "
     . "per run, the median of $rounds interleaved rounds, "
     . "loopback; 1 KB notification body, a unique X-EXTERNAL-ID "
     . "per request; each round of (b) starts on an empty zone; upstream: "

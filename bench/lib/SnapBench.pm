@@ -9,7 +9,22 @@ use warnings;
 
 use Exporter qw(import);
 
-our @EXPORT_OK = qw(notification app lua wrk median);
+our @EXPORT_OK = qw(notification app lua wrk median main_conf);
+
+# With two cores or more, the one nginx worker is bound to the first core
+# and a one-thread wrk to the second: left to the scheduler, the two shared
+# a core in some runs and not in others, and a run's rate moved by a
+# quarter from one round to the next.
+my ($cores) = (`nproc 2>/dev/null` =~ /(\d+)/, 1);
+my $pin = $cores >= 2 && system('command -v taskset >/dev/null') == 0;
+
+sub pinned { $pin }
+
+# the main context of a one-worker nginx under test
+sub main_conf {
+    return "worker_rlimit_nofile 4096;\n"
+        . ($pin ? "worker_cpu_affinity 01;\n" : '');
+}
 
 # The upstream of every run: a `return 200` server in the same nginx, over
 # keepalive, the cheapest there is, so the ratios are the worst case.
@@ -78,7 +93,8 @@ sub wrk {
     my ($t, $name, $script, $seconds, $c, $threads) = @_;
     my $url = 'http://127.0.0.1:' . $t->port;
     $threads //= 1;
-    my $out = `wrk -t$threads -c$c -d${seconds}s --latency -s $script $url 2>&1`;
+    my $cpu = $pin && $threads == 1 ? 'taskset -c 1 ' : '';
+    my $out = `${cpu}wrk -t$threads -c$c -d${seconds}s --latency -s $script $url 2>&1`;
     my ($rps) = $out =~ /Requests\/sec:\s+([\d.]+)/;
     my %lat;
     for my $q (50, 99) {
