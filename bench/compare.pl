@@ -79,5 +79,8 @@ printf "| %s | %.0f | %.3f |\n", $_, $m{$_}{rps}, $m{$_}{p99} for qw(base new);
 printf "\nnew / base: %.1f%% of the requests/s (median of %d interleaved "
     . "rounds of %d s, %d connections, 1 worker)\n",
     100 * $m{new}{rps} / $m{base}{rps}, $rounds, $secs, $conns;
+printf "round by round: %s\n", join ' ', map {
+    sprintf '%.1f%%', 100 * $runs{new}[$_]{rps} / $runs{base}[$_]{rps}
+} 0 .. $rounds - 1;
 
 $t{$_}->stop for qw(base new);

@@ -574,34 +574,52 @@ test_json(void)
     };
 
     {
-        /* the eight-byte skip stops at a special byte wherever it sits */
-        int            i, good;
-        size_t         k;
-        unsigned char  buf[24];
-        const char     special[] = { '"', '\\', '\n', 0x01, (char) 0x80 };
+        /*
+         * the skip stops at a special byte wherever it sits, never past
+         * it, and no earlier than the eight-byte block that holds it
+         */
+        int                   i, good;
+        size_t                k;
+        unsigned char         buf[72];
+        const unsigned char  *r, *r0;
+        const char            special[] = { '"', '\\', '\n', 0x01, 0x1f,
+                                            (char) 0x80, (char) 0xff };
 
         good = 1;
 
         for (k = 0; k < sizeof(special); k++) {
-            for (i = 0; i < 24; i++) {
+            for (i = 0; i < (int) sizeof(buf); i++) {
                 memset(buf, 'a', sizeof(buf));
                 buf[i] = (unsigned char) special[k];
 
-                if (ngx_http_snap_skip_text(buf, buf + 24, 1)
-                    > buf + (i / 8) * 8
-                    || (special[k] != (char) 0x80
-                        && ngx_http_snap_skip_text(buf, buf + 24, 0)
-                           > buf + (i / 8) * 8))
-                {
+                r = ngx_http_snap_skip_text(buf, buf + sizeof(buf), 1);
+                r0 = ngx_http_snap_skip_text(buf, buf + sizeof(buf), 0);
+
+                if (r > buf + i || r < buf + (i / 8) * 8) {
+                    good = 0;
+                }
+
+                if ((unsigned char) special[k] < 0x80) {
+                    if (r0 > buf + i || r0 < buf + (i / 8) * 8) {
+                        good = 0;
+                    }
+
+                } else if (r0 != buf + sizeof(buf)) {
+                    /* without high, a byte >= 0x80 is text */
                     good = 0;
                 }
             }
         }
 
         memset(buf, (char) 0xc3, sizeof(buf));
-        good &= ngx_http_snap_skip_text(buf, buf + 24, 0) == buf + 24;
+        good &= ngx_http_snap_skip_text(buf, buf + sizeof(buf), 0)
+                == buf + sizeof(buf);
+        memset(buf, ' ', sizeof(buf));
+        good &= ngx_http_snap_skip_text(buf, buf + sizeof(buf), 1)
+                == buf + sizeof(buf);
 
-        ok(good, "the eight-byte text skip never passes a special byte");
+        ok(good, "the text skip never passes a special byte, nor stops "
+           "before its block");
     }
 
     {
