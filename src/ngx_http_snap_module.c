@@ -711,6 +711,8 @@ ngx_http_snap_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    ngx_http_snap_replay_zones_map(cycle, smcf);
+
     return ngx_http_snap_replay_redis_init(cycle, smcf);
 }
 

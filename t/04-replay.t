@@ -269,4 +269,46 @@ EOF
     $f->check_log;
 }
 
+# Each worker maps every page of a replay zone when it starts, so that no
+# request pays a page's first-use fault (and a host that cannot back the
+# zone fails at start): the 8 MB zone is resident in every worker before
+# any request.
+{
+    my $m = SnapTest->new;
+    my $mp = $m->partner('QoinSnap');
+    $m->run(<<"EOF");
+    snap_client QoinSnap public_key=$mp->{pem} secret_file=$mp->{secret_file};
+    snap_replay_zone mapped:8m;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location = /notify {
+            snap_verify 52 signature=rsa;
+            snap_replay mapped;
+            return 204;
+        }
+    }
+EOF
+    my @workers = $m->worker_pids;
+    is(scalar @workers, 2, 'two workers');
+    for my $pid (@workers) {
+        open my $fh, '<', "/proc/$pid/smaps" or die "smaps of $pid: $!";
+        my ($rss, $in);
+        while (<$fh>) {
+            # the zone's mapping: shared, writable, 8192 kB
+            if (/^[0-9a-f]+-[0-9a-f]+ (\S+)/) {
+                $in = $1 eq 'rw-s';
+            } elsif ($in && /^Size:\s+(\d+) kB/) {
+                $in = $1 == 8192;
+            } elsif ($in && /^Rss:\s+(\d+) kB/) {
+                $rss = $1;
+            }
+        }
+        is($rss, 8192,
+            "worker $pid: all 8192 kB of the zone resident before any request");
+    }
+    $m->stop;
+    $m->check_log;
+}
+
 $t->done;
