@@ -11,7 +11,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../t/lib", "$FindBin::Bin/lib";
 use SnapTest;
-use SnapBench qw(notification app lua median main_conf);
+use SnapBench qw(notification app lua median main_conf mapped);
 
 my $secs = $ENV{BENCH_SECONDS} || 10;
 my $conns = $ENV{BENCH_CONNECTIONS} || 32;
@@ -49,6 +49,7 @@ for my $which (qw(base new)) {
         }
     }
 EOF2
+    mapped($t, 512);
     my $token = $t->get_token($p);
     my $body = notification();
     my %h = @{$t->snap_headers($p, path => $path, token => $token,

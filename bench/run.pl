@@ -21,7 +21,7 @@ use FindBin;
 use lib "$FindBin::Bin/../t/lib", "$FindBin::Bin/lib";
 use POSIX qw(strftime);
 use SnapTest;
-use SnapBench qw(notification app median main_conf);
+use SnapBench qw(notification app median main_conf mapped);
 
 my $secs = $ENV{BENCH_SECONDS} || 10;
 my $conns = $ENV{BENCH_CONNECTIONS} || 32;
@@ -179,6 +179,12 @@ $tw->run(<<"EOF", main => "worker_rlimit_nofile 4096;\n");
 $w_locations
     }
 EOF
+
+# the replay zones of each nginx, in MB, mapped before anything is measured
+mapped($t, 128 * (@zones - 1) + 512 + 128 * keys(%big)
+    + ($redis ? 128 * $rounds : 0))
+    && mapped($tm, 128 * $rounds) && mapped($tw, 128 * $rounds)
+    or die "a worker did not map its replay zones\n";
 
 my $token = $t->get_token($p);
 

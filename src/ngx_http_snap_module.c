@@ -711,7 +711,9 @@ ngx_http_snap_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    ngx_http_snap_replay_zones_map(cycle, smcf);
+    if (ngx_http_snap_replay_zones_map(cycle, smcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return ngx_http_snap_replay_redis_init(cycle, smcf);
 }

@@ -335,8 +335,8 @@ NGX_HTTP_SNAP_API char *ngx_http_snap_replay_redis(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 NGX_HTTP_SNAP_API void ngx_http_snap_replay_redis_resolve(
     ngx_http_snap_main_conf_t *smcf, ngx_http_snap_replay_conf_t *rpc);
-NGX_HTTP_SNAP_API void ngx_http_snap_replay_zones_map(ngx_cycle_t *cycle,
-    ngx_http_snap_main_conf_t *smcf);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_replay_zones_map(
+    ngx_cycle_t *cycle, ngx_http_snap_main_conf_t *smcf);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_replay_redis_init(
     ngx_cycle_t *cycle, ngx_http_snap_main_conf_t *smcf);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_replay_record(

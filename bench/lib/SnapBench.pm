@@ -9,7 +9,7 @@ use warnings;
 
 use Exporter qw(import);
 
-our @EXPORT_OK = qw(notification app lua wrk median main_conf);
+our @EXPORT_OK = qw(notification app lua wrk median main_conf mapped);
 
 # With two cores or more, the one nginx worker is bound to the first core
 # and a one-thread wrk to the second: left to the scheduler, the two shared
@@ -111,6 +111,25 @@ sub wrk {
         $rps, $lat{50}, $lat{99};
     return { rps => $rps, p50 => $lat{50}, p99 => $lat{99},
         requests => $reqs };
+}
+
+# Each worker maps its replay zones' pages a few at a time from its start
+# on: waits until every worker of $t has $mb MB of shared memory mapped, so
+# that no run measures a worker still doing it.  False when a worker stops
+# short of it for two seconds (a module that does not map them).
+sub mapped {
+    my ($t, $mb) = @_;
+    for my $pid ($t->worker_pids) {
+        my ($kb, $last, $still) = (0, -1, 0);
+        while ($kb < $mb * 1024) {
+            ($kb) = `cat /proc/$pid/status` =~ /^RssShmem:\s+(\d+)/m;
+            $still = $kb == $last ? $still + 1 : 0;
+            return 0 if $still >= 20;
+            $last = $kb;
+            select undef, undef, undef, 0.1;
+        }
+    }
+    return 1;
 }
 
 sub median {
