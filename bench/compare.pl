@@ -49,7 +49,7 @@ for my $which (qw(base new)) {
         }
     }
 EOF2
-    mapped($t, 512);
+    mapped($t);
     my $token = $t->get_token($p);
     my $body = notification();
     my %h = @{$t->snap_headers($p, path => $path, token => $token,

@@ -32,8 +32,8 @@ my $micro = '';
 my %step;
 if ($ENV{SNAP_MICRO}) {
     # on the core the nginx worker is bound to, as its steps run there
-    $micro = (SnapBench::pinned() ? `taskset -c 0 $ENV{SNAP_MICRO}`
-        : `$ENV{SNAP_MICRO}`);
+    my $on = SnapBench::on_core(0);
+    $micro = `$on$ENV{SNAP_MICRO}`;
     die "bench/micro failed\n" if $?;
     print STDERR $micro;
     %step = map { /^\| (.+?) \| (\d+) \|/ ? ($1 => $2) : () }
@@ -180,10 +180,8 @@ $w_locations
     }
 EOF
 
-# the replay zones of each nginx, in MB, mapped before anything is measured
-mapped($t, 128 * (@zones - 1) + 512 + 128 * keys(%big)
-    + ($redis ? 128 * $rounds : 0))
-    && mapped($tm, 128 * $rounds) && mapped($tw, 128 * $rounds)
+# the replay zones of each nginx mapped before anything is measured
+mapped($t) && mapped($tm) && mapped($tw)
     or die "a worker did not map its replay zones\n";
 
 my $token = $t->get_token($p);

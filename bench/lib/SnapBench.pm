@@ -20,6 +20,12 @@ my $pin = $cores >= 2 && system('command -v taskset >/dev/null') == 0;
 
 sub pinned { $pin }
 
+# what runs a command on core $n when bound, else nothing
+sub on_core {
+    my ($n) = @_;
+    return $pin ? "taskset -c $n " : '';
+}
+
 # the main context of a one-worker nginx under test
 sub main_conf {
     return "worker_rlimit_nofile 4096;\n"
@@ -93,7 +99,7 @@ sub wrk {
     my ($t, $name, $script, $seconds, $c, $threads) = @_;
     my $url = 'http://127.0.0.1:' . $t->port;
     $threads //= 1;
-    my $cpu = $pin && $threads == 1 ? 'taskset -c 1 ' : '';
+    my $cpu = $threads == 1 ? on_core(1) : '';
     my $out = `${cpu}wrk -t$threads -c$c -d${seconds}s --latency -s $script $url 2>&1`;
     my ($rps) = $out =~ /Requests\/sec:\s+([\d.]+)/;
     my %lat;
@@ -114,11 +120,15 @@ sub wrk {
 }
 
 # Each worker maps its replay zones' pages a few at a time from its start
-# on: waits until every worker of $t has $mb MB of shared memory mapped, so
-# that no run measures a worker still doing it.  False when a worker stops
-# short of it for two seconds (a module that does not map them).
+# on: waits until every worker of $t has as much shared memory mapped as
+# its nginx.conf declares replay zones, so that no run measures a worker
+# still doing it.  False when a worker stops short of it for two seconds
+# (a module that does not map them).
 sub mapped {
-    my ($t, $mb) = @_;
+    my ($t) = @_;
+    my $mb = 0;
+    $mb += $_ for $t->read_file('nginx.conf')
+        =~ /^\s*snap_replay_zone\s+[^:\s]+:(\d+)m;/mg;
     for my $pid ($t->worker_pids) {
         my ($kb, $last, $still) = (0, -1, 0);
         while ($kb < $mb * 1024) {
