@@ -16,7 +16,7 @@ UNIT_FLAGS := -std=c99 -O1 -g -Wall -Wextra -Werror -Isrc/lib
 # `make test` (and its kin) alone
 BUILD_DEPS   := nginx nginx-dev libssl-dev pkg-config dpkg-dev gcc make
 TEST_DEPS    := libcjson-dev libcrypt-openssl-rsa-perl curl openssl \
-                faketime clang libclang-rt-14-dev redis-server iproute2 \
+                faketime clang libclang-rt-14-dev redis-server iproute2 gdb \
                 prometheus
 DEB_PACKAGES ?= $(BUILD_DEPS)
 

@@ -13,10 +13,16 @@
  * ids read twenty nodes, a cache miss each.  SipHash keyed at random per
  * zone keeps a partner from crafting ids that share a bucket.  Entries and
  * days take 128-byte slots from the zone's own arena, a list of freed
- * slots and then the never used ones in order, under the zone's own lock:
- * so the slot an insert will take is known well before it, and is read
- * into the cache while the body is checked.  Writing a new entry into a
- * slot the cache did not hold had cost 200 ns of every insert.
+ * slots and then the never used ones in order: so the slot an insert will
+ * take is known well before it, and is read into the cache while the body
+ * is checked.  Writing a new entry into a slot the cache did not hold had
+ * cost 200 ns of every insert.
+ *
+ * The lock is the zone's slab pool's mutex: the arena is carved out once,
+ * so nothing else takes it on the request path, and it is the one lock
+ * of a zone that nginx's master releases when a worker dies holding it
+ * (ngx_unlock_mutexes()).  A mutex of the module's own would stay held by
+ * the dead worker, and every other worker would wait on it for ever.
  */
 
 
@@ -87,8 +93,6 @@ struct ngx_http_snap_replay_free_s {
 
 
 typedef struct {
-    ngx_shmtx_sh_t                lock;
-    ngx_shmtx_t                   mutex;
     ngx_http_snap_replay_node_t **buckets;
     uint64_t                      mask;
     u_char                        key[16];
@@ -267,13 +271,6 @@ ngx_http_snap_replay_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     if (ngx_http_snap_zone_log(shm_zone, zone->shpool, "snap_replay_zone")
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    /* a lock of its own beside the table: no file, as atomics are used */
-    if (ngx_shmtx_create(&zone->sh->mutex, &zone->sh->lock, NULL)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -664,10 +661,10 @@ ngx_http_snap_replay_shm_record(ngx_http_request_t *r,
     zone = rpc->zone->data;
     now = ngx_time();
 
-    ngx_shmtx_lock(&zone->sh->mutex);
+    ngx_shmtx_lock(&zone->shpool->mutex);
 
     if (ngx_http_snap_replay_lookup(zone, key)) {
-        ngx_shmtx_unlock(&zone->sh->mutex);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
         *reason = NGX_HTTP_SNAP_REPLAY;
         return NGX_DECLINED;
     }
@@ -692,7 +689,7 @@ ngx_http_snap_replay_shm_record(ngx_http_request_t *r,
                           &zone->name, zone->sh->entries);
         }
 
-        ngx_shmtx_unlock(&zone->sh->mutex);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
         *reason = NGX_HTTP_SNAP_ZONE_FULL;
         return NGX_DECLINED;
     }
@@ -713,7 +710,7 @@ ngx_http_snap_replay_shm_record(ngx_http_request_t *r,
 
     zone->sh->entries++;
 
-    ngx_shmtx_unlock(&zone->sh->mutex);
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return NGX_OK;
 }
@@ -728,7 +725,7 @@ ngx_http_snap_replay_shm_release(ngx_http_request_t *r,
 
     zone = rpc->zone->data;
 
-    ngx_shmtx_lock(&zone->sh->mutex);
+    ngx_shmtx_lock(&zone->shpool->mutex);
 
     link = ngx_http_snap_replay_lookup(zone, key);
 
@@ -742,5 +739,5 @@ ngx_http_snap_replay_shm_release(ngx_http_request_t *r,
         zone->sh->entries--;
     }
 
-    ngx_shmtx_unlock(&zone->sh->mutex);
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 }

@@ -319,4 +319,68 @@ EOF
     $m->check_log;
 }
 
+# A worker killed while it holds the zone's lock: nginx's master releases
+# the locks of the shared memory pools it knows of (and says so at alert),
+# so the other workers go on recording.  A lock of the module's own would
+# stay held by the dead worker and stop every other one.
+SKIP: {
+    my $k = SnapTest->new;
+    my $kp = $k->partner('QoinSnap');
+    $k->run(<<"EOF");
+    snap_client QoinSnap public_key=$kp->{pem} secret_file=$kp->{secret_file};
+    snap_replay_zone locked:1m;
+
+    server {
+        listen 127.0.0.1:%%PORT%% reuseport;
+        location = /notify {
+            snap_verify 52 signature=rsa;
+            snap_replay locked;
+            proxy_pass http://127.0.0.1:%%PORT_1%%;
+        }
+    }
+    server {
+        listen 127.0.0.1:%%PORT_1%%;
+        location / { return 204; }
+    }
+EOF
+    $k->allow_log(qr/\[alert\].*(shared memory zone "locked" was locked by|exited on signal 9)/);
+    my @w = $k->worker_pids;
+    is(scalar @w, 2, 'two workers');
+    my $send = sub {
+        my ($id) = @_;
+        my $h = $k->snap_headers($kp, path => '/notify', body => $body,
+            external_id => $id);
+        return SnapTest::parse_response($k->http(SnapTest::raw_request(
+            'POST', '/notify', $h, $body), timeout => 3));
+    };
+    my $gdb = $k->gdb($w[0], 'break ngx_shmtx_unlock', 'continue', 'kill');
+    skip 'gdb cannot attach to a worker here', 4 unless $gdb;
+
+    # requests until one reaches the worker gdb holds, which then dies
+    # inside the unlock, the zone's lock held
+    my $killed = 0;
+    for my $i (1 .. 60) {
+        $send->("lock-probe-$i");
+        if ($k->gdb_wait($gdb, 0.2)) { $killed = 1; last }
+    }
+    ok($killed, 'a worker was killed holding the replay zone\'s lock');
+    for (1 .. 100) {
+        last if grep { $_ != $w[0] } $k->worker_pids and $k->worker_pids == 2;
+        sleep 0.05;
+    }
+    my $ok = 0;
+    for my $i (1 .. 10) {
+        my $r = $send->("after-kill-$i");
+        $ok++ if $r->{status} == 204;
+    }
+    is($ok, 10, 'the other workers record ids on: the lock was released');
+    like($k->read_file('error.log'),
+        qr/\[alert\].*shared memory zone "locked" was locked by $w[0]/,
+        'nginx released the lock the dead worker held');
+    my $r = $send->('after-kill-1');
+    is($r->{status}, 409, 'and the zone still refuses a replay');
+    $k->stop;
+    $k->check_log;
+}
+
 $t->done;

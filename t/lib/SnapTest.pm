@@ -291,6 +291,47 @@ sub worker_pids {
     return @w;
 }
 
+# gdb attached to a running process, in the background, running the given
+# commands in batch mode (a breakpoint, "continue", "kill", ...); returns
+# once the process runs again under gdb, or undef where gdb cannot attach.
+# Used to stop or fail nginx at one exact point, never to change what a
+# test asserts.
+sub gdb {
+    my ($self, $pid, @cmds) = @_;
+    return undef unless -x '/usr/bin/gdb';
+    my $log = "$self->{dir}/gdb.$pid.log";
+    my $gpid = fork // die "fork: $!";
+    if ($gpid == 0) {
+        open STDOUT, '>>', $log or POSIX::_exit(1);
+        open STDERR, '>&', \*STDOUT or POSIX::_exit(1);
+        exec '/usr/bin/gdb', '-nx', '-batch', '-p', $pid,
+            '-ex', 'set confirm off', '-ex', 'set pagination off',
+            map { ('-ex', $_) } @cmds;
+        POSIX::_exit(1);
+    }
+    push @{$self->{gdbs}}, $gpid;
+    # attached and running again: traced, and not in a tracing stop
+    for (1 .. 400) {
+        my $st = $self->read_file("/proc/$pid/status");
+        my ($tracer) = $st =~ /^TracerPid:\s+(\d+)/m;
+        my ($state) = $st =~ /^State:\s+(\S)/m;
+        return $gpid if $tracer && $state ne 't';
+        last if waitpid($gpid, WNOHANG) > 0;
+        sleep 0.05;
+    }
+    diag($self->read_file($log));
+    return undef;
+}
+
+sub gdb_wait {
+    my ($self, $gpid, $timeout) = @_;
+    for (1 .. ($timeout // 10) * 20) {
+        return 1 if waitpid($gpid, WNOHANG) > 0;
+        sleep 0.05;
+    }
+    return 0;
+}
+
 sub reload {
     my ($self, $http, %o) = @_;
     $self->config($http, %o) if defined $http;
@@ -366,6 +407,10 @@ sub DESTROY {
     my ($self) = @_;
     # a forked child of the test never stops the test's nginx
     return unless $self->{owner} == $$;
+    for my $g (@{$self->{gdbs} || []}) {
+        kill 'KILL', $g;
+        waitpid $g, 0;
+    }
     $self->stop;
     $self->stop_upstream;
     $self->stop_redis;
