@@ -80,6 +80,8 @@ NGX_HTTP_SNAP_API void ngx_http_snap_replay_zone_stats(
     ngx_shm_zone_t *shm_zone, ngx_uint_t *live, ngx_uint_t *capacity);
 NGX_HTTP_SNAP_API void ngx_http_snap_replay_skew(ngx_shm_zone_t *shm_zone,
     time_t skew);
+NGX_HTTP_SNAP_API time_t ngx_http_snap_replay_zone_skew(
+    ngx_shm_zone_t *shm_zone);
 
 
 #endif /* _NGX_HTTP_SNAP_REPLAY_H_INCLUDED_ */

@@ -18,10 +18,6 @@
 #include <openssl/rand.h>
 
 
-/* kept as long as the zone keeps a day, and as the zone's margin */
-#define NGX_HTTP_SNAP_REDIS_MARGIN  10
-
-
 /* a request's write, from the record to its reply and to the release */
 typedef struct {
     ngx_http_request_t          *r;
@@ -470,9 +466,13 @@ ngx_http_snap_replay_redis_record(ngx_http_request_t *r,
                                ++ngx_http_snap_redis_count)
                    - w->value;
 
-    /* as absolute time from X-TIMESTAMP: nodes agree whatever their clocks */
+    /*
+     * as absolute time from X-TIMESTAMP, so that nodes agree whatever their
+     * clocks, and for as long as the zone keeps the day: the largest skew
+     * of any location recording into it, not this location's
+     */
     expire = ((time_t) key->day + 1) * 86400 - NGX_HTTP_SNAP_WIB_OFFSET
-             + skew + NGX_HTTP_SNAP_REDIS_MARGIN;
+             + ngx_http_snap_replay_zone_skew(rpc->zone);
 
     args[0].data = (u_char *) "SET";
     args[0].len = 3;

@@ -388,6 +388,23 @@ ngx_http_snap_replay_zones_map(ngx_cycle_t *cycle,
 }
 
 
+/*
+ * How long past the end of its day an entry is kept: the largest skew of
+ * any location recording into the zone, since the zone was made (across
+ * reloads).  A store that keeps ids elsewhere too keeps them as long.
+ */
+
+time_t
+ngx_http_snap_replay_zone_skew(ngx_shm_zone_t *shm_zone)
+{
+    ngx_http_snap_replay_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    return zone->sh->skew + NGX_HTTP_SNAP_REPLAY_MARGIN;
+}
+
+
 /* for the metrics: live ids, and how many the empty zone holds */
 
 void

@@ -66,10 +66,20 @@ my $token = $a->get_token($p);
 my $tother = $a->get_token($o);
 my $body = '{"originalReferenceNo":"T1","latestTransactionStatus":"00"}';
 
+# each request's X-TIMESTAMP made here, and its WIB day kept beside the
+# answer: the key is looked up under the day the request was sent on
 sub send_to {
     my ($node, %a) = @_;
-    return $node->snap($a{partner} // $p, path => $a{path} // '/notify',
+    $a{timestamp} //= timestamp();
+    my $r = $node->snap($a{partner} // $p, path => $a{path} // '/notify',
         token => $a{token} // $token, body => $body, %a);
+    $r->{day} = wib_day($a{timestamp});
+    return $r;
+}
+
+sub key_of {
+    my ($id, $day, $prefix) = @_;
+    return ($prefix // 't12:') . "8:QoinSnap:$day:$id";
 }
 
 sub ups { $a->upstream_count + $b->upstream_count }
@@ -79,20 +89,93 @@ sub redis { $a->redis_cli('-a', 's3cret-redis-pass', '--no-auth-warning',
 
 # the same id through node A, then node B
 my $id = external_id();
-my $r = send_to($a, external_id => $id);
+my $ts0 = timestamp();
+my $r = send_to($a, external_id => $id, timestamp => $ts0);
 is($r->{status}, 200, 'node A accepts a new id');
-$r = send_to($b, external_id => $id);
+my $day = $r->{day};
+$r = send_to($b, external_id => $id, timestamp => $ts0);
 is_snap_error($r, '4095200', 'Conflict', 'node B refuses the same id: 409');
 is(ups(), 1, 'the upstreams saw it once');
 
 # the key: prefix, partner id with its length, WIB day, id; it expires at
 # the end of that day plus the skew plus 10 s, as an absolute time
-my $day = int((time + 7 * 3600) / 86400);
-my $k = "t12:8:QoinSnap:$day:$id";
+my $k = key_of($id, $day);
 like(redis('EXISTS', $k), qr/^1/, "the key is $k");
 my ($exp) = redis('EXPIRETIME', $k) =~ /(\d+)/;
 is($exp, ($day + 1) * 86400 - 7 * 3600 + 300 + 10,
     'it expires at the end of the WIB day + skew + 10 s');
+
+# Two locations record into one zone with skews of 1 s and 600 s: the key
+# lives as long as the zone keeps the day, for the larger skew, whichever
+# location wrote it; a reload that raises the skew raises it for the next
+# writes.  Were it the writing location's skew, a request recorded through
+# the 1 s location at 23:59:56 WIB would leave Redis at 00:00:07, and its
+# replay through the 600 s location, on any node, would pass.
+{
+    my $s = SnapTest->new;
+    my $skews = sub {
+        my ($third) = @_;
+        my $extra = $third ? <<"EOF" : '';
+        location = /longer {
+            snap_verify 52;
+            snap_replay ids;
+            snap_clock_skew $third;
+            proxy_pass http://%%UPSTREAM%%;
+        }
+EOF
+        return <<"EOF";
+    snap_client QoinSnap public_key=$p->{pem} secret_file=$p->{secret_file};
+    snap_token_key $key;
+    snap_replay_zone ids:1m;
+    snap_replay_redis ids 127.0.0.1:$rport password_file=$d/redis.pass db=2
+                      prefix=t12s:;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location = /token { snap_token; }
+        location = /short {
+            snap_verify 52;
+            snap_replay ids;
+            snap_clock_skew 1s;
+            proxy_pass http://%%UPSTREAM%%;
+        }
+$extra
+    }
+    server {
+        listen 127.0.0.1:%%PORT_1%%;
+        location = /long {
+            snap_verify 52;
+            snap_replay ids;
+            snap_clock_skew 600s;
+            proxy_pass http://%%UPSTREAM%%;
+        }
+    }
+EOF
+    };
+    $s->start_upstream;
+    $s->run($skews->());
+    my $tok = $s->get_token($p);
+    my $sid = external_id();
+    my $r = send_to($s, path => '/short', external_id => $sid, token => $tok);
+    is($r->{status}, 200, 'skews: recorded through the 1 s location');
+    my ($e) = redis('EXPIRETIME', key_of($sid, $r->{day}, 't12s:')) =~ /(\d+)/;
+    is($e, ($r->{day} + 1) * 86400 - 7 * 3600 + 600 + 10,
+        'skews: the key expires at the end of the day + 600 s + 10 s');
+    $s->reload($skews->('900s'));
+    $sid = external_id();
+    $r = send_to($s, path => '/short', external_id => $sid, token => $tok);
+    ($e) = redis('EXPIRETIME', key_of($sid, $r->{day}, 't12s:')) =~ /(\d+)/;
+    is($e, ($r->{day} + 1) * 86400 - 7 * 3600 + 900 + 10,
+        'skews: after a reload to 900 s, + 900 s + 10 s');
+    $s->reload($skews->());
+    $sid = external_id();
+    $r = send_to($s, path => '/short', external_id => $sid, token => $tok);
+    ($e) = redis('EXPIRETIME', key_of($sid, $r->{day}, 't12s:')) =~ /(\d+)/;
+    is($e, ($r->{day} + 1) * 86400 - 7 * 3600 + 900 + 10,
+        'skews: and still after a reload back: the zone keeps days for it');
+    $s->stop;
+    $s->stop_upstream;
+    $s->check_log;
+}
 
 # another partner may use the same id
 $r = send_to($b, external_id => $id, partner => $o, token => $tother);
@@ -102,18 +185,20 @@ is($r->{status}, 200, 'the same id from another partner passes');
 my $forged = external_id();
 $r = send_to($a, external_id => $forged, secret => 'wrong');
 is_snap_error($r, '4015200', 'Unauthorized. [Signature]', 'a forged request');
-like(redis('EXISTS', "t12:8:QoinSnap:$day:$forged"), qr/^0/,
+like(redis('EXISTS', key_of($forged, $r->{day})), qr/^0/,
     'and nothing of it in Redis');
 
 # 300 identical requests, spread over both nodes and their workers
 my $storm = external_id();
+my $storm_ts = timestamp();
 my $before = ups();
 my @kids;
 my $dir = $a->dir;
 for my $i (1 .. 300) {
     my $pid = fork // die;
     if ($pid == 0) {
-        my $r = send_to($i % 2 ? $a : $b, external_id => $storm);
+        my $r = send_to($i % 2 ? $a : $b, external_id => $storm,
+            timestamp => $storm_ts);
         open my $fh, '>', "$dir/storm.$i";
         print $fh $r->{status};
         close $fh;
@@ -132,15 +217,16 @@ is(ups() - $before, 1, 'the upstreams saw one');
 
 # release_on_failure: the upstream is down on node A, the retry passes on B
 $id = external_id();
-$r = send_to($a, path => '/down', external_id => $id);
+my $ts = timestamp();
+$r = send_to($a, path => '/down', external_id => $id, timestamp => $ts);
 is_snap_error($r, '5005202', 'External Server Error', 'the upstream is down');
 for (1 .. 100) {
-    last if redis('EXISTS', "t12:8:QoinSnap:$day:$id") =~ /^0/;
+    last if redis('EXISTS', key_of($id, $r->{day})) =~ /^0/;
     sleep 0.05;
 }
-like(redis('EXISTS', "t12:8:QoinSnap:$day:$id"), qr/^0/,
+like(redis('EXISTS', key_of($id, $r->{day})), qr/^0/,
     'release_on_failure forgot the id in Redis too');
-$r = send_to($b, external_id => $id);
+$r = send_to($b, external_id => $id, timestamp => $ts);
 is($r->{status}, 200, 'so the retry passes on node B');
 
 # Redis stopped: every request answered within the timeout, 500xx00
@@ -235,8 +321,9 @@ if ($pid == 0) {
     my $until = time + 8;
     while (time < $until && $n < 400) {
         my $id = "reload-$$-" . ++$n;
-        my $r = send_to($a, external_id => $id);
-        print $fh "$r->{status} $id\n";
+        my $ts = timestamp();
+        my $r = send_to($a, external_id => $id, timestamp => $ts);
+        print $fh "$r->{status} $id $r->{day} $ts\n";
     }
     close $fh;
     exit 0;
@@ -251,9 +338,9 @@ my @bad = grep { !/^200 / } @lines;
 cmp_ok(scalar @lines, '>', 20, scalar(@lines) . ' requests during 20 reloads');
 is(scalar @bad, 0, 'none failed') or diag(join "\n", @bad[0 .. 4]);
 my @lost = grep {
-    my ($id) = /^200 (\S+)$/;
+    my ($id, $d) = /^200 (\S+) (\d+) /;
     $id &&
-    redis('EXISTS', "t12:8:QoinSnap:$day:$id") !~ /^1/;
+    redis('EXISTS', key_of($id, $d)) !~ /^1/;
 } @lines;
 is(scalar @lost, 0, 'every id accepted is in Redis');
 
@@ -262,8 +349,9 @@ is(scalar @lost, 0, 'every id accepted is in Redis');
 # for it instead of failing it.
 {
     my $id = external_id();
+    my $ts = timestamp();
     my $headers = $a->snap_headers($p, path => '/notify', token => $token,
-        body => $body, external_id => $id);
+        body => $body, external_id => $id, timestamp => $ts);
     my $raw = SnapTest::raw_request('POST', '/notify', $headers, $body);
     my $cut = length($raw) - 5;
     my $s = IO::Socket::INET->new(Proto => 'tcp',
@@ -276,13 +364,13 @@ is(scalar @lost, 0, 'every id accepted is in Redis');
     print $s substr($raw, $cut);
     my $r = SnapTest::parse_response(SnapTest::_read_all($s, 8));
     is($r->{status}, 200, 'a request read by a worker that is quitting: 200');
-    like(redis('EXISTS', "t12:8:QoinSnap:$day:$id"), qr/^1/,
+    like(redis('EXISTS', key_of($id, wib_day($ts))), qr/^1/,
         'and its id is in Redis');
     sleep 0.5;
 }
 
-my ($one) = $lines[0] =~ / (\S+)$/;
-$r = send_to($b, external_id => $one);
+my ($one, $onets) = $lines[0] =~ /^\S+ (\S+) \d+ (\S+)$/;
+$r = send_to($b, external_id => $one, timestamp => $onets);
 is_snap_error($r, '4095200', 'Conflict', 'and refused on the other node');
 
 # TLS to a Redis with a self-signed certificate
@@ -308,11 +396,12 @@ SKIP: {
     $c->run($tls->("tls_trusted_certificate=$cd/r.crt tls_name=redis.test"));
     my $tok = $c->get_token($p);
     my $id = external_id();
-    $r = send_to($c, external_id => $id, token => $tok);
+    my $ts = timestamp();
+    $r = send_to($c, external_id => $id, token => $tok, timestamp => $ts);
     is($r->{status}, 200, 'tls: a verified certificate, the id recorded');
-    like($c->redis_cli('EXISTS', "snap:8:QoinSnap:$day:$id"), qr/^1/,
+    like($c->redis_cli('EXISTS', key_of($id, $r->{day}, 'snap:')), qr/^1/,
         'tls: in the TLS-only Redis');
-    $r = send_to($c, external_id => $id, token => $tok);
+    $r = send_to($c, external_id => $id, token => $tok, timestamp => $ts);
     is_snap_error($r, '4095200', 'Conflict', 'tls: and refused the second time');
 
     # a certificate for another name is refused: fail closed

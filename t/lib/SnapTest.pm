@@ -304,10 +304,9 @@ sub gdb {
     if ($gpid == 0) {
         open STDOUT, '>>', $log or POSIX::_exit(1);
         open STDERR, '>&', \*STDOUT or POSIX::_exit(1);
-        exec '/usr/bin/gdb', '-nx', '-batch', '-p', $pid,
+        exec('/usr/bin/gdb', '-nx', '-batch', '-p', $pid,
             '-ex', 'set confirm off', '-ex', 'set pagination off',
-            map { ('-ex', $_) } @cmds;
-        POSIX::_exit(1);
+            map { ('-ex', $_) } @cmds) or POSIX::_exit(1);
     }
     push @{$self->{gdbs}}, $gpid;
     # attached and running again: traced, and not in a tracing stop
@@ -753,6 +752,21 @@ sub timestamp {
     return strftime('%Y-%m-%dT%H:%M:%S+07:00', gmtime($t + 7 * 3600));
 }
 
+# The WIB day (days since the epoch) an X-TIMESTAMP of the form timestamp()
+# writes falls on: what the replay key holds.  Tests take the day of the
+# timestamp they sent, never of the moment they started, so that a run
+# crossing midnight WIB (17:00 UTC) looks under the right day.
+sub wib_day {
+    my ($ts) = @_;
+    my ($y, $mo, $d, $h, $mi, $s, $z) = $ts
+        =~ /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d+)?(Z|\+07:00)$/
+        or croak "not a timestamp: $ts";
+    require Time::Local;
+    my $t = Time::Local::timegm($s, $mi, $h, $d, $mo - 1, $y)
+        - ($z eq 'Z' ? 0 : 7 * 3600);
+    return int(($t + 7 * 3600) / 86400);
+}
+
 # Whitespace outside JSON strings removed, independently of the module.
 sub minify {
     my ($s) = @_;
@@ -878,6 +892,7 @@ sub import {
     no strict 'refs';
     *{"${caller}::is_snap_error"} = \&is_snap_error;
     *{"${caller}::timestamp"} = \&timestamp;
+    *{"${caller}::wib_day"} = \&wib_day;
     *{"${caller}::minify"} = \&minify;
     *{"${caller}::rsa_sign"} = \&rsa_sign;
     *{"${caller}::string_to_sign"} = \&string_to_sign;
