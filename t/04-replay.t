@@ -66,8 +66,9 @@ my $tp = $t->get_token($p);
 my $tq = $t->get_token($q);
 my $body = '{"originalReferenceNo":"T1"}';
 
+my $t1 = int time;
 my $r = $t->snap($p, path => '/notify', token => $tp, body => $body,
-    external_id => 'dup-1');
+    external_id => 'dup-1', timestamp => timestamp_at($t1));
 is($r->{status}, 200, 'first use passes');
 $r = $t->snap($p, path => '/notify', token => $tp, body => $body,
     external_id => 'dup-1');
@@ -80,18 +81,20 @@ $r = $t->snap($q, path => '/notify', token => $tq, body => $body,
 is($r->{status}, 200, 'the same id from another partner passes');
 
 # another WIB day (snap_clock_skew 3d lets yesterday through)
+my $yesterday = timestamp(-86400);
 $r = $t->snap($p, path => '/notify', token => $tp, body => $body,
-    external_id => 'dup-1', timestamp => timestamp(-86400));
+    external_id => 'dup-1', timestamp => $yesterday);
 is($r->{status}, 200, 'the same id on another day passes');
 $r = $t->snap($p, path => '/notify', token => $tp, body => $body,
-    external_id => 'dup-1', timestamp => timestamp(-86400));
+    external_id => 'dup-1', timestamp => $yesterday);
 is_snap_error($r, '4095200', 'Conflict', 'and is recorded for that day');
 
-# the same day written in another offset is the same day
-my $now = time;
+# the same day written in another offset is the same day: the moment dup-1
+# was first sent, in UTC
+my $now = $t1;
 my $wib_day = strftime('%Y-%m-%d', gmtime($now + 7 * 3600));
 $r = $t->snap($p, path => '/notify', token => $tp, body => $body,
-    external_id => 'dup-1', timestamp => timestamp(0, 'Z'));
+    external_id => 'dup-1', timestamp => timestamp_at($now, 'Z'));
 is_snap_error($r, '4095200', 'Conflict',
     "a UTC timestamp on WIB day $wib_day is the same day");
 
