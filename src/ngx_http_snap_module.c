@@ -692,6 +692,7 @@ ngx_http_snap_init(ngx_conf_t *cf)
     *h = ngx_http_snap_log_handler;
 
     if (ngx_http_snap_init_filters(cf) != NGX_OK
+        || ngx_http_snap_replay_init_filter(cf) != NGX_OK
         || ngx_http_snap_metrics_init(cf) != NGX_OK)
     {
         return NGX_ERROR;

@@ -343,6 +343,8 @@ NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_replay_record(
     ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx, ngx_uint_t *reason);
 NGX_HTTP_SNAP_API void ngx_http_snap_replay_release(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_replay_init_filter(
+    ngx_conf_t *cf);
 NGX_HTTP_SNAP_API void ngx_http_snap_verify_resume(ngx_http_request_t *r,
     ngx_int_t rc, ngx_uint_t reason);
 

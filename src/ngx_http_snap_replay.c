@@ -12,6 +12,9 @@
 #include "ngx_http_snap_module.h"
 
 
+static ngx_int_t ngx_http_snap_replay_header_filter(ngx_http_request_t *r);
+
+
 /* snap_replay ZONE [numeric] [release_on_failure] | off */
 
 char *
@@ -159,12 +162,18 @@ ngx_http_snap_replay_record(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
 }
 
 
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+
+
 /*
  * With "release_on_failure", an id whose request the upstream did not
  * answer, or answered with a 5xx, is forgotten so that the partner's retry
  * with the same X-EXTERNAL-ID goes through.  What the verification
  * recorded, not the location the request ended in: after an error_page
- * redirect that may name another zone, or none.
+ * redirect that may name another zone, or none.  It happens as the 5xx
+ * answer's head is made, before any of it leaves nginx, so a partner that
+ * retries on the status line is never refused as a replay; the log phase
+ * releases for a request that ended without an answer.
  */
 
 void
@@ -187,4 +196,33 @@ ngx_http_snap_replay_release(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "snap: X-EXTERNAL-ID \"%V\" released after status %ui",
                   &ctx->key.id, r->headers_out.status);
+}
+
+
+static ngx_int_t
+ngx_http_snap_replay_header_filter(ngx_http_request_t *r)
+{
+    ngx_http_snap_ctx_t  *ctx;
+
+    if (r == r->main
+        && r->headers_out.status >= NGX_HTTP_INTERNAL_SERVER_ERROR)
+    {
+        ctx = ngx_http_snap_get_ctx(r);
+
+        if (ctx) {
+            ngx_http_snap_replay_release(r, ctx);
+        }
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+ngx_int_t
+ngx_http_snap_replay_init_filter(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_snap_replay_header_filter;
+
+    return NGX_OK;
 }

@@ -141,6 +141,73 @@ $r = $t->snap($p, path => '/down-keep', token => $tp, body => $body,
     external_id => 'retry-2');
 is_snap_error($r, '4095200', 'Conflict', 'by default the id stays used');
 
+# release_on_failure releases before the answer goes out: a partner that
+# retries the moment the 5xx status line arrives, while the app's answer is
+# still being sent, is let through.  The app here sends its 503's head, and
+# the rest of its body 3 s later.
+{
+    my $slow = SnapTest::free_port();
+    my $srv = IO::Socket::INET->new(Listen => 8, LocalAddr => "127.0.0.1:$slow",
+        Proto => 'tcp', ReuseAddr => 1) or die "slow: $!";
+    my $pid = fork // die;
+    if ($pid == 0) {
+        while (my $c = $srv->accept) {
+            SnapTest::_read_request($c);
+            syswrite $c, "HTTP/1.1 503 Busy\r\nContent-Type: application/json"
+                . "\r\nContent-Length: 20\r\n\r\n{\"responseC";
+            sleep 3;
+            syswrite $c, "ode\":1}";
+            close $c;
+        }
+        POSIX::_exit(0);
+    }
+    close $srv;
+    my $s = SnapTest->new;
+    my $sp = $s->partner('QoinSnap');
+    $s->start_upstream;
+    $s->run(<<"EOF");
+    snap_client QoinSnap public_key=$sp->{pem} secret_file=$sp->{secret_file};
+    snap_replay_zone ids:1m;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location = /slow {
+            snap_verify 52 signature=rsa;
+            snap_replay ids release_on_failure;
+            proxy_pass http://127.0.0.1:$slow;
+            # the head goes out as soon as it is made, not with the body
+            postpone_output 0;
+        }
+        location = /notify {
+            snap_verify 52 signature=rsa;
+            snap_replay ids;
+            proxy_pass http://%%UPSTREAM%%;
+        }
+    }
+EOF
+    my $ts = timestamp();
+    my $h = $s->snap_headers($sp, path => '/slow', body => $body,
+        external_id => 'early-1', timestamp => $ts);
+    my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $s->port)
+        or die "connect: $!";
+    print $c SnapTest::raw_request('POST', '/slow', $h, $body);
+    my $head = '';
+    my $sel = IO::Select->new($c);
+    while ($head !~ /\r\n\r\n/ && $sel->can_read(2)) {
+        sysread($c, $head, 4096, length $head) or last;
+    }
+    like($head, qr{^HTTP/1\.1 503 }, 'the app\'s 503 head arrives first');
+    my $r = $s->snap($sp, path => '/notify', body => $body,
+        external_id => 'early-1', timestamp => $ts);
+    is($r->{status}, 200, 'a retry sent on the 503\'s head, its body still '
+        . 'coming: the id was released before the answer went out');
+    close $c;
+    kill 'TERM', $pid;
+    waitpid $pid, 0;
+    $s->stop;
+    $s->stop_upstream;
+    $s->check_log;
+}
+
 # a storm of 200 identical requests on separate connections, 2 workers
 my $hdrs = $t->snap_headers($p, path => '/notify', token => $tp, body => $body,
     external_id => 'storm-1');
