@@ -422,10 +422,20 @@ ngx_http_snap_client_hashes(ngx_conf_t *cf, ngx_http_snap_main_conf_t *smcf)
             keys[i].value = &c[i];
         }
 
+        /*
+         * a bucket holds four entries of the longest id (each its value
+         * pointer, length and name, aligned) and the pointer that ends it,
+         * so that no number of long ids fails to hash: there is no
+         * directive to raise it, whatever nginx's message would say
+         */
         hash.hash = k ? &smcf->by_partner : &smcf->by_id;
         hash.key = ngx_hash_key_lc;
-        hash.max_size = 1024;
-        hash.bucket_size = ngx_align(64, ngx_cacheline_size);
+        hash.max_size = ngx_max(1024, 8 * smcf->clients.nelts);
+        hash.bucket_size = ngx_align(4 * (sizeof(void *)
+                                          + ngx_align(NGX_HTTP_SNAP_ID_MAX
+                                                      + 2, sizeof(void *)))
+                                     + sizeof(void *),
+                                     ngx_cacheline_size);
         hash.name = k ? "snap_client_partner_hash" : "snap_client_hash";
         hash.pool = cf->pool;
         hash.temp_pool = NULL;

@@ -268,4 +268,45 @@ EOF
     ok($ok, "$case->[1] public key accepted") or diag($out);
 }
 
+# Client ids of 1 to 64 characters (README's limit), end to end: nginx -t,
+# the token call, and a signed notification with a partner id as long.
+# nginx's hash of ids is sized for the longest: 47 to 64 characters once
+# made nginx -t ask for a directive that does not exist.
+{
+    my $l = SnapTest->new;
+    my @ids = map { my $n = $_; join '', map { ('A' .. 'Z', 0 .. 9)[($_ * 7 + $n) % 36] } 1 .. $n } 1, 46, 47, 64;
+    my @parts = map { $l->partner($_) } @ids;
+    my $lkey = $l->token_key('token.key');
+    my $clients = join "\n", map {
+        "    snap_client $_->{id} public_key=$_->{pem} secret_file=$_->{secret_file};"
+    } @parts;
+    $l->start_upstream;
+    $l->run(<<"EOF");
+$clients
+    snap_token_key $lkey;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location = /token { snap_token; }
+        location = /notify {
+            snap_verify 52;
+            proxy_pass http://%%UPSTREAM%%;
+        }
+    }
+EOF
+    for my $lp (@parts) {
+        my $n = length $lp->{id};
+        my $tok = eval { $l->get_token($lp) };
+        ok($tok, "a client id of $n characters: a token");
+        my $r = $l->snap($lp, path => '/notify', token => $tok // '',
+            body => '{"originalReferenceNo":"T1"}');
+        is($r->{status}, 200, "and its X-PARTNER-ID of $n characters verified");
+        my ($up) = grep { ($_->{headers}{'x-partner-id'} // '') eq $lp->{id} }
+            $l->upstream_requests;
+        ok($up, "the upstream got it");
+    }
+    $l->stop;
+    $l->stop_upstream;
+    $l->check_log;
+}
+
 $t->done;
