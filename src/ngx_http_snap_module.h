@@ -38,6 +38,25 @@
 #define NGX_HTTP_SNAP_COMPAT_ASCII_JSON         0x0040
 #define NGX_HTTP_SNAP_COMPAT_HEX_SIGNATURE      0x0080
 
+/*
+ * The variants that give one part of the string to sign (or X-SIGNATURE)
+ * one more form to try: the verification's arrays of forms are sized from
+ * these, so a new variant added here can never overflow them.
+ */
+#define NGX_HTTP_SNAP_COMPAT_URLS                                            \
+    (NGX_HTTP_SNAP_COMPAT_PATH_WITHOUT_QUERY|NGX_HTTP_SNAP_COMPAT_SORTED_QUERY)
+#define NGX_HTTP_SNAP_COMPAT_HASHES                                          \
+    (NGX_HTTP_SNAP_COMPAT_EMPTY_HASH_FIELD|NGX_HTTP_SNAP_COMPAT_PHP_JSON       \
+     |NGX_HTTP_SNAP_COMPAT_ASCII_JSON)
+#define NGX_HTTP_SNAP_COMPAT_SIGNATURES  NGX_HTTP_SNAP_COMPAT_HEX_SIGNATURE
+
+/* the bits set in a 16-bit constant, as a constant */
+#define ngx_http_snap_bits(m)                                                \
+    (((m) & 1) + ((m) >> 1 & 1) + ((m) >> 2 & 1) + ((m) >> 3 & 1)             \
+     + ((m) >> 4 & 1) + ((m) >> 5 & 1) + ((m) >> 6 & 1) + ((m) >> 7 & 1)      \
+     + ((m) >> 8 & 1) + ((m) >> 9 & 1) + ((m) >> 10 & 1) + ((m) >> 11 & 1)    \
+     + ((m) >> 12 & 1) + ((m) >> 13 & 1) + ((m) >> 14 & 1) + ((m) >> 15 & 1))
+
 
 /* every reason nginx can refuse a request for; see ngx_http_snap_error.c */
 typedef enum {

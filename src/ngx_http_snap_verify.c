@@ -13,17 +13,29 @@
 #include <openssl/crypto.h>
 
 
-/* the EndpointUrls, body hashes and X-SIGNATURE decodings a request may
- * have been signed with: the first of each is the strict one */
+/*
+ * The EndpointUrls, body hashes and X-SIGNATURE decodings a request may
+ * have been signed with: the first of each is the strict one, then one for
+ * each variant of that part a partner may have.
+ */
 typedef struct {
-    ngx_str_t                   url[3];
+    ngx_str_t                   url[1 + ngx_http_snap_bits(
+                                            NGX_HTTP_SNAP_COMPAT_URLS)];
     ngx_uint_t                  nurls;
-    u_char                     *hex[4];
+    u_char                     *hex[1 + ngx_http_snap_bits(
+                                            NGX_HTTP_SNAP_COMPAT_HASHES)];
     ngx_uint_t                  nhex;
-    ngx_str_t                   sig[2];
+    ngx_str_t                   sig[1 + ngx_http_snap_bits(
+                                            NGX_HTTP_SNAP_COMPAT_SIGNATURES)];
     ngx_uint_t                  nsigs;
     int                         hmac;
 } ngx_http_snap_forms_t;
+
+
+/* a form added, or NGX_ERROR where a variant has no room: never past it */
+#define ngx_http_snap_form_add(forms, a, n, v)                               \
+    ((forms)->n < sizeof((forms)->a) / sizeof((forms)->a[0])                  \
+     ? ((forms)->a[(forms)->n++] = (v), NGX_OK) : NGX_ERROR)
 
 
 typedef struct {
@@ -721,6 +733,7 @@ ngx_http_snap_signatures(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     u_char     *p, *s;
     size_t      len, i;
     ngx_int_t   hi, lo;
+    ngx_str_t   sig;
 
     s = ctx->signature->value.data;
     len = ctx->signature->value.len;
@@ -762,11 +775,10 @@ ngx_http_snap_signatures(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
         p[i / 2] = (u_char) (hi * 16 + lo);
     }
 
-    forms->sig[forms->nsigs].data = p;
-    forms->sig[forms->nsigs].len = len / 2;
-    forms->nsigs++;
+    sig.data = p;
+    sig.len = len / 2;
 
-    return NGX_OK;
+    return ngx_http_snap_form_add(forms, sig, nsigs, sig);
 }
 
 
@@ -784,6 +796,7 @@ ngx_http_snap_verify_variants(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     u_char                *q, *last, *p;
     size_t                 len;
     ngx_int_t              rc;
+    ngx_str_t              url;
     ngx_uint_t             compat, u, h, t, ntokens;
     ngx_http_snap_form_t   form;
 
@@ -792,9 +805,12 @@ ngx_http_snap_verify_variants(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     q = ngx_strlchr(forms->url[0].data, last, '?');
 
     if (q && (compat & NGX_HTTP_SNAP_COMPAT_PATH_WITHOUT_QUERY)) {
-        forms->url[forms->nurls].data = forms->url[0].data;
-        forms->url[forms->nurls].len = q - forms->url[0].data;
-        forms->nurls++;
+        url.data = forms->url[0].data;
+        url.len = q - forms->url[0].data;
+
+        if (ngx_http_snap_form_add(forms, url, nurls, url) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
     if (q && (compat & NGX_HTTP_SNAP_COMPAT_SORTED_QUERY)) {
@@ -806,21 +822,25 @@ ngx_http_snap_verify_variants(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
             return NGX_ERROR;
         }
 
-        forms->url[forms->nurls].data = p;
+        url.data = p;
         p = ngx_cpymem(p, forms->url[0].data, q - forms->url[0].data + 1);
 
         if (ngx_http_snap_query_sorted(p, &len, q + 1, last - q - 1,
                                        p + ngx_http_snap_query_sorted_len(len))
             == NGX_HTTP_SNAP_LIB_OK)
         {
-            forms->url[forms->nurls].len = p + len
-                                           - forms->url[forms->nurls].data;
-            forms->nurls++;
+            url.len = p + len - url.data;
+
+            if (ngx_http_snap_form_add(forms, url, nurls, url) != NGX_OK) {
+                return NGX_ERROR;
+            }
         }
     }
 
-    if (body->len == 0 && (compat & NGX_HTTP_SNAP_COMPAT_EMPTY_HASH_FIELD)) {
-        forms->hex[forms->nhex++] = NULL;
+    if (body->len == 0 && (compat & NGX_HTTP_SNAP_COMPAT_EMPTY_HASH_FIELD)
+        && ngx_http_snap_form_add(forms, hex, nhex, NULL) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     if (body->len && (compat & NGX_HTTP_SNAP_COMPAT_PHP_JSON)) {
@@ -889,8 +909,7 @@ ngx_http_snap_escaped_hash(ngx_http_request_t *r, ngx_http_snap_forms_t *forms,
                                             hex))
     {
     case NGX_HTTP_SNAP_LIB_OK:
-        forms->hex[forms->nhex++] = hex;
-        return NGX_OK;
+        return ngx_http_snap_form_add(forms, hex, nhex, hex);
 
     case NGX_HTTP_SNAP_LIB_INVALID:
         /* no JSON: there is nothing another serialiser would have made */
