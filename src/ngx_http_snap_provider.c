@@ -34,6 +34,12 @@ struct ngx_http_snap_token_slot_s {
     time_t                       loading;      /* a fetch runs until then */
     time_t                       retry;        /* no fetch before then */
     time_t                       backoff;
+    /* the last generation a provider accepted a request signed with */
+    ngx_uint_t                   proven;
+    /* tokens refused before they were ever accepted: the last time, and
+     * the back-off that set */
+    time_t                       refused_at;
+    time_t                       refused;
     size_t                       len;
     u_char                       token[NGX_HTTP_SNAP_OUT_TOKEN_MAX];
 };
@@ -48,12 +54,15 @@ static ngx_int_t ngx_http_snap_provider_param(ngx_conf_t *cf,
     ngx_http_snap_provider_t *prov, ngx_str_t *v, ngx_str_t *secret);
 static ngx_int_t ngx_http_snap_provider_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-static ngx_int_t ngx_http_snap_token_request(ngx_http_request_t *r,
-    ngx_http_request_t *sr, ngx_http_snap_provider_t *prov);
+static ngx_int_t ngx_http_snap_token_call(ngx_http_request_t *r,
+    ngx_http_snap_provider_t *prov, ngx_http_headers_in_t *headers_in,
+    ngx_http_request_body_t **body);
 static ngx_int_t ngx_http_snap_token_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 static void ngx_http_snap_token_abandon(void *data);
 static void ngx_http_snap_token_failed(ngx_http_snap_provider_t *prov);
+static void ngx_http_snap_token_wake(ngx_http_snap_provider_t *prov);
+static void ngx_http_snap_token_unwait(void *data);
 static ngx_int_t ngx_http_snap_token_store(ngx_http_request_t *r,
     ngx_http_snap_out_t *out, ngx_http_snap_token_reply_t *reply);
 
@@ -108,6 +117,7 @@ ngx_http_snap_provider(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     prov->name = value[1];
     ngx_str_null(&secret);
+    ngx_queue_init(&prov->waiters);
 
     for (i = 2; i < cf->args->nelts; i++) {
         if (ngx_http_snap_provider_param(cf, prov, &value[i], &secret)
@@ -583,7 +593,9 @@ ngx_http_snap_token_get(ngx_http_request_t *r, ngx_http_snap_out_t *out)
 /*
  * The token call, as a subrequest to token=: its method, headers and body
  * are the module's, nothing of the app's request goes with it, and its
- * answer is kept in memory (subrequest_output_buffer_size).
+ * answer is kept in memory (subrequest_output_buffer_size).  All that may
+ * fail is done before the subrequest exists: once made, it runs, and it
+ * must never carry anything but the module's call.
  */
 
 ngx_int_t
@@ -593,11 +605,19 @@ ngx_http_snap_token_fetch(ngx_http_request_t *r, ngx_http_snap_out_t *out)
     ngx_http_request_t          *sr;
     ngx_http_snap_ctx_t         *sctx;
     ngx_http_snap_out_t         *sout;
+    ngx_http_headers_in_t       *headers_in;
+    ngx_http_request_body_t     *body;
     ngx_http_post_subrequest_t  *ps;
 
+    headers_in = ngx_pcalloc(r->pool, sizeof(ngx_http_headers_in_t));
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
     cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (ps == NULL || cln == NULL) {
+    sctx = ngx_pcalloc(r->pool, sizeof(ngx_http_snap_ctx_t));
+    sout = ngx_pcalloc(r->pool, sizeof(ngx_http_snap_out_t));
+
+    if (headers_in == NULL || ps == NULL || cln == NULL || sctx == NULL
+        || sout == NULL)
+    {
         return NGX_ERROR;
     }
 
@@ -605,8 +625,23 @@ ngx_http_snap_token_fetch(ngx_http_request_t *r, ngx_http_snap_out_t *out)
     cln->handler = ngx_http_snap_token_abandon;
     cln->data = out;
 
+    if (ngx_http_snap_token_call(r, out->provider, headers_in, &body)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     ps->handler = ngx_http_snap_token_done;
     ps->data = out;
+
+    /*
+     * no pool cleanup, unlike a main request's context: the pool is the
+     * main request's, whose context is found through its cleanup
+     */
+    sctx->state = NGX_HTTP_SNAP_REJECTED;
+    sctx->out = sout;
+    sout->provider = out->provider;
+    sout->token_request = 1;
 
     out->fetch_rc = NGX_AGAIN;
 
@@ -618,32 +653,33 @@ ngx_http_snap_token_fetch(ngx_http_request_t *r, ngx_http_snap_out_t *out)
         return NGX_ERROR;
     }
 
-    /*
-     * no pool cleanup, unlike a main request's context: the pool is the
-     * main request's, whose context is found through its cleanup
-     */
-    sctx = ngx_pcalloc(r->pool, sizeof(ngx_http_snap_ctx_t));
-    sout = ngx_pcalloc(r->pool, sizeof(ngx_http_snap_out_t));
-    if (sctx == NULL || sout == NULL) {
-        return NGX_ERROR;
+    /* nothing below fails: the subrequest runs only as the module's call */
+
+    sr->headers_in = *headers_in;
+
+    if (headers_in->headers.last == &headers_in->headers.part) {
+        sr->headers_in.headers.last = &sr->headers_in.headers.part;
     }
 
-    sctx->state = NGX_HTTP_SNAP_REJECTED;
-    sctx->out = sout;
-    sout->provider = out->provider;
-    sout->token_request = 1;
+    sr->request_body = body;
+    sr->method = NGX_HTTP_POST;
+    ngx_str_set(&sr->method_name, "POST");
 
     ngx_http_set_ctx(sr, sctx, ngx_http_snap_module);
 
-    return ngx_http_snap_token_request(r, sr, out->provider);
+    return NGX_OK;
 }
 
 
-/* POST, X-TIMESTAMP, X-CLIENT-KEY, X-SIGNATURE = SHA256withRSA(id|ts) */
+/*
+ * The token call's headers and body: POST, X-TIMESTAMP, X-CLIENT-KEY,
+ * X-SIGNATURE = SHA256withRSA(client id "|" X-TIMESTAMP).
+ */
 
 static ngx_int_t
-ngx_http_snap_token_request(ngx_http_request_t *r, ngx_http_request_t *sr,
-    ngx_http_snap_provider_t *prov)
+ngx_http_snap_token_call(ngx_http_request_t *r,
+    ngx_http_snap_provider_t *prov, ngx_http_headers_in_t *headers_in,
+    ngx_http_request_body_t **body)
 {
     u_char                    *ts, *msg, *p, *sig, *b64;
     size_t                     len, sig_len;
@@ -680,27 +716,26 @@ ngx_http_snap_token_request(ngx_http_request_t *r, ngx_http_request_t *sr,
 
     len = ngx_http_snap_base64_encode(b64, sig, sig_len, 0);
 
-    ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
-    sr->headers_in.content_length_n = ngx_http_snap_token_body.len;
-    sr->headers_in.keep_alive_n = -1;
-    sr->headers_in.server = r->headers_in.server;
+    headers_in->content_length_n = ngx_http_snap_token_body.len;
+    headers_in->keep_alive_n = -1;
+    headers_in->server = r->headers_in.server;
 
-    if (ngx_list_init(&sr->headers_in.headers, r->pool, 4,
+    if (ngx_list_init(&headers_in->headers, r->pool, 4,
                       sizeof(ngx_table_elt_t))
         != NGX_OK
-        || ngx_http_snap_add_header(r, &sr->headers_in.headers,
+        || ngx_http_snap_add_header(r, &headers_in->headers,
                                      "Content-Type",
-                                     (u_char *) "application/json", 16)
+                                     (u_char *) "application/json", 16, 0)
            != NGX_OK
-        || ngx_http_snap_add_header(r, &sr->headers_in.headers,
-                                     "X-TIMESTAMP", ts, 25)
+        || ngx_http_snap_add_header(r, &headers_in->headers,
+                                     "X-TIMESTAMP", ts, 25, 0)
            != NGX_OK
-        || ngx_http_snap_add_header(r, &sr->headers_in.headers,
+        || ngx_http_snap_add_header(r, &headers_in->headers,
                                      "X-CLIENT-KEY", prov->client_id.data,
-                                     prov->client_id.len)
+                                     prov->client_id.len, 0)
            != NGX_OK
-        || ngx_http_snap_add_header(r, &sr->headers_in.headers,
-                                     "X-SIGNATURE", b64, len)
+        || ngx_http_snap_add_header(r, &headers_in->headers,
+                                     "X-SIGNATURE", b64, len, 1)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -722,23 +757,28 @@ ngx_http_snap_token_request(ngx_http_request_t *r, ngx_http_request_t *sr,
     cl->next = NULL;
 
     rb->bufs = cl;
-    sr->request_body = rb;
-
-    sr->method = NGX_HTTP_POST;
-    ngx_str_set(&sr->method_name, "POST");
+    *body = rb;
 
     return NGX_OK;
 }
 
 
-/* a request header, with the hash and lower-cased name proxy looks up */
+/*
+ * A request header, with the hash and lower-cased name proxy looks up.  A
+ * hidden one (the provider's token, nginx's signature) has no hash, so
+ * that no $http_ variable finds it, and a lower-cased name that no header
+ * has, so that proxy_pass neither finds it among proxy_set_header's: it is
+ * sent as it is, and no configuration can write it elsewhere.
+ */
 
 ngx_int_t
 ngx_http_snap_add_header(ngx_http_request_t *r, ngx_list_t *headers,
-    char *name, u_char *value, size_t len)
+    char *name, u_char *value, size_t len, ngx_uint_t hidden)
 {
     size_t            n;
     ngx_table_elt_t  *h;
+
+    static u_char     no_name[NGX_HTTP_SNAP_HEADER_NAME_MAX];
 
     n = ngx_strlen(name);
 
@@ -752,12 +792,18 @@ ngx_http_snap_add_header(ngx_http_request_t *r, ngx_list_t *headers,
     h->value.data = value;
     h->value.len = len;
 
-    h->lowcase_key = ngx_pnalloc(r->pool, n);
-    if (h->lowcase_key == NULL) {
-        return NGX_ERROR;
-    }
+    if (hidden && n <= sizeof(no_name)) {
+        h->lowcase_key = no_name;
+        h->hash = 0;
 
-    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, n);
+    } else {
+        h->lowcase_key = ngx_pnalloc(r->pool, n);
+        if (h->lowcase_key == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, n);
+    }
 
 #if (nginx_version >= 1023000)
     h->next = NULL;
@@ -795,16 +841,21 @@ ngx_http_snap_token_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
         return rc;
     }
 
-    if (rc == NGX_ERROR) {
-        /* nginx failed the call: its own error line says why */
+    if (rc == NGX_ERROR || sctx->out->too_large) {
+        /*
+         * nginx failed the call, its own error line says why, or the
+         * answer was too large to be a token's: a failed fetch, as a 502
+         * is.  The subrequest ends as done where it can: as an error it
+         * ends the request that waits for it, with no answer to the app
+         * and no back-off
+         */
         out->fetch_rc = NGX_ABORT;
-        return rc;
+        out->too_large = sctx->out->too_large;
+        return (rc == NGX_ERROR && sr->connection->error) ? rc : NGX_OK;
     }
 
-    if (sr->out && sr->out->buf) {
-        out->answer = sr->out->buf->pos;
-        out->answer_len = sr->out->buf->last - sr->out->buf->pos;
-    }
+    out->answer = sctx->out->answer;
+    out->answer_len = sctx->out->answer_len;
 
     out->fetch_rc = (sr->headers_out.status == NGX_HTTP_OK)
                     ? NGX_OK
@@ -813,6 +864,57 @@ ngx_http_snap_token_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
                                    : NGX_HTTP_BAD_GATEWAY);
 
     return rc;
+}
+
+
+/*
+ * The token call's answer, kept whole in the module's own buffer as it
+ * passes the body filters, and passed no further: nginx's in-memory
+ * subrequest buffer never sees it.  An answer over the size a token's
+ * can have (a CDN's or a firewall's error page) is a failed call of its
+ * own; under subrequest_output_buffer_size, nginx would fail the whole
+ * connection for it, and the app would get no answer at all.
+ */
+
+ngx_int_t
+ngx_http_snap_token_keep(ngx_http_request_t *sr, ngx_http_snap_out_t *sout,
+    ngx_chain_t *in)
+{
+    size_t        n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        n = ngx_buf_in_memory(b) ? (size_t) (b->last - b->pos) : 0;
+
+        if (b->in_file || sout->answer_len + n
+                          > NGX_HTTP_SNAP_TOKEN_ANSWER_MAX)
+        {
+            sout->too_large = 1;
+
+        } else if (n) {
+            if (sout->answer == NULL) {
+                sout->answer = ngx_pnalloc(sr->pool,
+                                           NGX_HTTP_SNAP_TOKEN_ANSWER_MAX);
+                if (sout->answer == NULL) {
+                    return NGX_ERROR;
+                }
+            }
+
+            ngx_memcpy(sout->answer + sout->answer_len, b->pos, n);
+            sout->answer_len += n;
+        }
+
+        b->pos = b->last;
+
+        if (b->in_file) {
+            b->file_pos = b->file_last;
+        }
+    }
+
+    return NGX_OK;
 }
 
 
@@ -891,9 +993,20 @@ ngx_http_snap_token_answer(ngx_http_request_t *r, ngx_http_snap_out_t *out)
         break;
 
     case NGX_ABORT:
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "snap: the token call of provider \"%V\" failed",
-                      &prov->name);
+        if (out->too_large) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "snap: the token call of provider \"%V\" was "
+                          "answered with more than %d bytes, no token "
+                          "answer: an error page?", &prov->name,
+                          NGX_HTTP_SNAP_TOKEN_ANSWER_MAX);
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "snap: the token call of provider \"%V\" failed: "
+                          "nginx could not make it (see the line before)",
+                          &prov->name);
+        }
+
         ngx_http_snap_metrics_fetch(r, prov, NGX_HTTP_SNAP_FETCH_FAILED);
         break;
 
@@ -921,6 +1034,7 @@ ngx_http_snap_token_answer(ngx_http_request_t *r, ngx_http_snap_out_t *out)
     }
 
     ngx_http_snap_token_failed(prov);
+    ngx_http_snap_token_wake(prov);
 
     if (out->refresh) {
         /* the token copied before the refresh is still valid */
@@ -973,6 +1087,8 @@ ngx_http_snap_token_store(ngx_http_request_t *r, ngx_http_snap_out_t *out,
 
     ngx_explicit_memzero(reply->token, reply->token_len);
 
+    ngx_http_snap_token_wake(prov);
+
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "snap: provider \"%V\" issued a token for %T s",
                   &prov->name, expires);
@@ -1001,6 +1117,9 @@ ngx_http_snap_token_abandon(void *data)
     }
 
     ngx_shmtx_unlock(&out->provider->shpool->mutex);
+
+    /* this worker's waiters: one of them fetches now */
+    ngx_http_snap_token_wake(out->provider);
 }
 
 
@@ -1030,16 +1149,24 @@ ngx_http_snap_token_failed(ngx_http_snap_provider_t *prov)
 /*
  * The provider refused the token it issued (401xx01): a later request
  * fetches a new one.  Only the token that was refused is dropped, not
- * one another worker has fetched since.
+ * one another worker has fetched since.  A token refused before the
+ * provider ever accepted a request signed with it was never good: a
+ * provider that refuses the tokens it issues would otherwise get a token
+ * call for every request or two, so the next fetch waits, 2 s doubling to
+ * 64 s while it goes on.  Returns that wait, 0 when there is none, -1 when
+ * the token was dropped already.
  */
 
-void
+time_t
 ngx_http_snap_token_stale(ngx_http_snap_provider_t *prov,
     ngx_uint_t generation)
 {
+    time_t                       now, wait;
     ngx_http_snap_token_slot_t  *slot;
 
     slot = prov->slot;
+    now = ngx_time();
+    wait = -1;
 
     ngx_shmtx_lock(&prov->shpool->mutex);
 
@@ -1048,9 +1175,132 @@ ngx_http_snap_token_stale(ngx_http_snap_provider_t *prov,
         slot->len = 0;
         slot->exp = 0;
         slot->generation++;
+        wait = 0;
+
+        if (slot->proven != generation) {
+            slot->refused = (slot->refused
+                             && now - slot->refused_at
+                                < 2 * NGX_HTTP_SNAP_BACKOFF_MAX)
+                            ? ngx_min(slot->refused * 2,
+                                      NGX_HTTP_SNAP_BACKOFF_MAX)
+                            : NGX_HTTP_SNAP_BACKOFF_MIN;
+            slot->refused_at = now;
+            slot->retry = ngx_max(slot->retry, now + slot->refused);
+            wait = slot->refused;
+        }
     }
 
     ngx_shmtx_unlock(&prov->shpool->mutex);
+
+    return wait;
+}
+
+
+/*
+ * The provider accepted a request signed with this token: a later 401xx01
+ * for it is a revocation, answered with a new token at once.  Read first
+ * without the lock, so that the lock is taken once per token per worker.
+ */
+
+void
+ngx_http_snap_token_proven(ngx_http_snap_provider_t *prov,
+    ngx_uint_t generation)
+{
+    ngx_http_snap_token_slot_t  *slot;
+
+    slot = prov->slot;
+
+    if (*(volatile ngx_uint_t *) &slot->proven == generation) {
+        return;
+    }
+
+    ngx_shmtx_lock(&prov->shpool->mutex);
+
+    if (slot->generation == generation) {
+        slot->proven = generation;
+    }
+
+    ngx_shmtx_unlock(&prov->shpool->mutex);
+}
+
+
+/*
+ * A request waits for another's token call: on a timer, so that a fetch
+ * in another worker is seen, and in this worker's list of the provider's
+ * waiters, so that a fetch that ends here wakes it at once.
+ */
+
+ngx_int_t
+ngx_http_snap_token_wait(ngx_http_request_t *r, ngx_http_snap_out_t *out)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    if (out->waiter.request) {
+        if (!out->waiter.queued) {
+            ngx_queue_insert_tail(&out->provider->waiters,
+                                  &out->waiter.queue);
+            out->waiter.queued = 1;
+        }
+
+        return NGX_OK;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_snap_token_unwait;
+    cln->data = &out->waiter;
+
+    out->waiter.request = r;
+    out->waiter.queued = 1;
+    ngx_queue_insert_tail(&out->provider->waiters, &out->waiter.queue);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_snap_token_unwait(void *data)
+{
+    ngx_http_snap_waiter_t *w = data;
+
+    if (w->queued) {
+        ngx_queue_remove(&w->queue);
+        w->queued = 0;
+    }
+}
+
+
+/*
+ * A fetch ended in this worker: its waiters look again now, each from its
+ * own connection's event, never from inside the request that fetched.
+ */
+
+static void
+ngx_http_snap_token_wake(ngx_http_snap_provider_t *prov)
+{
+    ngx_queue_t             *q;
+    ngx_event_t             *wev;
+    ngx_http_snap_waiter_t  *w;
+
+    while (!ngx_queue_empty(&prov->waiters)) {
+        q = ngx_queue_head(&prov->waiters);
+        ngx_queue_remove(q);
+
+        w = ngx_queue_data(q, ngx_http_snap_waiter_t, queue);
+        w->queued = 0;
+
+        wev = w->request->connection->write;
+
+        if (wev->timer_set) {
+            ngx_del_timer(wev);
+        }
+
+        wev->delayed = 0;
+        ngx_post_event(wev, &ngx_posted_events);
+    }
 }
 
 

@@ -20,6 +20,10 @@
 
 
 #define NGX_HTTP_SNAP_PROVIDER_NAME_MAX  64
+/* the largest answer to a token call: a token of 4 KB and its JSON */
+#define NGX_HTTP_SNAP_TOKEN_ANSWER_MAX   16384
+/* the longest name of a header the module sets on a request it sends */
+#define NGX_HTTP_SNAP_HEADER_NAME_MAX    16
 
 
 typedef struct ngx_http_snap_token_slot_s  ngx_http_snap_token_slot_t;
@@ -39,7 +43,16 @@ typedef struct {
     ngx_slab_pool_t            *shpool;
     ngx_uint_t                  token_locations;
     ngx_uint_t                  index;        /* in snap_provider order */
+    ngx_queue_t                 waiters;      /* this worker's */
 } ngx_http_snap_provider_t;
+
+
+/* a request waiting for another's token call, in this worker */
+typedef struct {
+    ngx_queue_t                 queue;
+    ngx_http_request_t         *request;
+    unsigned                    queued:1;
+} ngx_http_snap_waiter_t;
 
 
 /* a provider's name in a directive, resolved once the http block is read */
@@ -90,6 +103,8 @@ typedef struct {
     u_char                     *answer;
     size_t                      answer_len;
 
+    ngx_http_snap_waiter_t      waiter;
+
     unsigned                    refresh:1;    /* this request refreshes */
     unsigned                    leased:1;
     unsigned                    fetched:1;
@@ -97,6 +112,7 @@ typedef struct {
     unsigned                    located:1;    /* in its token location */
     unsigned                    watch:1;
     unsigned                    watched:1;
+    unsigned                    too_large:1;  /* the token call's answer */
 } ngx_http_snap_out_t;
 
 
@@ -123,12 +139,19 @@ NGX_HTTP_SNAP_API ngx_http_snap_token_get_e ngx_http_snap_token_get(
     ngx_http_request_t *r, ngx_http_snap_out_t *out);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_token_fetch(ngx_http_request_t *r,
     ngx_http_snap_out_t *out);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_token_keep(ngx_http_request_t *sr,
+    ngx_http_snap_out_t *sout, ngx_chain_t *in);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_token_answer(
     ngx_http_request_t *r, ngx_http_snap_out_t *out);
-NGX_HTTP_SNAP_API void ngx_http_snap_token_stale(
+NGX_HTTP_SNAP_API time_t ngx_http_snap_token_stale(
     ngx_http_snap_provider_t *provider, ngx_uint_t generation);
+NGX_HTTP_SNAP_API void ngx_http_snap_token_proven(
+    ngx_http_snap_provider_t *provider, ngx_uint_t generation);
+NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_token_wait(ngx_http_request_t *r,
+    ngx_http_snap_out_t *out);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_add_header(ngx_http_request_t *r,
-    ngx_list_t *headers, char *name, u_char *value, size_t len);
+    ngx_list_t *headers, char *name, u_char *value, size_t len,
+    ngx_uint_t hidden);
 NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_provider_token_handler(
     ngx_http_request_t *r);
 

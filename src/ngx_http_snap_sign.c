@@ -35,6 +35,7 @@ static ngx_int_t ngx_http_snap_sign_url(ngx_http_request_t *r,
 static ngx_int_t ngx_http_snap_sign_headers(ngx_http_request_t *r,
     ngx_http_snap_out_t *out, ngx_str_t *signature);
 static ngx_uint_t ngx_http_snap_sign_dropped(ngx_table_elt_t *h);
+static ngx_int_t ngx_http_snap_sign_subrequest(ngx_http_request_t *r);
 static ngx_int_t ngx_http_snap_sign_set_body(ngx_http_request_t *r,
     ngx_http_snap_out_t *out);
 static ngx_int_t ngx_http_snap_next_id(u_char *dst);
@@ -192,6 +193,10 @@ ngx_http_snap_sign_handler(ngx_http_request_t *r)
     ngx_http_snap_loc_conf_t  *slcf;
 
     if (r != r->main) {
+        if (ngx_http_snap_sign_subrequest(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         return ngx_http_snap_provider_token_handler(r);
     }
 
@@ -447,9 +452,20 @@ ngx_http_snap_sign_token(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
         return NGX_AGAIN;
 
     case NGX_HTTP_SNAP_TOKEN_WAIT:
+        /*
+         * as limit_req delays: a client that closes meanwhile is seen by
+         * ngx_http_test_reading() on its read event, and its request ends
+         * there, never signed nor sent
+         */
+        if (ngx_handle_read_event(r->connection->read, 0) != NGX_OK
+            || ngx_http_snap_token_wait(r, out) != NGX_OK)
+        {
+            reason = NGX_HTTP_SNAP_INTERNAL;
+            break;
+        }
+
         out->state = NGX_HTTP_SNAP_OUT_WAITING;
 
-        /* as limit_req delays: the client may still close meanwhile */
         r->read_event_handler = ngx_http_test_reading;
         r->write_event_handler = ngx_http_snap_sign_wait;
 
@@ -461,8 +477,10 @@ ngx_http_snap_sign_token(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
 
     default: /* NGX_HTTP_SNAP_TOKEN_BACKOFF */
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "snap: no token from provider \"%V\", its last token "
-                      "call failed a moment ago", &out->provider->name);
+                      "snap: no token from provider \"%V\": its last token "
+                      "call failed, or it refused the last token it issued, "
+                      "a moment ago; no token call until its back-off ends",
+                      &out->provider->name);
         reason = NGX_HTTP_SNAP_UPSTREAM;
         break;
     }
@@ -639,14 +657,18 @@ ngx_http_snap_sign_url(ngx_http_request_t *r, ngx_str_t *url)
 }
 
 
-/* the app's headers but its SNAP ones, then nginx's */
+/*
+ * The app's headers but its SNAP ones, then nginx's, made into the
+ * request's own list in place.  The token and the signature are hidden
+ * from every variable (ngx_http_snap_add_header()).
+ */
 
 static ngx_int_t
 ngx_http_snap_sign_headers(ngx_http_request_t *r, ngx_http_snap_out_t *out,
     ngx_str_t *signature)
 {
     u_char                    *bearer;
-    ngx_list_t                 headers;
+    ngx_list_t                *headers, app;
     ngx_uint_t                 i;
     ngx_list_part_t           *part;
     ngx_table_elt_t           *h, *nh;
@@ -654,7 +676,130 @@ ngx_http_snap_sign_headers(ngx_http_request_t *r, ngx_http_snap_out_t *out,
 
     prov = out->provider;
 
-    if (ngx_list_init(&headers, r->pool, 16, sizeof(ngx_table_elt_t))
+    app = r->headers_in.headers;
+    headers = &r->headers_in.headers;
+
+    if (ngx_list_init(headers, r->pool, 16, sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (app.last == &r->headers_in.headers.part) {
+        app.last = &app.part;
+    }
+
+    part = &app.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0 || ngx_http_snap_sign_dropped(&h[i])) {
+            continue;
+        }
+
+        nh = ngx_list_push(headers);
+        if (nh == NULL) {
+            return NGX_ERROR;
+        }
+
+        *nh = h[i];
+
+#if (nginx_version >= 1023000)
+        nh->next = NULL;
+#endif
+    }
+
+    bearer = ngx_pnalloc(r->pool, sizeof("Bearer ") - 1 + out->token.len);
+    if (bearer == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(bearer, "Bearer ", sizeof("Bearer ") - 1),
+               out->token.data, out->token.len);
+
+    if (ngx_http_snap_add_header(r, headers, "Content-Type",
+                                 (u_char *) "application/json", 16, 0)
+        != NGX_OK
+        || ngx_http_snap_add_header(r, headers, "Authorization", bearer,
+                                    sizeof("Bearer ") - 1 + out->token.len,
+                                    1)
+           != NGX_OK
+        || ngx_http_snap_add_header(r, headers, "X-TIMESTAMP",
+                                    out->timestamp, sizeof(out->timestamp),
+                                    0)
+           != NGX_OK
+        || ngx_http_snap_add_header(r, headers, "X-SIGNATURE",
+                                    signature->data, signature->len, 1)
+           != NGX_OK
+        || ngx_http_snap_add_header(r, headers, "X-PARTNER-ID",
+                                    prov->partner_id.data,
+                                    prov->partner_id.len, 0)
+           != NGX_OK
+        || ngx_http_snap_add_header(r, headers, "X-EXTERNAL-ID",
+                                    out->external_id,
+                                    sizeof(out->external_id), 0)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (prov->channel_id.len
+        && ngx_http_snap_add_header(r, headers, "CHANNEL-ID",
+                                    prov->channel_id.data,
+                                    prov->channel_id.len, 0)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* nothing may read the app's values through these any more */
+    r->headers_in.authorization = NULL;
+    r->headers_in.content_type = NULL;
+    r->headers_in.content_length = NULL;
+    r->headers_in.transfer_encoding = NULL;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A subrequest of a signed request (mirror, SSI, any module's) inherits its
+ * headers: it gets them without the hidden ones, so that no subrequest
+ * carries the provider's token or nginx's signature anywhere.  The
+ * precontent phase runs for subrequests, before their content handler.
+ */
+
+static ngx_int_t
+ngx_http_snap_sign_subrequest(ngx_http_request_t *r)
+{
+    ngx_uint_t            i;
+    ngx_list_t            kept;
+    ngx_list_part_t      *part;
+    ngx_table_elt_t      *h, *nh;
+    ngx_http_snap_ctx_t  *mctx;
+
+    mctx = ngx_http_get_module_ctx(r->main, ngx_http_snap_module);
+
+    if (mctx == NULL || mctx->out == NULL
+        || mctx->out->state != NGX_HTTP_SNAP_OUT_SIGNED
+        || r->headers_in.headers.part.elts
+           != r->main->headers_in.headers.part.elts)
+    {
+        return NGX_OK;
+    }
+
+    if (ngx_list_init(&kept, r->pool, 16, sizeof(ngx_table_elt_t))
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -675,11 +820,11 @@ ngx_http_snap_sign_headers(ngx_http_request_t *r, ngx_http_snap_out_t *out,
             i = 0;
         }
 
-        if (h[i].hash == 0 || ngx_http_snap_sign_dropped(&h[i])) {
+        if (h[i].hash == 0) {
             continue;
         }
 
-        nh = ngx_list_push(&headers);
+        nh = ngx_list_push(&kept);
         if (nh == NULL) {
             return NGX_ERROR;
         }
@@ -691,54 +836,17 @@ ngx_http_snap_sign_headers(ngx_http_request_t *r, ngx_http_snap_out_t *out,
 #endif
     }
 
-    bearer = ngx_pnalloc(r->pool, sizeof("Bearer ") - 1 + out->token.len);
-    if (bearer == NULL) {
-        return NGX_ERROR;
+    r->headers_in.headers = kept;
+
+    if (kept.last == &kept.part) {
+        r->headers_in.headers.last = &r->headers_in.headers.part;
     }
 
-    ngx_memcpy(ngx_cpymem(bearer, "Bearer ", sizeof("Bearer ") - 1),
-               out->token.data, out->token.len);
-
-    if (ngx_http_snap_add_header(r, &headers, "Content-Type",
-                                 (u_char *) "application/json", 16)
-        != NGX_OK
-        || ngx_http_snap_add_header(r, &headers, "Authorization", bearer,
-                                    sizeof("Bearer ") - 1 + out->token.len)
-           != NGX_OK
-        || ngx_http_snap_add_header(r, &headers, "X-TIMESTAMP",
-                                    out->timestamp, sizeof(out->timestamp))
-           != NGX_OK
-        || ngx_http_snap_add_header(r, &headers, "X-SIGNATURE",
-                                    signature->data, signature->len)
-           != NGX_OK
-        || ngx_http_snap_add_header(r, &headers, "X-PARTNER-ID",
-                                    prov->partner_id.data,
-                                    prov->partner_id.len)
-           != NGX_OK
-        || ngx_http_snap_add_header(r, &headers, "X-EXTERNAL-ID",
-                                    out->external_id,
-                                    sizeof(out->external_id))
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (prov->channel_id.len
-        && ngx_http_snap_add_header(r, &headers, "CHANNEL-ID",
-                                    prov->channel_id.data,
-                                    prov->channel_id.len)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    r->headers_in.headers = headers;
-
-    /* nothing may read the app's values through these any more */
     r->headers_in.authorization = NULL;
-    r->headers_in.content_type = NULL;
-    r->headers_in.content_length = NULL;
-    r->headers_in.transfer_encoding = NULL;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "snap sign: a subrequest of a signed request, without "
+                   "the token and the signature");
 
     return NGX_OK;
 }
@@ -881,14 +989,26 @@ ngx_http_snap_sign_reject(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
 
 /*
  * A provider's 401 is read for its responseCode: 401xx01, Invalid Token
- * (B2B), drops the token the request was signed with.  The answer itself
- * goes to the app untouched.
+ * (B2B), drops the token the request was signed with.  A 2xx proves the
+ * token good.  The answer itself goes to the app untouched.
  */
 
 static ngx_int_t
 ngx_http_snap_sign_header_filter(ngx_http_request_t *r)
 {
     ngx_http_snap_ctx_t  *ctx;
+
+    if (r == r->main && r->err_status == 0
+        && r->headers_out.status >= NGX_HTTP_OK
+        && r->headers_out.status < NGX_HTTP_SPECIAL_RESPONSE)
+    {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_snap_module);
+
+        if (ctx && ctx->out && ctx->out->state == NGX_HTTP_SNAP_OUT_SIGNED) {
+            ngx_http_snap_token_proven(ctx->out->provider,
+                                       ctx->out->generation);
+        }
+    }
 
     if (r == r->main && r->headers_out.status == NGX_HTTP_UNAUTHORIZED
         && r->err_status == 0)
@@ -923,6 +1043,11 @@ ngx_http_snap_sign_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_snap_module);
 
+    if (ctx && ctx->out && ctx->out->token_request && r != r->main) {
+        /* the module's token call: its answer is the module's alone */
+        return ngx_http_snap_token_keep(r, ctx->out, in);
+    }
+
     if (ctx == NULL || ctx->out == NULL || !ctx->out->watch) {
         return ngx_http_next_body_filter(r, in);
     }
@@ -954,6 +1079,7 @@ static void
 ngx_http_snap_sign_watch(ngx_http_request_t *r, ngx_http_snap_out_t *out)
 {
     u_char  code[7];
+    time_t  wait;
 
     out->watch = 0;
     out->watched = 1;
@@ -962,11 +1088,21 @@ ngx_http_snap_sign_watch(ngx_http_request_t *r, ngx_http_snap_out_t *out)
         && ngx_strncmp(code, "401", 3) == 0
         && ngx_strncmp(code + 5, "01", 2) == 0)
     {
-        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                      "snap: provider \"%V\" answered %*s, its token is "
-                      "dropped", &out->provider->name, (size_t) 7, code);
+        wait = ngx_http_snap_token_stale(out->provider, out->generation);
 
-        ngx_http_snap_token_stale(out->provider, out->generation);
+        if (wait > 0) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "snap: provider \"%V\" answered %*s to a token it "
+                          "never accepted a request with: the token is "
+                          "dropped, and no token call is made for %T s",
+                          &out->provider->name,
+                          (size_t) 7, code, wait);
+
+        } else if (wait == 0) {
+            ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                          "snap: provider \"%V\" answered %*s, its token is "
+                          "dropped", &out->provider->name, (size_t) 7, code);
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use warnings;
 
 use Digest::SHA qw(sha256_hex hmac_sha512);
 use IO::Socket::INET;
+use Socket ();
 use JSON::PP;
 use MIME::Base64 qw(decode_base64 encode_base64);
 use POSIX qw(strftime);
@@ -39,8 +40,13 @@ sub port { $_[0]{port} }
 
 # set(NAME => VALUE): expires_in (seconds), token_status (answer the token
 # call with this status), token_bad (answer it 200 without a token),
-# revoke (refuse every token issued so far, once), refuse (answer the
-# next transaction 401xx00, once)
+# token_html (answer it 200 with an HTML page), token_pad (add this many
+# bytes to a token answer, as a CDN's error page would), token_reset (close
+# the token call's connection without an answer), token_delay (seconds
+# before the token call is answered), revoke (refuse every token issued so
+# far, once), revoke_all (answer every transaction 401xx01, whatever its
+# token), refuse (answer the next transaction 401xx00, once), tx_append
+# (text added to every accepted transaction's answer)
 sub set {
     my ($self, $name, $value) = @_;
     my $f = "$self->{dir}/ctl/$name";
@@ -80,6 +86,13 @@ sub start {
             my $req = SnapTest::_read_request($c);
             next unless defined $req;
             my ($status, $body) = $self->answer($req);
+            if (!defined $status) {
+                # no answer at all: the connection is reset
+                setsockopt($c, Socket::SOL_SOCKET(), Socket::SO_LINGER(),
+                    pack('ii', 1, 0));
+                close $c;
+                next;
+            }
             print $c "HTTP/1.1 $status X\r\nContent-Type: application/json\r\n"
                 . "Content-Length: " . length($body) . "\r\n"
                 . "Connection: close\r\n\r\n$body";
@@ -157,9 +170,16 @@ sub answer {
 sub token {
     my ($self, $method, $h, $body) = @_;
 
-    if (my $st = $self->ctl('token_status')) {
-        return (error($st, 73, 0, 'Service Unavailable'), 'down');
+    if (my $delay = $self->ctl('token_delay')) {
+        sleep $delay;
     }
+    return (undef, undef, 'reset') if defined $self->ctl('token_reset');
+    if (my $st = $self->ctl('token_status')) {
+        my ($s, $b) = error($st, 73, 0, 'Service Unavailable');
+        return ($s, $b . (' ' x ($self->ctl('token_pad') // 0)), 'down');
+    }
+    return (200, '<html><body>' . ('x' x ($self->ctl('token_pad') // 0))
+        . '</body></html>', 'html') if defined $self->ctl('token_html');
     return (200, '{"responseCode":"2007300","responseMessage":"Successful"}',
         'no token') if defined $self->ctl('token_bad');
     return (error(400, 73, 2, 'Invalid Mandatory Field'), 'headers')
@@ -185,9 +205,12 @@ sub token {
     my $expires = $self->ctl('expires_in') // 900;
     my $token = 'tok' . join '', map { ('a' .. 'z', 0 .. 9)[rand 36] } 1 .. 40;
     $self->{tokens}{$token} = time + $expires;
-    return (200, $json->encode({ responseCode => '2007300',
+    my $answer = $json->encode({ responseCode => '2007300',
         responseMessage => 'Successful', accessToken => $token,
-        tokenType => 'Bearer', expiresIn => "$expires" }), 'issued');
+        tokenType => 'Bearer', expiresIn => "$expires" });
+    my $pad = $self->ctl('token_pad') // 0;
+    $answer =~ s/\}$/' ' x $pad . '}'/e if $pad;
+    return (200, $answer, 'issued');
 }
 
 sub transaction {
@@ -198,6 +221,9 @@ sub transaction {
     if (defined $self->ctl('revoke')) {
         $self->set('revoke');
         $self->{tokens} = {};
+    }
+    if (defined $self->ctl('revoke_all')) {
+        return (error(401, $service, 1, 'Invalid Token (B2B)'), 'revoked');
     }
     if (defined $self->ctl('refuse')) {
         $self->set('refuse');
@@ -238,8 +264,8 @@ sub transaction {
 
     return (200, $json->encode({
         responseCode => sprintf('200%02d00', $service),
-        responseMessage => 'Successful', referenceNo => "R$self->{n}" }),
-        'accepted');
+        responseMessage => 'Successful', referenceNo => "R$self->{n}" })
+        . ($self->ctl('tx_append') // ''), 'accepted');
 }
 
 # What it received: a list of { kind, method, path, headers, count, body,

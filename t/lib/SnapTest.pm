@@ -170,11 +170,13 @@ sub globals {
     my $procs = $ENV{SNAP_VALGRIND}
         ? "master_process off;\ndaemon off;"
         : "master_process on;\nworker_processes $self->{workers};";
+    # TEST_SNAP_DEBUG=1: nginx's debug log, for a developer reading a run
+    my $level = $ENV{TEST_SNAP_DEBUG} ? 'debug' : 'info';
     return <<"EOF";
 load_module $MODULE;
 ${user}$procs
 pid $d/nginx.pid;
-error_log $d/error.log info;
+error_log $d/error.log $level;
 EOF
 }
 
