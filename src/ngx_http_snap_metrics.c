@@ -57,18 +57,40 @@ typedef struct {
 } ngx_http_snap_series_t;
 
 
-/* a series in the zone: its counters, then its exposition text */
+/*
+ * A series in the zone, found by its exposition text (which follows it),
+ * with its counters in a block apart: a series freed at a reload keeps its
+ * block from the next series until the reload after, as the previous
+ * configuration's workers may count into it until they exit.
+ */
 typedef struct {
     ngx_str_node_t              sn;
-    ngx_uint_t                  n;
-    ngx_atomic_t                values[1];
+    ngx_uint_t                  generation;   /* the last listing it */
+    ngx_atomic_t               *values;
+    ngx_uint_t                  histogram;    /* the block's kind */
 } ngx_http_snap_metrics_node_t;
 
 
+typedef struct ngx_http_snap_metrics_free_s  ngx_http_snap_metrics_free_t;
+
+struct ngx_http_snap_metrics_free_s {
+    ngx_http_snap_metrics_free_t  *next;
+};
+
+
 typedef struct {
-    ngx_rbtree_t                rbtree;
-    ngx_rbtree_node_t           sentinel;
+    ngx_rbtree_t                   rbtree;
+    ngx_rbtree_node_t              sentinel;
+    ngx_uint_t                     generation;   /* of the configuration */
+    /* blocks of one counter, and of a histogram's: free, and freed at
+     * this reload */
+    ngx_http_snap_metrics_free_t  *free[2];
+    ngx_http_snap_metrics_free_t  *retired[2];
 } ngx_http_snap_metrics_sh_t;
+
+
+/* the longest exposition text of a series: labels are bounded names */
+#define NGX_HTTP_SNAP_M_KEY_MAX  1024
 
 
 struct ngx_http_snap_metrics_s {
@@ -167,7 +189,11 @@ static ngx_str_t *ngx_http_snap_outcome_name(ngx_uint_t outcome,
 static ngx_int_t ngx_http_snap_metrics_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_atomic_t *ngx_http_snap_metrics_find(ngx_http_snap_metrics_t *m,
-    ngx_http_snap_series_t *s, ngx_log_t *log, size_t *slot);
+    ngx_http_snap_series_t *s, ngx_uint_t add);
+static size_t ngx_http_snap_metrics_need(ngx_http_snap_metrics_t *m,
+    ngx_http_snap_series_t *s);
+static ngx_int_t ngx_http_snap_metrics_expire(ngx_http_snap_metrics_t *m,
+    ngx_log_t *log);
 static size_t ngx_http_snap_metrics_write(ngx_http_snap_metrics_t *m,
     u_char *dst);
 static size_t ngx_http_snap_metrics_histogram(ngx_http_snap_series_t *s,
@@ -527,7 +553,11 @@ ngx_http_snap_metrics_add(ngx_conf_t *cf, ngx_http_snap_metrics_t *m,
 
 /*
  * In the master, at start and at every reload: each series found in the
- * zone by its text, or added.  A zone too small for them fails nginx -t.
+ * zone by its text, or added; every series no longer listed is freed.
+ * Workers of the previous configuration go on counting into their series
+ * until they exit, through pointers to the counters: so the counters of a
+ * freed series are kept apart, in blocks given to a new series only at the
+ * next reload.  A zone too small for the series fails nginx -t.
  */
 
 static ngx_int_t
@@ -535,13 +565,14 @@ ngx_http_snap_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_snap_metrics_t  *om = data;
 
-    size_t                    slot, need;
-    ngx_uint_t                i;
-    ngx_http_snap_series_t   *s;
-    ngx_http_snap_metrics_t  *m;
+    size_t                        need;
+    ngx_uint_t                    i, k, missing;
+    ngx_http_snap_series_t       *s;
+    ngx_http_snap_metrics_t      *m;
+    ngx_http_snap_metrics_sh_t   *sh;
+    ngx_http_snap_metrics_node_t *node;
 
     m = shm_zone->data;
-    need = 0;
 
     if (om) {
         m->sh = om->sh;
@@ -554,8 +585,8 @@ ngx_http_snap_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             m->sh = m->shpool->data;
 
         } else {
-            m->sh = ngx_slab_alloc(m->shpool,
-                                   sizeof(ngx_http_snap_metrics_sh_t));
+            m->sh = ngx_slab_calloc(m->shpool,
+                                    sizeof(ngx_http_snap_metrics_sh_t));
             if (m->sh == NULL) {
                 return NGX_ERROR;
             }
@@ -574,35 +605,76 @@ ngx_http_snap_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         }
     }
 
+    sh = m->sh;
+
+    ngx_shmtx_lock(&m->shpool->mutex);
+
+    sh->generation++;
+
+    /* the counters freed a reload ago: their workers have gone since */
+    for (k = 0; k < 2; k++) {
+        while (sh->retired[k]) {
+            node = (ngx_http_snap_metrics_node_t *) sh->retired[k];
+            sh->retired[k] = sh->retired[k]->next;
+            ((ngx_http_snap_metrics_free_t *) node)->next = sh->free[k];
+            sh->free[k] = (ngx_http_snap_metrics_free_t *) node;
+        }
+    }
+
     s = m->series.elts;
+    missing = 0;
 
     for (i = 0; i < m->series.nelts; i++) {
         if (s[i].replay) {
             continue;
         }
 
-        s[i].values = ngx_http_snap_metrics_find(m, &s[i], shm_zone->shm.log,
-                                                 &slot);
-        need += slot;
+        s[i].values = ngx_http_snap_metrics_find(m, &s[i], 0);
 
         if (s[i].values == NULL) {
+            missing++;
+        }
+    }
+
+    if (ngx_http_snap_metrics_expire(m, shm_zone->shm.log) != NGX_OK) {
+        ngx_shmtx_unlock(&m->shpool->mutex);
+        return NGX_ERROR;
+    }
+
+    need = 0;
+
+    for (i = 0; missing && i < m->series.nelts; i++) {
+        if (s[i].replay || s[i].values) {
+            continue;
+        }
+
+        s[i].values = ngx_http_snap_metrics_find(m, &s[i], 1);
+
+        if (s[i].values == NULL) {
+            need = ngx_http_snap_metrics_need(m, &s[i]);
+
             /* what the rest needs, for the message */
             for (i++; i < m->series.nelts; i++) {
-                if (s[i].replay == NULL) {
-                    (void) ngx_http_snap_metrics_find(m, &s[i], NULL, &slot);
-                    need += slot;
+                if (s[i].replay == NULL && s[i].values == NULL) {
+                    need += ngx_http_snap_metrics_need(m, &s[i]);
                 }
             }
 
-            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                          "snap_metrics_zone \"%V\" is too small for the "
-                          "%ui series of this configuration, make it larger "
-                          "(about %uzk) in %V:%ui",
-                          &shm_zone->shm.name, m->series.nelts,
-                          (need + 8 * ngx_pagesize) / 1024 + 1,
-                          &m->file, m->line);
-            return NGX_ERROR;
+            break;
         }
+    }
+
+    ngx_shmtx_unlock(&m->shpool->mutex);
+
+    if (need) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "snap_metrics_zone \"%V\" is too small for the "
+                      "%ui series of this configuration, make it larger "
+                      "(about %uzk) in %V:%ui",
+                      &shm_zone->shm.name, m->series.nelts,
+                      (shm_zone->shm.size + need) / 1024 + 1, &m->file,
+                      m->line);
+        return NGX_ERROR;
     }
 
     return NGX_OK;
@@ -610,78 +682,195 @@ ngx_http_snap_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
 
 /*
- * The series' counters in the zone, found or added; *slot is the slab
- * slot it takes.  With log NULL only *slot is worked out.
+ * The series' counters in the zone: found by its text (marked as listed
+ * by this configuration), or with add set, added.  NULL when not found,
+ * or when the zone has no room for it.  Under the zone's lock.
  */
 
 static ngx_atomic_t *
 ngx_http_snap_metrics_find(ngx_http_snap_metrics_t *m,
-    ngx_http_snap_series_t *s, ngx_log_t *log, size_t *slot)
+    ngx_http_snap_series_t *s, ngx_uint_t add)
 {
     u_char                        *p;
-    size_t                         size;
+    size_t                         len;
     uint32_t                       hash;
     ngx_str_t                      key;
-    ngx_uint_t                     n;
+    ngx_uint_t                     n, k;
+    ngx_atomic_t                  *values;
     ngx_str_node_t                *sn;
-    ngx_http_snap_metrics_node_t  *node;
     ngx_http_snap_family_t        *f;
+    ngx_http_snap_metrics_sh_t    *sh;
+    ngx_http_snap_metrics_node_t  *node;
+    u_char                         buf[NGX_HTTP_SNAP_M_KEY_MAX];
 
+    sh = m->sh;
     f = &ngx_http_snap_families[s->family];
-    n = (f->type == NGX_HTTP_SNAP_M_HISTOGRAM)
-        ? NGX_HTTP_SNAP_M_LATENCY_VALUES : 1;
 
     /* the series' sample line at 0 is its key */
-    key.len = ngx_http_snap_prom_sample(NULL, f->name, NULL, s->labels,
+    len = ngx_http_snap_prom_sample(NULL, f->name, NULL, s->labels,
+                                    s->nlabels, 0, 0);
+    if (len > sizeof(buf)) {
+        return NULL;
+    }
+
+    key.data = buf;
+    key.len = ngx_http_snap_prom_sample(buf, f->name, NULL, s->labels,
                                         s->nlabels, 0, 0);
-
-    size = offsetof(ngx_http_snap_metrics_node_t, values)
-           + n * sizeof(ngx_atomic_t) + key.len;
-
-    for (*slot = 8; *slot < size; *slot *= 2) { /* void */ }
-
-    if (log == NULL) {
-        return NULL;
-    }
-
-    key.data = ngx_alloc(key.len, log);
-    if (key.data == NULL) {
-        return NULL;
-    }
-
-    (void) ngx_http_snap_prom_sample(key.data, f->name, NULL, s->labels,
-                                     s->nlabels, 0, 0);
 
     hash = ngx_crc32_short(key.data, key.len);
 
-    ngx_shmtx_lock(&m->shpool->mutex);
-
-    sn = ngx_str_rbtree_lookup(&m->sh->rbtree, &key, hash);
+    sn = ngx_str_rbtree_lookup(&sh->rbtree, &key, hash);
 
     if (sn) {
         node = (ngx_http_snap_metrics_node_t *) sn;
+        node->generation = sh->generation;
+        return node->values;
+    }
+
+    if (!add) {
+        return NULL;
+    }
+
+    k = (f->type == NGX_HTTP_SNAP_M_HISTOGRAM) ? 1 : 0;
+    n = k ? NGX_HTTP_SNAP_M_LATENCY_VALUES : 1;
+
+    node = ngx_slab_alloc_locked(m->shpool,
+                                 sizeof(ngx_http_snap_metrics_node_t)
+                                 + key.len);
+    if (node == NULL) {
+        return NULL;
+    }
+
+    if (sh->free[k]) {
+        values = (ngx_atomic_t *) sh->free[k];
+        sh->free[k] = sh->free[k]->next;
 
     } else {
-        node = ngx_slab_calloc_locked(m->shpool, size);
-
-        if (node) {
-            p = (u_char *) &node->values[n];
-            ngx_memcpy(p, key.data, key.len);
-
-            node->n = n;
-            node->sn.str.data = p;
-            node->sn.str.len = key.len;
-            node->sn.node.key = hash;
-
-            ngx_rbtree_insert(&m->sh->rbtree, &node->sn.node);
+        values = ngx_slab_alloc_locked(m->shpool, n * sizeof(ngx_atomic_t));
+        if (values == NULL) {
+            ngx_slab_free_locked(m->shpool, node);
+            return NULL;
         }
     }
 
-    ngx_shmtx_unlock(&m->shpool->mutex);
+    ngx_memzero((void *) values, n * sizeof(ngx_atomic_t));
 
-    ngx_free(key.data);
+    p = (u_char *) node + sizeof(ngx_http_snap_metrics_node_t);
+    ngx_memcpy(p, key.data, key.len);
 
-    return node ? node->values : NULL;
+    node->sn.str.data = p;
+    node->sn.str.len = key.len;
+    node->sn.node.key = hash;
+    node->generation = sh->generation;
+    node->values = values;
+    node->histogram = k;
+
+    ngx_rbtree_insert(&sh->rbtree, &node->sn.node);
+
+    return values;
+}
+
+
+/* what a series not yet in the zone takes of it, for the message */
+
+static size_t
+ngx_http_snap_metrics_need(ngx_http_snap_metrics_t *m,
+    ngx_http_snap_series_t *s)
+{
+    size_t                   size, slot, total;
+    ngx_uint_t               i;
+    ngx_http_snap_family_t  *f;
+
+    f = &ngx_http_snap_families[s->family];
+
+    size = sizeof(ngx_http_snap_metrics_node_t)
+           + ngx_http_snap_prom_sample(NULL, f->name, NULL, s->labels,
+                                       s->nlabels, 0, 0);
+    total = 0;
+
+    for (i = 0; i < 2; i++) {
+        for (slot = 8; slot < size; slot *= 2) { /* void */ }
+
+        total += slot;
+        size = ((f->type == NGX_HTTP_SNAP_M_HISTOGRAM)
+                ? NGX_HTTP_SNAP_M_LATENCY_VALUES : 1) * sizeof(ngx_atomic_t);
+    }
+
+    return total;
+}
+
+
+/*
+ * The series this configuration does not list (a partner, a provider or a
+ * zone gone), freed: their text now, their counters at the next reload.
+ * Under the zone's lock.
+ */
+
+static ngx_int_t
+ngx_http_snap_metrics_expire(ngx_http_snap_metrics_t *m, ngx_log_t *log)
+{
+    ngx_uint_t                      n, i;
+    ngx_rbtree_node_t              *rn, **stale;
+    ngx_http_snap_metrics_sh_t     *sh;
+    ngx_http_snap_metrics_free_t   *f;
+    ngx_http_snap_metrics_node_t   *node;
+
+    sh = m->sh;
+    n = 0;
+
+    if (sh->rbtree.root == sh->rbtree.sentinel) {
+        return NGX_OK;
+    }
+
+    for (rn = ngx_rbtree_min(sh->rbtree.root, sh->rbtree.sentinel);
+         rn;
+         rn = ngx_rbtree_next(&sh->rbtree, rn))
+    {
+        node = (ngx_http_snap_metrics_node_t *) rn;
+        n += (node->generation != sh->generation);
+    }
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    stale = ngx_alloc(n * sizeof(ngx_rbtree_node_t *), log);
+    if (stale == NULL) {
+        return NGX_ERROR;
+    }
+
+    i = 0;
+
+    for (rn = ngx_rbtree_min(sh->rbtree.root, sh->rbtree.sentinel);
+         rn;
+         rn = ngx_rbtree_next(&sh->rbtree, rn))
+    {
+        node = (ngx_http_snap_metrics_node_t *) rn;
+
+        if (node->generation != sh->generation) {
+            stale[i++] = rn;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        node = (ngx_http_snap_metrics_node_t *) stale[i];
+
+        ngx_rbtree_delete(&sh->rbtree, stale[i]);
+
+        f = (ngx_http_snap_metrics_free_t *) node->values;
+        f->next = sh->retired[node->histogram];
+        sh->retired[node->histogram] = f;
+
+        ngx_slab_free_locked(m->shpool, node);
+    }
+
+    ngx_free(stale);
+
+    ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                  "snap_metrics_zone \"%V\": %ui series no longer listed "
+                  "by the configuration freed", &m->name, n);
+
+    return NGX_OK;
 }
 
 

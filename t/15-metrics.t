@@ -421,6 +421,52 @@ is(metric($t->scrape_when(sub { metric($_[0], 'snap_requests_total') == $n }),
     outcome => 'accepted', service => 52) + 1, 'and counted on');
 
 ###############################################################################
+# reloads that change the partners free the series no configuration lists
+# any more: ten reloads, each naming a partner of its own, in a zone that
+# holds the series of one configuration and a half
+
+{
+    my $c = SnapTest->new;
+    my @ps = map { $c->partner("Churn$_", bits => 1024) } 1 .. 10;
+    my $churn = sub {
+        my ($cp) = @_;
+        return <<"EOF";
+    snap_client $cp->{id} public_key=$cp->{pem};
+    snap_metrics_zone m:96k;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location = /n {
+            snap_verify 52 signature=rsa;
+            snap_replay off;
+            proxy_pass http://127.0.0.1:1;
+        }
+        location = /snap/metrics { snap_metrics; }
+    }
+EOF
+    };
+    $c->run($churn->($ps[0]));
+    my $listed = 0;
+    for my $i (1 .. $#ps) {
+        $c->reload($churn->($ps[$i]));
+        my $s = $c->scrape;
+        $listed++ if metric($s, 'snap_token_requests_total',
+                partner => "Churn" . ($i + 1)) == 0
+            && grep({ $_->[1]{partner} && $_->[1]{partner} eq "Churn" . ($i + 1) }
+                @{$s->{samples}})
+            && !grep({ $_->[1]{partner} && $_->[1]{partner} eq "Churn$i" }
+                @{$s->{samples}});
+    }
+    is($listed, 9, 'nine reloads, each lists its own partner and no other');
+    unlike($c->read_file('error.log'), qr/is too small/,
+        'the zone never filled');
+    like($c->read_file('error.log'),
+        qr/snap_metrics_zone "m": \d+ series no longer listed by the configuration freed/,
+        'each reload freed the series of the partner it removed');
+    $c->stop;
+    $c->check_log;
+}
+
+###############################################################################
 # a real Prometheus server scrapes the endpoint
 
 SKIP: {
