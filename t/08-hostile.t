@@ -14,6 +14,7 @@ use SnapTest;
 
 my $t = SnapTest->new;
 my $p = $t->partner('QoinSnap');
+my $e = $t->partner('Every');
 my $key = $t->token_key('token.key');
 
 my $N = '/api/v1.0/qr/qr-mpm-notify';
@@ -22,6 +23,9 @@ my $C = '/code';
 $t->start_upstream;
 $t->run(<<"EOF");
     snap_client QoinSnap public_key=$p->{pem} secret_file=$p->{secret_file};
+    # every variant the module knows: its forms all tried on each request
+    snap_client Every public_key=$e->{pem} secret_file=$e->{secret_file}
+                compat=long_ids,empty_hash_field,sorted_query,path_without_query,rsa_empty_token,php_json,ascii_json,hex_signature;
     snap_token_key $key;
     snap_replay_zone ids:1m;
     large_client_header_buffers 4 256k;
@@ -213,15 +217,28 @@ case('body over client_max_body_size', body => '{"a":"' . ('y' x 1_100_000) . '"
     '4005200', 'Bad Request');
 
 # run every case on its own connection
+# Each case as the strict partner, then as the partner with every variant
+# (make test-asan runs the variants' forms under AddressSanitizer), but
+# those that are a variant of that partner's: a 37-character id, and the
+# strict partner's own token signed over
+my %strict_only = map { $_ => 1 } ('external id 37',
+    'signature with Bearer in the token', 'signature over the lowercased token');
+my $etoken = $t->get_token($e);
+
+for my $who ([ $p, $token, '' ], [ $e, $etoken, 'every variant: ' ]) {
+my ($wp, $wtoken, $label) = @$who;
 for my $c (@cases) {
+    next if $wp == $e && $strict_only{$c->[0]};
     my ($name, @rest) = @$c;
     my $msg = pop @rest;
     my $code = pop @rest;
-    my %a = (path => $N, token => $token, body => $seed, @rest);
+    my %a = (path => $N, token => $wtoken, body => $seed, @rest);
+    # the case's own override stays as it was for the next partner
+    $a{override} = { %{$a{override}} } if $a{override};
     if (my $st = delete $a{signed_token}) {
-        my $h = $t->snap_headers($p, %a, token => $st);
+        my $h = $t->snap_headers($wp, %a, token => $st);
         my %h = @$h;
-        $h{Authorization} = "Bearer $token";
+        $h{Authorization} = "Bearer $wtoken";
         $a{override} = { %{$a{override} || {}}, 'X-SIGNATURE' => $h{'X-SIGNATURE'} };
     }
     if (exists $a{override} && exists $a{override}{'X-TIMESTAMP'}
@@ -229,8 +246,9 @@ for my $c (@cases) {
     {
         $a{timestamp} = delete $a{override}{'X-TIMESTAMP'};
     }
-    my $r = $t->snap($p, %a);
-    is_snap_error($r, $code, $msg, $name);
+    my $r = $t->snap($wp, %a);
+    is_snap_error($r, $code, $msg, "$label$name");
+}
 }
 
 # 7. chunked abuse and pipelined junk, raw
