@@ -182,8 +182,12 @@ for my $s (@shapes) {
     is(tokens(), $n + ($name eq 'tls' ? 0 : 1), "$what: no second token call");
     is(scalar(my @u = txs()), $tx, "$what: no transaction was sent");
     $prov->set($_) for keys %$set;
-    my $mx = $a->scrape_when(sub { metric($_[0],
-        'snap_outbound_token_fetches_total', provider => $name) >= 1 });
+    # counted in the log phase, just after each answer went out
+    my $mx = $a->scrape_when(sub {
+        metric($_[0], 'snap_outbound_token_fetches_total', provider => $name)
+            >= 1
+        && metric($_[0], 'snap_outbound_requests_total', provider => $name)
+            >= 2 });
     is(metric($mx, 'snap_outbound_token_fetches_total', provider => $name,
         outcome => $outcome), 1, "$what: one fetch counted $outcome");
     is(metric($mx, 'snap_outbound_requests_total', provider => $name,
