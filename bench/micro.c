@@ -16,6 +16,7 @@
 #include <openssl/rsa.h>
 
 #include "ngx_http_snap_lib.h"
+#include "ngx_http_snap_testing.h"
 
 
 #define RUNS  5
@@ -235,7 +236,7 @@ setup(void)
     step_hmac();
     sig_b64_len = ngx_http_snap_base64_encode(sig_b64, mac, sizeof(mac), 0);
 
-    profile = ngx_http_snap_profile(52);
+    profile = ngx_http_snap_test_profile(52);
 
     for (n = 0; profile[n].path; n++) {
         /* void */

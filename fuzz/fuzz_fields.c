@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "ngx_http_snap_lib.h"
+#include "ngx_http_snap_testing.h"
 #include "ref_fields.h"
 
 
@@ -130,7 +131,7 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     }
 
     for (svc = 0; svc < 100; svc++) {
-        profile = ngx_http_snap_profile(svc);
+        profile = ngx_http_snap_test_profile(svc);
         if (profile == NULL) {
             continue;
         }

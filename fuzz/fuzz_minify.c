@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ngx_http_snap_lib.h"
+#include "ngx_http_snap_testing.h"
 
 
 int
@@ -29,7 +30,7 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     b = malloc(size + 1);
     c = malloc(size + 1);
 
-    n = ngx_http_snap_minify_buf(data, size, a);
+    n = ngx_http_snap_test_minify(data, size, a);
 
     memset(&st, 0, sizeof(st));
     p = b;
@@ -43,7 +44,7 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         abort();
     }
 
-    m = ngx_http_snap_minify_buf(a, n, c);
+    m = ngx_http_snap_test_minify(a, n, c);
 
     if (m != n || memcmp(a, c, n) != 0) {
         abort();

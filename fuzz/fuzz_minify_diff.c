@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ngx_http_snap_lib.h"
+#include "ngx_http_snap_testing.h"
 
 
 typedef struct {
@@ -167,7 +168,7 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     a = malloc(size + 1);
     b = malloc(size + 1);
 
-    n = ngx_http_snap_minify_buf(data, size, a);
+    n = ngx_http_snap_test_minify(data, size, a);
 
     if ((size_t) (end - c) != n || memcmp(a, c, n) != 0) {
         abort();

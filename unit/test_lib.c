@@ -14,6 +14,7 @@
 #include <openssl/pem.h>
 
 #include "ngx_http_snap_lib.h"
+#include "ngx_http_snap_testing.h"
 
 
 static int  tests, failures;
@@ -82,7 +83,7 @@ test_hmac_vector(const char *method, const char *url, const char *body,
                                      strlen(ts));
     ok(n == len, "string to sign length is predicted");
 
-    ngx_http_snap_hmac_sha512((const unsigned char *) "myclientsecret", 14,
+    ngx_http_snap_test_hmac_sha512((const unsigned char *) "myclientsecret", 14,
                               sts, n, mac);
     n = ngx_http_snap_base64_encode(b64, mac, 64, 0);
     snprintf(buf, sizeof(buf), "%s: X-SIGNATURE", name);
@@ -186,7 +187,7 @@ minify_case(const char *in, const char *want, const char *name)
     unsigned char  out[1024];
     size_t         n;
 
-    n = ngx_http_snap_minify_buf((const unsigned char *) in, strlen(in), out);
+    n = ngx_http_snap_test_minify((const unsigned char *) in, strlen(in), out);
     is_str((char *) out, n, want, name);
 }
 
@@ -720,7 +721,7 @@ test_json(void)
        && !ngx_http_snap_field_path_ok("a[]b")
        && !ngx_http_snap_field_path_ok("a[x]"), "invalid paths");
 
-    fields_case(ngx_http_snap_profile(52),
+    fields_case(ngx_http_snap_test_profile(52),
         "{\"amount\":{\"currency\":\"IDR\",\"value\":\"20.00\"},"
         "\"latestTransactionStatus\":\"00\","
         "\"originalPartnerReferenceNo\":\"1\","

@@ -13,7 +13,7 @@
 #include "ngx_http_snap_fields.h"
 #include "ngx_http_snap_base64.h"
 #include "ngx_http_snap_digest.h"
-#include "ngx_http_snap_sign.h"
+#include "ngx_http_snap_crypto.h"
 
 
 static const unsigned char *ngx_http_snap_expect(const unsigned char *p,

@@ -11,7 +11,7 @@
 
 
 #include "ngx_http_snap_api.h"
-#include "ngx_http_snap_sign.h"
+#include "ngx_http_snap_crypto.h"
 
 
 #define NGX_HTTP_SNAP_TOKEN_MAX_CLIENT  64

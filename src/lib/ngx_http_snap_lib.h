@@ -25,7 +25,7 @@
 #include "ngx_http_snap_random.h"
 #include "ngx_http_snap_resp.h"
 #include "ngx_http_snap_services.h"
-#include "ngx_http_snap_sign.h"
+#include "ngx_http_snap_crypto.h"
 #include "ngx_http_snap_siphash.h"
 #include "ngx_http_snap_time.h"
 

@@ -112,18 +112,3 @@ ngx_http_snap_copy_emit(void *data, const unsigned char *p, size_t len)
     return 0;
 }
 
-
-size_t
-ngx_http_snap_minify_buf(const unsigned char *src, size_t len,
-    unsigned char *dst)
-{
-    unsigned char           *p;
-    ngx_http_snap_minify_t   st;
-
-    memset(&st, 0, sizeof(st));
-    p = dst;
-
-    (void) ngx_http_snap_minify(&st, src, len, ngx_http_snap_copy_emit, &p);
-
-    return p - dst;
-}

@@ -101,8 +101,6 @@ NGX_HTTP_SNAP_API int ngx_http_snap_minify(ngx_http_snap_minify_t *st,
     void *data);
 NGX_HTTP_SNAP_API int ngx_http_snap_copy_emit(void *data,
     const unsigned char *p, size_t len);
-NGX_HTTP_SNAP_API size_t ngx_http_snap_minify_buf(const unsigned char *src,
-    size_t len, unsigned char *dst);
 
 
 #endif /* _NGX_HTTP_SNAP_MINIFY_H_INCLUDED_ */

@@ -106,7 +106,7 @@ static const ngx_http_snap_field_t  ngx_http_snap_qr_mpm_expire[] = {
 
 
 /* SNAP's "Informasi Umum" service codes, plus QoinHub's expire (93) */
-static const ngx_http_snap_service_t  ngx_http_snap_services[] = {
+const ngx_http_snap_service_t  ngx_http_snap_services[] = {
     { "registration-card-bind", 1, NULL },
     { "registration-card-bind-limit", 2, NULL },
     { "registration-card-inquiry", 3, NULL },
@@ -227,17 +227,3 @@ ngx_http_snap_service(const unsigned char *name, size_t len)
     return NULL;
 }
 
-
-const ngx_http_snap_field_t *
-ngx_http_snap_profile(unsigned code)
-{
-    const ngx_http_snap_service_t  *s;
-
-    for (s = ngx_http_snap_services; s->name; s++) {
-        if (s->code == code) {
-            return s->profile;
-        }
-    }
-
-    return NULL;
-}

@@ -25,10 +25,13 @@ typedef struct {
 } ngx_http_snap_service_t;
 
 
+/* every service, ended by one without a name */
+extern NGX_HTTP_SNAP_API const ngx_http_snap_service_t
+    ngx_http_snap_services[];
+
+
 NGX_HTTP_SNAP_API const ngx_http_snap_service_t *ngx_http_snap_service(
     const unsigned char *name, size_t len);
-NGX_HTTP_SNAP_API const ngx_http_snap_field_t *ngx_http_snap_profile(
-    unsigned code);
 
 
 #endif /* _NGX_HTTP_SNAP_SERVICES_H_INCLUDED_ */

@@ -13,7 +13,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rsa.h>
 
-#include "ngx_http_snap_sign.h"
+#include "ngx_http_snap_crypto.h"
 #include "ngx_http_snap_digest.h"
 
 
@@ -74,21 +74,6 @@ ngx_http_snap_string_to_sign(unsigned char *dst,
     p += ts_len;
 
     return p - dst;
-}
-
-
-int
-ngx_http_snap_hmac_sha512(const unsigned char *key, size_t key_len,
-    const unsigned char *msg, size_t len, unsigned char *out)
-{
-    ngx_http_snap_key_t  k;
-
-    k.data = key;
-    k.len = key_len;
-    k.inner = NULL;
-    k.outer = NULL;
-
-    return ngx_http_snap_hmac(&k, 512, msg, len, out);
 }
 
 

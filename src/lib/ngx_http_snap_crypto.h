@@ -6,8 +6,8 @@
  */
 
 
-#ifndef _NGX_HTTP_SNAP_SIGN_H_INCLUDED_
-#define _NGX_HTTP_SNAP_SIGN_H_INCLUDED_
+#ifndef _NGX_HTTP_SNAP_CRYPTO_H_INCLUDED_
+#define _NGX_HTTP_SNAP_CRYPTO_H_INCLUDED_
 
 
 #include <openssl/evp.h>
@@ -32,9 +32,6 @@ NGX_HTTP_SNAP_API size_t ngx_http_snap_string_to_sign(unsigned char *dst,
     const unsigned char *token, size_t token_len, int with_token,
     const unsigned char *hex, const unsigned char *ts, size_t ts_len);
 
-NGX_HTTP_SNAP_API int ngx_http_snap_hmac_sha512(const unsigned char *key,
-    size_t key_len, const unsigned char *msg, size_t len,
-    unsigned char *out);
 NGX_HTTP_SNAP_API int ngx_http_snap_key_prepare(ngx_http_snap_key_t *key,
     int bits);
 NGX_HTTP_SNAP_API void ngx_http_snap_key_free(ngx_http_snap_key_t *key);
@@ -53,4 +50,4 @@ NGX_HTTP_SNAP_API int ngx_http_snap_ct_equal(const unsigned char *a,
     const unsigned char *b, size_t len);
 
 
-#endif /* _NGX_HTTP_SNAP_SIGN_H_INCLUDED_ */
+#endif /* _NGX_HTTP_SNAP_CRYPTO_H_INCLUDED_ */
