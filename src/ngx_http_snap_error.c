@@ -3,13 +3,15 @@
  * Copyright (C) ngx_http_snap_module authors
  *
  * SNAP JSON answers: the module's own rejections, operator overrides of
- * their codes and messages, and the errors nginx itself raises in a snap
- * location (413, 429, 502, 504, ...), rewritten by a header and a body
- * filter so the partner always gets a 7-digit code.
+ * their codes and messages (snap_error), and the errors nginx itself
+ * raises in a snap location (413, 429, 502, 504, ...), rewritten by a
+ * header and a body filter so the partner always gets a 7-digit code.
  */
 
 
-#include "ngx_http_snap_module.h"
+#include "ngx_http_snap.h"
+#include "ngx_http_snap_request.h"
+#include "ngx_http_snap_error.h"
 
 
 typedef struct {
@@ -22,8 +24,11 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_snap_error_body(ngx_http_request_t *r,
-    ngx_http_snap_ctx_t *ctx, ngx_uint_t service, ngx_uint_t reason,
-    ngx_str_t *field, ngx_str_t *body, ngx_uint_t *status);
+    ngx_http_snap_ctx_t *ctx, ngx_uint_t reason, ngx_str_t *field,
+    ngx_str_t *body, ngx_uint_t *status);
+static ngx_int_t ngx_http_snap_error_log(ngx_http_request_t *r,
+    ngx_http_snap_ctx_t *ctx, ngx_uint_t reason, ngx_str_t *field,
+    const char *what);
 static ngx_int_t ngx_http_snap_add_timestamp(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_snap_server_errors(ngx_http_request_t *r);
 static ngx_int_t ngx_http_snap_header_filter(ngx_http_request_t *r);
@@ -105,25 +110,26 @@ ngx_http_snap_reason_by_name(ngx_str_t *name)
 
 /*
  * The answer's body, and its HTTP status: the first 3 digits of the code,
- * which is the HTTP status, the service code and the case code, unless
- * the location overrides them with snap_error.
+ * which is the HTTP status, the service code of the location the request
+ * entered and the case code, unless that location overrides them with
+ * snap_error.  Kept in the context, to be sent again after a redirect.
  */
 
 static ngx_int_t
 ngx_http_snap_error_body(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
-    ngx_uint_t service, ngx_uint_t reason, ngx_str_t *field, ngx_str_t *body,
-    ngx_uint_t *status)
+    ngx_uint_t reason, ngx_str_t *field, ngx_str_t *body, ngx_uint_t *status)
 {
     u_char                    *p;
     size_t                     len, flen;
     ngx_str_t                  message;
-    ngx_uint_t                 i, with_field;
+    ngx_uint_t                 i, with_field, service;
     ngx_http_snap_reason_t    *sr;
     ngx_http_snap_override_t  *ov;
     ngx_http_snap_loc_conf_t  *slcf;
 
     sr = &ngx_http_snap_reasons[reason];
     slcf = ngx_http_snap_conf(r);
+    service = slcf->check.service;
 
     *status = sr->status;
     message = sr->message;
@@ -154,9 +160,6 @@ ngx_http_snap_error_body(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
         }
     }
 
-    ctx->reason = reason;
-    ctx->rejected = 1;
-
     flen = with_field ? field->len + ngx_escape_json(NULL, field->data,
                                                      field->len)
                       : 0;
@@ -185,45 +188,27 @@ ngx_http_snap_error_body(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
 
     body->len = p - body->data;
 
+    ctx->json = *body;
+    ctx->answered = 1;
+
     return NGX_OK;
 }
 
 
 /*
- * The one place every rejection of the module is made.  The caller
- * finalizes the request with what this returns.
+ * The one place every refusal of the module is made: the verdict (the
+ * request rejected, and why), its answer kept in the context for the
+ * variables, the metrics and an error_page, its log line, and the answer
+ * sent.  The caller finalizes the request with what this returns.
  */
 
 ngx_int_t
-ngx_http_snap_send_error(ngx_http_request_t *r, ngx_uint_t service,
-    ngx_uint_t reason, ngx_str_t *field)
+ngx_http_snap_send_error(ngx_http_request_t *r, ngx_uint_t reason,
+    ngx_str_t *field)
 {
-    ngx_str_t   body;
-    ngx_uint_t  status;
-
-    if (ngx_http_snap_note_error(r, service, reason, field, &body, &status)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_snap_send_json(r, status, &body);
-}
-
-
-/*
- * A rejection decided: its code, reason and answer kept in the context
- * for the variables, the metrics and an error_page, and its log line.
- * Under "snap_enforce off" it is all there is: the request goes on.
- */
-
-ngx_int_t
-ngx_http_snap_note_error(ngx_http_request_t *r, ngx_uint_t service,
-    ngx_uint_t reason, ngx_str_t *field, ngx_str_t *body, ngx_uint_t *status)
-{
-    const char                *what;
-    ngx_http_snap_ctx_t       *ctx;
-    ngx_http_snap_loc_conf_t  *slcf;
+    ngx_str_t             body;
+    ngx_uint_t            status;
+    ngx_http_snap_ctx_t  *ctx;
 
     ctx = ngx_http_snap_get_ctx(r);
     if (ctx == NULL) {
@@ -233,23 +218,57 @@ ngx_http_snap_note_error(ngx_http_request_t *r, ngx_uint_t service,
         }
     }
 
-    if (ngx_http_snap_error_body(r, ctx, service, reason, field, body,
-                                 status)
+    ctx->state = NGX_HTTP_SNAP_REJECTED;
+    ctx->reason = reason;
+
+    if (ngx_http_snap_error_body(r, ctx, reason, field, &body, &status)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    ctx->json = *body;
+    (void) ngx_http_snap_error_log(r, ctx, reason, field, "rejected");
 
-    if (ctx->outcome == NGX_HTTP_SNAP_OUTCOME_NONE) {
-        ctx->outcome = NGX_HTTP_SNAP_OUTCOME(reason);
+    return ngx_http_snap_send_json(r, status, &body);
+}
+
+
+/*
+ * Under "snap_enforce off": the refusal decided, its code and reason kept
+ * and logged exactly as if answered, and the request marked passed.
+ */
+
+ngx_int_t
+ngx_http_snap_note_error(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
+    ngx_uint_t reason, ngx_str_t *field)
+{
+    ngx_str_t   body;
+    ngx_uint_t  status;
+
+    ctx->reported = 1;
+    ctx->reason = reason;
+    ctx->state = NGX_HTTP_SNAP_PASSED;
+
+    if (ngx_http_snap_error_body(r, ctx, reason, field, &body, &status)
+        != NGX_OK)
+    {
+        ctx->state = NGX_HTTP_SNAP_REJECTED;
+        return NGX_ERROR;
     }
 
-    slcf = ngx_http_snap_conf(r);
+    return ngx_http_snap_error_log(r, ctx, reason, field,
+                                   "would be rejected (snap_enforce off, "
+                                   "passed on)");
+}
 
-    what = ctx->reported ? "would be rejected (snap_enforce off, passed on)"
-                         : "rejected";
+
+static ngx_int_t
+ngx_http_snap_error_log(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
+    ngx_uint_t reason, ngx_str_t *field, const char *what)
+{
+    ngx_http_snap_loc_conf_t  *slcf;
+
+    slcf = ngx_http_snap_conf(r);
 
     if (field) {
         ngx_log_error(slcf->log_level, r->connection->log, 0,
@@ -268,14 +287,13 @@ ngx_http_snap_note_error(ngx_http_request_t *r, ngx_uint_t service,
 }
 
 
-/* the rejection already made, once more, as it was */
+/* the answer already made, once more, as it was */
 
 ngx_int_t
 ngx_http_snap_send_again(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
 {
     if (ctx->json.len == 0) {
-        return ngx_http_snap_send_error(r, ctx->service,
-                                        NGX_HTTP_SNAP_INTERNAL, NULL);
+        return ngx_http_snap_send_error(r, NGX_HTTP_SNAP_INTERNAL, NULL);
     }
 
     return ngx_http_snap_send_json(r, ngx_atoi(ctx->response_code, 3),
@@ -432,7 +450,7 @@ static ngx_int_t
 ngx_http_snap_header_filter(ngx_http_request_t *r)
 {
     ngx_str_t                  body;
-    ngx_uint_t                 reason, status, service;
+    ngx_uint_t                 reason, status;
     ngx_http_snap_ctx_t       *ctx;
     ngx_http_snap_loc_conf_t  *slcf;
 
@@ -446,7 +464,9 @@ ngx_http_snap_header_filter(ngx_http_request_t *r)
 
     slcf = ngx_http_snap_conf(r);
 
-    if (!slcf->verify && !slcf->token && !slcf->sign
+    if (slcf->role != NGX_HTTP_SNAP_ROLE_VERIFY
+        && slcf->role != NGX_HTTP_SNAP_ROLE_TOKEN
+        && slcf->role != NGX_HTTP_SNAP_ROLE_SIGN
         && !ngx_http_snap_server_errors(r))
     {
         return ngx_http_next_header_filter(r);
@@ -461,27 +481,18 @@ ngx_http_snap_header_filter(ngx_http_request_t *r)
     }
 
     reason = ngx_http_snap_status_reason(r->headers_out.status);
-    service = slcf->check.service;
 
-    if (ngx_http_snap_error_body(r, ctx, service, reason, NULL, &body,
-                                 &status)
+    if (ngx_http_snap_error_body(r, ctx, reason, NULL, &body, &status)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    ctx->json = body;
     ctx->replace_body = 1;
 
-    if (ctx->nginx_error == 0) {
-        ctx->nginx_error = reason + 1;
-    }
-
-    /* nginx refused the request before the module's verdict: its outcome */
-    if (ctx->outcome == NGX_HTTP_SNAP_OUTCOME_NONE
-        && (ctx->conf || ctx->token_call || ctx->out))
-    {
-        ctx->outcome = NGX_HTTP_SNAP_OUTCOME(reason);
+    if (!ctx->nginx_error) {
+        ctx->nginx_error = 1;
+        ctx->error_reason = reason;
     }
 
     r->headers_out.status = status;
@@ -554,8 +565,110 @@ ngx_http_snap_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 }
 
 
+/*
+ * snap_error REASON CODE MESSAGE: the providers disagree on codes (seed
+ * 001 answers a bad token-call signature with 4007302 "Invalid
+ * Signature"), so each reason's answer can be set; "xx" in CODE stands for
+ * the service code, a MESSAGE ending in "{field}" gets the field's name.
+ */
+
+char *
+ngx_http_snap_error_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_snap_loc_conf_t *slcf = conf;
+
+    u_char                    *c;
+    ngx_int_t                  reason, status;
+    ngx_str_t                 *value;
+    ngx_uint_t                 i;
+    ngx_http_snap_override_t  *ov;
+
+    value = cf->args->elts;
+
+    reason = ngx_http_snap_reason_by_name(&value[1]);
+    if (reason == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown rejection reason \"%V\", see "
+                           "$snap_reject_reason in README.md", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    c = value[2].data;
+    status = (value[2].len == 7) ? ngx_atoi(c, 3) : NGX_ERROR;
+
+    if (status < 200 || status > 599
+        || !((isdigit(c[3]) && isdigit(c[4])) || (c[3] == 'x' && c[4] == 'x'))
+        || !isdigit(c[5]) || !isdigit(c[6]))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid SNAP code \"%V\", expected 7 digits "
+                           "(HTTP status, service, case) such as "
+                           "\"4007302\" or \"401xx00\"", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (value[3].len == 0 || value[3].len > 150) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the message must be 1 to 150 characters");
+        return NGX_CONF_ERROR;
+    }
+
+    if (slcf->errors == NGX_CONF_UNSET_PTR) {
+        slcf->errors = ngx_array_create(cf->pool, 4,
+                                        sizeof(ngx_http_snap_override_t));
+        if (slcf->errors == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    ov = slcf->errors->elts;
+
+    for (i = 0; i < slcf->errors->nelts; i++) {
+        if (ov[i].reason == (ngx_uint_t) reason) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate snap_error for \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    ov = ngx_array_push(slcf->errors);
+    if (ov == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ov->reason = reason;
+    ov->status = status;
+    ngx_memcpy(ov->code, c, 7);
+    ov->message = value[3];
+    ov->with_field = 0;
+
+    if (ov->message.len > 7
+        && ngx_strncmp(ov->message.data + ov->message.len - 7, "{field}", 7)
+           == 0)
+    {
+        ov->message.len -= 7;
+        ov->with_field = 1;
+    }
+
+    /* the JSON body takes the message as it is */
+    for (i = 0; i < ov->message.len; i++) {
+        if (ov->message.data[i] == '"' || ov->message.data[i] == '\\'
+            || ov->message.data[i] < 0x20)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "the message may not hold quotes, "
+                               "backslashes or control characters");
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 ngx_int_t
-ngx_http_snap_init_filters(ngx_conf_t *cf)
+ngx_http_snap_error_init_filters(ngx_conf_t *cf)
 {
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_snap_header_filter;

@@ -1,10 +1,14 @@
 
 /*
  * Copyright (C) ngx_http_snap_module authors
+ *
+ * Key and secret files, read once by the master at configuration time;
+ * their OpenSSL objects freed with the configuration's pool.
  */
 
 
-#include "ngx_http_snap_module.h"
+#include "ngx_http_snap.h"
+#include "ngx_http_snap_keys.h"
 
 #include <openssl/bio.h>
 #include <openssl/decoder.h>

@@ -13,7 +13,10 @@
  */
 
 
-#include "ngx_http_snap_module.h"
+#include "ngx_http_snap.h"
+#include "ngx_http_snap_conf.h"
+#include "ngx_http_snap_request.h"
+#include "ngx_http_snap_error.h"
 #include "ngx_http_snap_metrics.h"
 
 
@@ -53,8 +56,18 @@ typedef struct {
     ngx_uint_t                  nlabels;
     ngx_http_snap_prom_label_t  labels[NGX_HTTP_SNAP_PROM_LABELS];
     ngx_atomic_t               *values;
-    ngx_shm_zone_t             *replay;       /* a gauge's replay zone */
+    /* a replay zone's gauge: read at each scrape, not counted */
+    ngx_http_snap_metrics_gauge_pt  gauge;
+    void                           *data;
 } ngx_http_snap_series_t;
+
+
+/* a replay zone a room registered, and how to read its gauges */
+typedef struct {
+    ngx_str_t                       name;
+    ngx_http_snap_metrics_gauge_pt  gauge;
+    void                           *data;
+} ngx_http_snap_metrics_zone_t;
 
 
 /*
@@ -93,6 +106,10 @@ typedef struct {
 #define NGX_HTTP_SNAP_M_KEY_MAX  1024
 
 
+/*
+ * Made by the first room that registers something, or by
+ * snap_metrics_zone: without the zone, nothing is counted.
+ */
 struct ngx_http_snap_metrics_s {
     ngx_str_t                   name;
     ngx_str_t                   file;         /* of snap_metrics_zone */
@@ -100,6 +117,14 @@ struct ngx_http_snap_metrics_s {
     ngx_shm_zone_t             *shm_zone;
     ngx_http_snap_metrics_sh_t *sh;
     ngx_slab_pool_t            *shpool;
+
+    /* what the rooms registered: replay zones, Redis stores, providers */
+    ngx_array_t                 zones;   /* ngx_http_snap_metrics_zone_t */
+    ngx_array_t                 stores;       /* ngx_str_t */
+    ngx_array_t                 providers;    /* ngx_str_t */
+
+    ngx_str_t                   endpoint_file;   /* the first snap_metrics */
+    ngx_uint_t                  endpoint_line;
 
     ngx_array_t                 series;       /* ngx_http_snap_series_t */
     ngx_uint_t                  first[NGX_HTTP_SNAP_M_FAMILIES];
@@ -130,6 +155,17 @@ static ngx_str_t  ngx_http_snap_bucket_le[NGX_HTTP_SNAP_M_BUCKETS] = {
 
 /* accepted, or each reason */
 #define NGX_HTTP_SNAP_M_OUTCOMES  (NGX_HTTP_SNAP_REASONS + 1)
+
+/*
+ * A request's outcome, derived from the module's verdict on it: none yet,
+ * accepted (for snap_sign: signed), or refused for a reason (under
+ * snap_enforce off, the reason it would have been).  A request nginx
+ * refused before the module's verdict has nginx's reason.  Counted as
+ * outcome - 1, so that accepted is the first of NGX_HTTP_SNAP_M_OUTCOMES.
+ */
+#define NGX_HTTP_SNAP_OUTCOME_NONE       0
+#define NGX_HTTP_SNAP_OUTCOME_ACCEPTED   1
+#define NGX_HTTP_SNAP_OUTCOME(reason)    ((reason) + 2)
 
 
 static ngx_http_snap_family_t  ngx_http_snap_families[] = {
@@ -182,6 +218,8 @@ static ngx_str_t  ngx_http_snap_fetch_outcomes[] = {
 };
 
 
+static ngx_http_snap_metrics_t *ngx_http_snap_metrics_conf(ngx_conf_t *cf);
+static ngx_uint_t ngx_http_snap_outcome(ngx_http_snap_ctx_t *ctx);
 static ngx_int_t ngx_http_snap_metrics_add(ngx_conf_t *cf,
     ngx_http_snap_metrics_t *m, ngx_uint_t family, ngx_uint_t n, ...);
 static ngx_str_t *ngx_http_snap_outcome_name(ngx_uint_t outcome,
@@ -214,26 +252,60 @@ static ngx_str_t  ngx_http_snap_enforced[] = {
 };
 
 
+/* the registry, made by whichever comes first */
+
+static ngx_http_snap_metrics_t *
+ngx_http_snap_metrics_conf(ngx_conf_t *cf)
+{
+    ngx_http_snap_metrics_t    *m;
+    ngx_http_snap_main_conf_t  *smcf;
+
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_snap_module);
+
+    if (smcf->metrics) {
+        return smcf->metrics;
+    }
+
+    m = ngx_pcalloc(cf->pool, sizeof(ngx_http_snap_metrics_t));
+    if (m == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&m->zones, cf->pool, 2,
+                       sizeof(ngx_http_snap_metrics_zone_t))
+        != NGX_OK
+        || ngx_array_init(&m->stores, cf->pool, 1, sizeof(ngx_str_t))
+           != NGX_OK
+        || ngx_array_init(&m->providers, cf->pool, 1, sizeof(ngx_str_t))
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
+    smcf->metrics = m;
+
+    return m;
+}
+
+
 /* snap_metrics_zone NAME:SIZE */
 
 char *
 ngx_http_snap_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_snap_main_conf_t *smcf = conf;
-
     ngx_str_t                *value;
     ngx_http_snap_metrics_t  *m;
 
-    if (smcf->metrics) {
+    m = ngx_http_snap_metrics_conf(cf);
+    if (m == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (m->shm_zone) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
-
-    m = ngx_pcalloc(cf->pool, sizeof(ngx_http_snap_metrics_t));
-    if (m == NULL) {
-        return NGX_CONF_ERROR;
-    }
 
     m->shm_zone = ngx_http_snap_zone_add(cf, &value[1], &m->name,
                                          &ngx_http_snap_metrics_zone);
@@ -246,8 +318,6 @@ ngx_http_snap_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     m->file = cf->conf_file->file.name;
     m->line = cf->conf_file->line;
 
-    smcf->metrics = m;
-
     return NGX_CONF_OK;
 }
 
@@ -257,24 +327,111 @@ ngx_http_snap_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 char *
 ngx_http_snap_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_core_loc_conf_t   *clcf;
-    ngx_http_snap_main_conf_t  *smcf;
+    ngx_http_snap_loc_conf_t *slcf = conf;
 
-    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_snap_module);
+    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_snap_metrics_t   *m;
+
+    if (ngx_http_snap_conf_role(cf, cmd, slcf, NGX_HTTP_SNAP_ROLE_METRICS)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    m = ngx_http_snap_metrics_conf(cf);
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
+    if (m == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
     if (clcf->handler) {
-        return "is duplicate, or mixed with another content handler";
+        return "is mixed with another content handler";
     }
 
     clcf->handler = ngx_http_snap_metrics_handler;
 
-    if (smcf->metrics_file.len == 0) {
-        smcf->metrics_file = cf->conf_file->file.name;
-        smcf->metrics_line = cf->conf_file->line;
+    if (m->endpoint_file.len == 0) {
+        m->endpoint_file = cf->conf_file->file.name;
+        m->endpoint_line = cf->conf_file->line;
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* a replay zone's counters and gauges: its index among them */
+
+ngx_int_t
+ngx_http_snap_metrics_add_zone(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_http_snap_metrics_gauge_pt gauge, void *data)
+{
+    ngx_http_snap_metrics_t       *m;
+    ngx_http_snap_metrics_zone_t  *z;
+
+    m = ngx_http_snap_metrics_conf(cf);
+    if (m == NULL) {
+        return NGX_ERROR;
+    }
+
+    z = ngx_array_push(&m->zones);
+    if (z == NULL) {
+        return NGX_ERROR;
+    }
+
+    z->name = *name;
+    z->gauge = gauge;
+    z->data = data;
+
+    return m->zones.nelts - 1;
+}
+
+
+/* a Redis store's series, by its zone: its index among them */
+
+ngx_int_t
+ngx_http_snap_metrics_add_store(ngx_conf_t *cf, ngx_str_t *zone)
+{
+    ngx_str_t                *s;
+    ngx_http_snap_metrics_t  *m;
+
+    m = ngx_http_snap_metrics_conf(cf);
+    if (m == NULL) {
+        return NGX_ERROR;
+    }
+
+    s = ngx_array_push(&m->stores);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    *s = *zone;
+
+    return m->stores.nelts - 1;
+}
+
+
+/* a provider's series: its index among them */
+
+ngx_int_t
+ngx_http_snap_metrics_add_provider(ngx_conf_t *cf, ngx_str_t *name)
+{
+    ngx_str_t                *s;
+    ngx_http_snap_metrics_t  *m;
+
+    m = ngx_http_snap_metrics_conf(cf);
+    if (m == NULL) {
+        return NGX_ERROR;
+    }
+
+    s = ngx_array_push(&m->providers);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    *s = *name;
+
+    return m->providers.nelts - 1;
 }
 
 
@@ -315,25 +472,25 @@ ngx_http_snap_metrics_service(ngx_conf_t *cf, ngx_uint_t code)
 ngx_int_t
 ngx_http_snap_metrics_init(ngx_conf_t *cf)
 {
-    u_char                       *p;
-    ngx_str_t                    *code, *partner, *service, *outcome;
-    ngx_uint_t                    i, k, o, e, s, *sc, nclients;
-    ngx_shm_zone_t              **zones;
-    ngx_http_snap_client_t       *clients;
-    ngx_http_snap_metrics_t      *m;
-    ngx_http_snap_provider_t    **prov;
-    ngx_http_snap_redis_conf_t   *rc;
-    ngx_http_snap_main_conf_t    *smcf;
+    u_char                        *p;
+    ngx_str_t                     *code, *partner, *service, *outcome;
+    ngx_str_t                     *stores, *prov;
+    ngx_uint_t                     i, k, o, e, s, *sc, nclients;
+    ngx_http_snap_client_t        *clients;
+    ngx_http_snap_metrics_t       *m;
+    ngx_http_snap_series_t        *last;
+    ngx_http_snap_main_conf_t     *smcf;
+    ngx_http_snap_metrics_zone_t  *zones;
 
     smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_snap_module);
     m = smcf->metrics;
 
-    if (m == NULL) {
-        if (smcf->metrics_file.len) {
+    if (m == NULL || m->shm_zone == NULL) {
+        if (m && m->endpoint_file.len) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "\"snap_metrics\" needs \"snap_metrics_zone\" in "
-                          "the http block in %V:%ui", &smcf->metrics_file,
-                          smcf->metrics_line);
+                          "the http block in %V:%ui", &m->endpoint_file,
+                          m->endpoint_line);
             return NGX_ERROR;
         }
 
@@ -420,36 +577,37 @@ ngx_http_snap_metrics_init(ngx_conf_t *cf)
         }
     }
 
-    zones = smcf->replay_zones.elts;
+    zones = m->zones.elts;
 
     for (k = NGX_HTTP_SNAP_M_RECORDED; k <= NGX_HTTP_SNAP_M_CAPACITY; k++) {
         m->first[k] = m->series.nelts;
 
-        for (i = 0; i < smcf->replay_zones.nelts; i++) {
+        for (i = 0; i < m->zones.nelts; i++) {
             if (ngx_http_snap_metrics_add(cf, m, k, 1,
-                                          "zone", &zones[i]->shm.name)
+                                          "zone", &zones[i].name)
                 != NGX_OK)
             {
                 return NGX_ERROR;
             }
 
             if (k >= NGX_HTTP_SNAP_M_IDS) {
-                ((ngx_http_snap_series_t *) m->series.elts)
-                    [m->series.nelts - 1].replay = zones[i];
+                last = m->series.elts;
+                last[m->series.nelts - 1].gauge = zones[i].gauge;
+                last[m->series.nelts - 1].data = zones[i].data;
             }
         }
     }
 
-    rc = smcf->redis.elts;
+    stores = m->stores.elts;
 
     for (k = NGX_HTTP_SNAP_M_ROUND_TRIPS; k <= NGX_HTTP_SNAP_M_LATENCY; k++) {
         m->first[k] = m->series.nelts;
 
-        for (i = 0; i < smcf->redis.nelts; i++) {
+        for (i = 0; i < m->stores.nelts; i++) {
 
             if (k != NGX_HTTP_SNAP_M_STORE_ERRORS) {
                 if (ngx_http_snap_metrics_add(cf, m, k, 1,
-                                              "zone", &rc[i].zone)
+                                              "zone", &stores[i])
                     != NGX_OK)
                 {
                     return NGX_ERROR;
@@ -460,7 +618,7 @@ ngx_http_snap_metrics_init(ngx_conf_t *cf)
 
             for (e = 0; e < NGX_HTTP_SNAP_STORE_KINDS; e++) {
                 if (ngx_http_snap_metrics_add(cf, m, k, 2,
-                                              "zone", &rc[i].zone, "kind",
+                                              "zone", &stores[i], "kind",
                                               &ngx_http_snap_store_kinds[e])
                     != NGX_OK)
                 {
@@ -470,14 +628,14 @@ ngx_http_snap_metrics_init(ngx_conf_t *cf)
         }
     }
 
-    prov = smcf->providers.elts;
+    prov = m->providers.elts;
 
     m->first[NGX_HTTP_SNAP_M_OUTBOUND] = m->series.nelts;
 
-    for (i = 0; i < smcf->providers.nelts; i++) {
+    for (i = 0; i < m->providers.nelts; i++) {
         for (o = 0; o < NGX_HTTP_SNAP_M_OUTCOMES; o++) {
             if (ngx_http_snap_metrics_add(cf, m, NGX_HTTP_SNAP_M_OUTBOUND, 2,
-                    "provider", &prov[i]->name,
+                    "provider", &prov[i],
                     "outcome", ngx_http_snap_outcome_name(o, 1))
                 != NGX_OK)
             {
@@ -488,10 +646,10 @@ ngx_http_snap_metrics_init(ngx_conf_t *cf)
 
     m->first[NGX_HTTP_SNAP_M_FETCHES] = m->series.nelts;
 
-    for (i = 0; i < smcf->providers.nelts; i++) {
+    for (i = 0; i < m->providers.nelts; i++) {
         for (o = 0; o < NGX_HTTP_SNAP_FETCH_OUTCOMES; o++) {
             if (ngx_http_snap_metrics_add(cf, m, NGX_HTTP_SNAP_M_FETCHES, 2,
-                    "provider", &prov[i]->name,
+                    "provider", &prov[i],
                     "outcome", &ngx_http_snap_fetch_outcomes[o])
                 != NGX_OK)
             {
@@ -625,7 +783,7 @@ ngx_http_snap_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     missing = 0;
 
     for (i = 0; i < m->series.nelts; i++) {
-        if (s[i].replay) {
+        if (s[i].gauge) {
             continue;
         }
 
@@ -644,7 +802,7 @@ ngx_http_snap_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     need = 0;
 
     for (i = 0; missing && i < m->series.nelts; i++) {
-        if (s[i].replay || s[i].values) {
+        if (s[i].gauge || s[i].values) {
             continue;
         }
 
@@ -655,7 +813,7 @@ ngx_http_snap_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
             /* what the rest needs, for the message */
             for (i++; i < m->series.nelts; i++) {
-                if (s[i].replay == NULL && s[i].values == NULL) {
+                if (s[i].gauge == NULL && s[i].values == NULL) {
                     need += ngx_http_snap_metrics_need(m, &s[i]);
                 }
             }
@@ -874,6 +1032,8 @@ ngx_http_snap_metrics_expire(ngx_http_snap_metrics_t *m, ngx_log_t *log)
 }
 
 
+/* the metrics kept, or NULL */
+
 static ngx_http_snap_metrics_t *
 ngx_http_snap_metrics_get(ngx_http_request_t *r)
 {
@@ -881,7 +1041,8 @@ ngx_http_snap_metrics_get(ngx_http_request_t *r)
 
     smcf = ngx_http_get_module_main_conf(r, ngx_http_snap_module);
 
-    return smcf->metrics;
+    return (smcf->metrics && smcf->metrics->shm_zone) ? smcf->metrics
+                                                     : NULL;
 }
 
 
@@ -897,10 +1058,30 @@ ngx_http_snap_metrics_inc(ngx_http_snap_metrics_t *m, ngx_uint_t i,
 }
 
 
+static ngx_uint_t
+ngx_http_snap_outcome(ngx_http_snap_ctx_t *ctx)
+{
+    switch (ctx->state) {
+
+    case NGX_HTTP_SNAP_PASSED:
+        return ctx->reported ? NGX_HTTP_SNAP_OUTCOME(ctx->reason)
+                             : NGX_HTTP_SNAP_OUTCOME_ACCEPTED;
+
+    case NGX_HTTP_SNAP_REJECTED:
+        return NGX_HTTP_SNAP_OUTCOME(ctx->reason);
+
+    default:
+        return ctx->nginx_error ? NGX_HTTP_SNAP_OUTCOME(ctx->error_reason)
+                                : NGX_HTTP_SNAP_OUTCOME_NONE;
+    }
+}
+
+
 /*
- * The log phase: what the module decided for this request, counted once.
- * A request whose verification never finished (the client went away
- * while its body was read) has no outcome and is not counted.
+ * The log phase: what the module decided for this request, counted once,
+ * by the role of the location it entered.  A request whose verification
+ * never finished (the client went away while its body was read) has no
+ * outcome and is not counted.
  */
 
 void
@@ -913,7 +1094,7 @@ ngx_http_snap_metrics_log(ngx_http_request_t *r)
     ngx_http_snap_main_conf_t  *smcf;
 
     smcf = ngx_http_get_module_main_conf(r, ngx_http_snap_module);
-    m = smcf->metrics;
+    m = ngx_http_snap_metrics_get(r);
     ctx = ngx_http_snap_get_ctx(r);
 
     if (m == NULL || ctx == NULL || r != r->main) {
@@ -922,37 +1103,44 @@ ngx_http_snap_metrics_log(ngx_http_request_t *r)
 
     if (ctx->nginx_error) {
         ngx_http_snap_metrics_inc(m, m->first[NGX_HTTP_SNAP_M_NGINX]
-                                     + ctx->nginx_error - 1, 1);
+                                     + ctx->error_reason, 1);
     }
 
-    if (ctx->outcome == NGX_HTTP_SNAP_OUTCOME_NONE) {
+    o = ngx_http_snap_outcome(ctx);
+    slcf = ctx->conf;
+
+    if (o == NGX_HTTP_SNAP_OUTCOME_NONE || slcf == NULL) {
         return;
     }
 
-    o = ctx->outcome - 1;
-
-    if (ctx->out) {
-        i = m->first[NGX_HTTP_SNAP_M_OUTBOUND]
-            + ctx->out->provider->index * NGX_HTTP_SNAP_M_OUTCOMES + o;
-        ngx_http_snap_metrics_inc(m, i, 1);
-        return;
-    }
+    o--;
 
     p = ctx->client ? (ngx_uint_t) (ctx->client
                                     - (ngx_http_snap_client_t *)
                                       smcf->clients.elts)
                     : m->partners - 1;
 
-    if (ctx->token_call) {
+    switch (slcf->role) {
+
+    case NGX_HTTP_SNAP_ROLE_SIGN:
+        if (ctx->provider) {
+            i = m->first[NGX_HTTP_SNAP_M_OUTBOUND]
+                + (ctx->provider - 1) * NGX_HTTP_SNAP_M_OUTCOMES + o;
+            ngx_http_snap_metrics_inc(m, i, 1);
+        }
+
+        return;
+
+    case NGX_HTTP_SNAP_ROLE_TOKEN:
         i = m->first[NGX_HTTP_SNAP_M_TOKENS]
             + p * NGX_HTTP_SNAP_M_OUTCOMES + o;
         ngx_http_snap_metrics_inc(m, i, 1);
         return;
-    }
 
-    slcf = ctx->conf;
+    case NGX_HTTP_SNAP_ROLE_VERIFY:
+        break;
 
-    if (slcf == NULL) {
+    default:
         return;
     }
 
@@ -1003,23 +1191,21 @@ ngx_http_snap_metrics_start(ngx_http_request_t *r)
 /* a Redis write's end: NGX_HTTP_SNAP_STORE_OK, or what went wrong */
 
 void
-ngx_http_snap_metrics_store(ngx_http_request_t *r,
-    ngx_http_snap_redis_conf_t *redis, uint64_t start, ngx_int_t kind)
+ngx_http_snap_metrics_store(ngx_http_request_t *r, ngx_uint_t store,
+    uint64_t start, ngx_int_t kind)
 {
-    uint64_t                    us, now;
-    ngx_uint_t                  z, b;
-    ngx_http_snap_series_t     *s;
-    ngx_http_snap_metrics_t    *m;
-    ngx_http_snap_main_conf_t  *smcf;
+    uint64_t                  us, now;
+    ngx_uint_t                z, b;
+    ngx_http_snap_series_t   *s;
+    ngx_http_snap_metrics_t  *m;
 
-    smcf = ngx_http_get_module_main_conf(r, ngx_http_snap_module);
-    m = smcf->metrics;
+    m = ngx_http_snap_metrics_get(r);
 
     if (m == NULL) {
         return;
     }
 
-    z = redis - (ngx_http_snap_redis_conf_t *) smcf->redis.elts;
+    z = store;
 
     if (kind != NGX_HTTP_SNAP_STORE_OK) {
         ngx_http_snap_metrics_inc(m, m->first[NGX_HTTP_SNAP_M_STORE_ERRORS]
@@ -1056,26 +1242,22 @@ ngx_http_snap_metrics_store(ngx_http_request_t *r,
 
 
 void
-ngx_http_snap_metrics_fallback(ngx_http_request_t *r,
-    ngx_http_snap_redis_conf_t *redis)
+ngx_http_snap_metrics_fallback(ngx_http_request_t *r, ngx_uint_t store)
 {
-    ngx_http_snap_metrics_t    *m;
-    ngx_http_snap_main_conf_t  *smcf;
+    ngx_http_snap_metrics_t  *m;
 
-    smcf = ngx_http_get_module_main_conf(r, ngx_http_snap_module);
-    m = smcf->metrics;
+    m = ngx_http_snap_metrics_get(r);
 
     if (m) {
         ngx_http_snap_metrics_inc(m, m->first[NGX_HTTP_SNAP_M_FALLBACKS]
-                                     + (redis - (ngx_http_snap_redis_conf_t *)
-                                                smcf->redis.elts), 1);
+                                     + store, 1);
     }
 }
 
 
 void
-ngx_http_snap_metrics_fetch(ngx_http_request_t *r,
-    ngx_http_snap_provider_t *provider, ngx_http_snap_fetch_e outcome)
+ngx_http_snap_metrics_fetch(ngx_http_request_t *r, ngx_uint_t provider,
+    ngx_http_snap_fetch_e outcome)
 {
     ngx_http_snap_metrics_t  *m;
 
@@ -1083,8 +1265,7 @@ ngx_http_snap_metrics_fetch(ngx_http_request_t *r,
 
     if (m) {
         ngx_http_snap_metrics_inc(m, m->first[NGX_HTTP_SNAP_M_FETCHES]
-                                     + provider->index
-                                       * NGX_HTTP_SNAP_FETCH_OUTCOMES
+                                     + provider * NGX_HTTP_SNAP_FETCH_OUTCOMES
                                      + outcome, 1);
     }
 }
@@ -1127,8 +1308,8 @@ ngx_http_snap_metrics_write(ngx_http_snap_metrics_t *m, u_char *dst)
         if (dst == NULL) {
             v = UINT64_MAX;
 
-        } else if (s[i].replay) {
-            ngx_http_snap_replay_zone_stats(s[i].replay, &live, &capacity);
+        } else if (s[i].gauge) {
+            s[i].gauge(s[i].data, &live, &capacity);
             v = (s[i].family == NGX_HTTP_SNAP_M_IDS) ? live : capacity;
 
         } else {

@@ -3,11 +3,25 @@
  * Copyright (C) ngx_http_snap_module authors
  *
  * The module's face: its directives' table, configuration create, init
- * and merge, variables, phase handlers' registration, exit.
+ * and merge, variables, phase handlers' and filters' registration, the
+ * life of each worker.
  */
 
 
-#include "ngx_http_snap_module.h"
+#include "ngx_http_snap.h"
+#include "ngx_http_snap_conf.h"
+#include "ngx_http_snap_client.h"
+#include "ngx_http_snap_directives.h"
+#include "ngx_http_snap_error.h"
+#include "ngx_http_snap_metrics.h"
+#include "ngx_http_snap_provider.h"
+#include "ngx_http_snap_replay.h"
+#include "ngx_http_snap_request.h"
+#include "ngx_http_snap_sign.h"
+#include "ngx_http_snap_store_redis.h"
+#include "ngx_http_snap_store_zone.h"
+#include "ngx_http_snap_token.h"
+#include "ngx_http_snap_verify.h"
 
 
 static ngx_int_t ngx_http_snap_add_variables(ngx_conf_t *cf);
@@ -24,7 +38,8 @@ static ngx_int_t ngx_http_snap_out_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_snap_log_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_snap_init_process(ngx_cycle_t *cycle);
-static void ngx_http_snap_exit(ngx_cycle_t *cycle);
+static void ngx_http_snap_exit_process(ngx_cycle_t *cycle);
+static void ngx_http_snap_exit_master(ngx_cycle_t *cycle);
 
 
 #define NGX_HTTP_SNAP_VAR_CLIENT_ID    0
@@ -129,7 +144,7 @@ static ngx_command_t  ngx_http_snap_commands[] = {
 
     { ngx_string("snap_error"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE3,
-      ngx_http_snap_error,
+      ngx_http_snap_error_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -219,8 +234,8 @@ ngx_module_t  ngx_http_snap_module = {
     ngx_http_snap_init_process,            /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    ngx_http_snap_exit,                    /* exit process */
-    ngx_http_snap_exit,                    /* exit master */
+    ngx_http_snap_exit_process,            /* exit process */
+    ngx_http_snap_exit_master,             /* exit master */
     NGX_MODULE_V1_PADDING
 };
 
@@ -319,20 +334,24 @@ ngx_http_snap_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
                 return NGX_ERROR;
             }
 
-            s.len = ngx_sprintf(p, "%02ui", ctx->service % 100) - p;
+            s.len = ngx_sprintf(p, "%02ui",
+                                ngx_http_snap_ctx_service(ctx) % 100) - p;
             s.data = p;
             break;
 
         case NGX_HTTP_SNAP_VAR_RESPONSE:
-            if (ctx->rejected) {
+            if (ctx->answered) {
                 s.data = ctx->response_code;
                 s.len = 7;
             }
             break;
 
         default: /* NGX_HTTP_SNAP_VAR_REASON */
-            if (ctx->rejected) {
+            if (ctx->state == NGX_HTTP_SNAP_REJECTED || ctx->reported) {
                 s = *ngx_http_snap_reason_name(ctx->reason);
+
+            } else if (ctx->nginx_error) {
+                s = *ngx_http_snap_reason_name(ctx->error_reason);
             }
             break;
         }
@@ -423,8 +442,8 @@ ngx_http_snap_create_main_conf(ngx_conf_t *cf)
         || ngx_array_init(&smcf->token_keys, cf->pool, 2,
                           sizeof(ngx_http_snap_key_t))
            != NGX_OK
-        || ngx_array_init(&smcf->redis, cf->pool, 1,
-                          sizeof(ngx_http_snap_redis_conf_t))
+        || ngx_array_init(&smcf->replays, cf->pool, 4,
+                          sizeof(ngx_http_snap_replay_conf_t *))
            != NGX_OK
         || ngx_array_init(&smcf->providers, cf->pool, 1,
                           sizeof(ngx_http_snap_provider_t *))
@@ -433,7 +452,7 @@ ngx_http_snap_create_main_conf(ngx_conf_t *cf)
                           sizeof(ngx_http_snap_provider_ref_t))
            != NGX_OK
         || ngx_array_init(&smcf->replay_zones, cf->pool, 1,
-                          sizeof(ngx_shm_zone_t *))
+                          sizeof(ngx_http_snap_zone_t))
            != NGX_OK
         || ngx_array_init(&smcf->services, cf->pool, 4, sizeof(ngx_uint_t))
            != NGX_OK)
@@ -445,34 +464,23 @@ ngx_http_snap_create_main_conf(ngx_conf_t *cf)
 }
 
 
+/*
+ * Once the http block is read, before any location is merged: each room
+ * takes what it declared as a whole (the partners, the tokens, the replay
+ * zones and their stores, the providers).
+ */
+
 static char *
 ngx_http_snap_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_snap_main_conf_t *smcf = conf;
 
-    if (smcf->tokens_used && smcf->token_keys.nelts == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"snap_token\" and \"snap_verify\" with HMAC "
-                           "signatures need \"snap_token_key\" in the http "
-                           "block");
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_http_snap_clients_check(cf, smcf) != NGX_OK
-        || ngx_http_snap_client_hashes(cf, smcf) != NGX_OK
-        || ngx_http_snap_providers_resolve(cf) != NGX_OK)
+    if (ngx_http_snap_token_init_conf(cf, smcf) != NGX_OK
+        || ngx_http_snap_clients_init(cf, smcf) != NGX_OK
+        || ngx_http_snap_replay_init_conf(cf, smcf) != NGX_OK
+        || ngx_http_snap_providers_init(cf) != NGX_OK)
     {
         return NGX_CONF_ERROR;
-    }
-
-    /* per cycle: a reload, which may drop keys or clients, starts empty */
-    if (smcf->tokens_used) {
-        smcf->token_cache = ngx_pcalloc(cf->pool,
-                                        NGX_HTTP_SNAP_TOKEN_CACHE
-                                        * sizeof(ngx_http_snap_token_cache_t));
-        if (smcf->token_cache == NULL) {
-            return NGX_CONF_ERROR;
-        }
     }
 
     return NGX_CONF_OK;
@@ -505,19 +513,19 @@ ngx_http_snap_create_loc_conf(ngx_conf_t *cf)
     /*
      * set by ngx_pcalloc():
      *
+     *     conf->role = NGX_HTTP_SNAP_ROLE_NONE;
+     *     conf->role_name = { 0, NULL };
      *     conf->check = { 0, 0, NULL };
+     *     conf->sign = NULL;
      *     conf->provider_token = NULL;
      */
 
-    conf->verify = NGX_CONF_UNSET;
-    conf->token = NGX_CONF_UNSET;
     conf->enforce = NGX_CONF_UNSET;
     conf->token_ttl = NGX_CONF_UNSET;
     conf->clock_skew = NGX_CONF_UNSET;
     conf->log_level = NGX_CONF_UNSET_UINT;
     conf->signed_path = NGX_CONF_UNSET_PTR;
     conf->replay = NGX_CONF_UNSET_PTR;
-    conf->sign = NGX_CONF_UNSET_PTR;
     conf->require = NGX_CONF_UNSET_PTR;
     conf->errors = NGX_CONF_UNSET_PTR;
 
@@ -525,34 +533,34 @@ ngx_http_snap_create_loc_conf(ngx_conf_t *cf)
 }
 
 
+/*
+ * Merged as nginx merges: a nested location takes its parent's role only
+ * where it is to verify or sign (never the token call's content handler,
+ * nor the provider's token location), with that role's settings.
+ */
+
 static char *
 ngx_http_snap_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
     ngx_http_snap_loc_conf_t  *prev = parent;
     ngx_http_snap_loc_conf_t  *conf = child;
 
-    ngx_int_t                   rc;
-    ngx_http_snap_main_conf_t  *smcf;
-    ngx_http_core_loc_conf_t   *clcf;
+    ngx_int_t                  rc;
+    ngx_http_core_loc_conf_t  *clcf;
 
-    /*
-     * nested locations inherit the verification or the signing, not the
-     * token handler nor the token location
-     */
-    if (conf->verify == NGX_CONF_UNSET && conf->token != 1
-        && conf->sign == NGX_CONF_UNSET_PTR)
+    if (conf->role == NGX_HTTP_SNAP_ROLE_NONE
+        && (prev->role == NGX_HTTP_SNAP_ROLE_VERIFY
+            || prev->role == NGX_HTTP_SNAP_ROLE_SIGN))
     {
-        conf->verify = prev->verify;
+        conf->role = prev->role;
+        conf->role_name = prev->role_name;
         conf->check = prev->check;
+        conf->sign = prev->sign;
     }
-
-    ngx_conf_merge_ptr_value(conf->sign, prev->sign, NULL);
 
     ngx_conf_merge_ptr_value(conf->require, prev->require, NULL);
     ngx_conf_merge_ptr_value(conf->errors, prev->errors, NULL);
 
-    ngx_conf_merge_value(conf->verify, 0, 0);
-    ngx_conf_merge_value(conf->token, 0, 0);
     ngx_conf_merge_value(conf->enforce, prev->enforce, 1);
     ngx_conf_merge_sec_value(conf->token_ttl, prev->token_ttl, 900);
     ngx_conf_merge_sec_value(conf->clock_skew, prev->clock_skew, 300);
@@ -563,22 +571,11 @@ ngx_http_snap_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     /* as one, like limit_req's limits: "snap_replay off" stops it */
     ngx_conf_merge_ptr_value(conf->replay, prev->replay, NULL);
 
-    if (conf->replay && conf->replay->store == NULL) {
-        smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_snap_module);
-
-        if (ngx_http_snap_replay_resolve(cf, conf->replay) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-
-        conf->replay->store = &ngx_http_snap_store_shm;
-        ngx_http_snap_replay_redis_resolve(smcf, conf->replay);
-    }
-
     if (conf->replay) {
-        ngx_http_snap_replay_skew(conf->replay->zone, conf->clock_skew);
+        ngx_http_snap_replay_skew(conf->replay, conf->clock_skew);
     }
 
-    if (conf->verify) {
+    if (conf->role == NGX_HTTP_SNAP_ROLE_VERIFY) {
         rc = ngx_http_snap_metrics_service(cf, conf->check.service);
         if (rc == NGX_ERROR) {
             return NGX_CONF_ERROR;
@@ -596,23 +593,8 @@ ngx_http_snap_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         }
     }
 
-    if (conf->sign && (conf->verify || conf->token)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"snap_sign\" cannot be mixed with "
-                           "\"snap_verify\" or \"snap_token\" in one "
-                           "location");
-        return NGX_CONF_ERROR;
-    }
-
-    if (conf->provider_token) {
+    if (conf->role == NGX_HTTP_SNAP_ROLE_PROVIDER_TOKEN) {
         clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-        if (conf->verify || conf->token || conf->sign) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"snap_provider_token\" must have a "
-                               "location of its own");
-            return NGX_CONF_ERROR;
-        }
 
         /* the provider's token goes to no one who asks for it */
         if (!clcf->internal) {
@@ -623,7 +605,8 @@ ngx_http_snap_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         }
     }
 
-    if ((conf->verify || conf->sign)
+    if ((conf->role == NGX_HTTP_SNAP_ROLE_VERIFY
+         || conf->role == NGX_HTTP_SNAP_ROLE_SIGN)
         && (conf->check.profile || conf->require))
     {
         if (prev->schema && prev->check.profile == conf->check.profile
@@ -691,7 +674,7 @@ ngx_http_snap_init(ngx_conf_t *cf)
 
     *h = ngx_http_snap_log_handler;
 
-    if (ngx_http_snap_init_filters(cf) != NGX_OK
+    if (ngx_http_snap_error_init_filters(cf) != NGX_OK
         || ngx_http_snap_replay_init_filter(cf) != NGX_OK
         || ngx_http_snap_metrics_init(cf) != NGX_OK)
     {
@@ -712,16 +695,28 @@ ngx_http_snap_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_http_snap_replay_zones_map(cycle, smcf) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_snap_replay_redis_init(cycle, smcf);
+    return ngx_http_snap_replay_init_process(cycle, smcf);
 }
 
 
 static void
-ngx_http_snap_exit(ngx_cycle_t *cycle)
+ngx_http_snap_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_snap_main_conf_t  *smcf;
+
+    smcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_snap_module);
+
+    if (smcf) {
+        ngx_http_snap_replay_exit_process(cycle, smcf);
+    }
+
+    ngx_http_snap_lib_cleanup();
+    ngx_http_snap_random_cleanup();
+}
+
+
+static void
+ngx_http_snap_exit_master(ngx_cycle_t *cycle)
 {
     ngx_http_snap_lib_cleanup();
     ngx_http_snap_random_cleanup();

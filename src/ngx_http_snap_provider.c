@@ -12,7 +12,11 @@
  */
 
 
-#include "ngx_http_snap_module.h"
+#include "ngx_http_snap.h"
+#include "ngx_http_snap_conf.h"
+#include "ngx_http_snap_keys.h"
+#include "ngx_http_snap_metrics.h"
+#include "ngx_http_snap_provider.h"
 
 
 /* a fetch not answered by then is taken over by the next request */
@@ -23,17 +27,17 @@
 #define NGX_HTTP_SNAP_EXPIRES_MAX     86400
 
 
-struct ngx_http_snap_token_slot_s {
-    ngx_http_snap_token_slot_t  *next;
-    u_char                       name[NGX_HTTP_SNAP_PROVIDER_NAME_MAX];
-    size_t                       name_len;
-    uint64_t                     fingerprint;
-    ngx_uint_t                   generation;
-    time_t                       exp;          /* 0: no token */
-    time_t                       lifetime;
-    time_t                       loading;      /* a fetch runs until then */
-    time_t                       retry;        /* no fetch before then */
-    time_t                       backoff;
+struct ngx_http_snap_out_token_slot_s {
+    ngx_http_snap_out_token_slot_t  *next;
+    u_char                           name[NGX_HTTP_SNAP_PROVIDER_NAME_MAX];
+    size_t                           name_len;
+    uint64_t                         fingerprint;
+    ngx_uint_t                       generation;
+    time_t                           exp;          /* 0: no token */
+    time_t                           lifetime;
+    time_t                           loading;      /* a fetch runs until then */
+    time_t                           retry;        /* no fetch before then */
+    time_t                           backoff;
     /* the last generation a provider accepted a request signed with */
     ngx_uint_t                   proven;
     /* tokens refused before they were ever accepted: the last time, and
@@ -46,31 +50,60 @@ struct ngx_http_snap_token_slot_s {
 
 
 typedef struct {
-    ngx_http_snap_token_slot_t  *slots;
-} ngx_http_snap_token_sh_t;
+    ngx_http_snap_out_token_slot_t  *slots;
+} ngx_http_snap_out_token_sh_t;
 
 
-static ngx_int_t ngx_http_snap_provider_param(ngx_conf_t *cf,
-    ngx_http_snap_provider_t *prov, ngx_str_t *v, ngx_str_t *secret);
+static ngx_int_t ngx_http_snap_provider_id(ngx_conf_t *cf, void *data,
+    ngx_str_t *value, const ngx_http_snap_param_t *param);
+static ngx_int_t ngx_http_snap_provider_key(ngx_conf_t *cf, void *data,
+    ngx_str_t *value, const ngx_http_snap_param_t *param);
+static ngx_int_t ngx_http_snap_provider_token_uri(ngx_conf_t *cf,
+    void *data, ngx_str_t *value, const ngx_http_snap_param_t *param);
 static ngx_int_t ngx_http_snap_provider_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-static ngx_int_t ngx_http_snap_token_call(ngx_http_request_t *r,
+static ngx_int_t ngx_http_snap_out_token_call(ngx_http_request_t *r,
     ngx_http_snap_provider_t *prov, ngx_http_headers_in_t *headers_in,
     ngx_http_request_body_t **body);
-static ngx_int_t ngx_http_snap_token_done(ngx_http_request_t *sr,
+static ngx_int_t ngx_http_snap_out_token_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
-static void ngx_http_snap_token_abandon(void *data);
-static void ngx_http_snap_token_failed(ngx_http_snap_provider_t *prov);
-static void ngx_http_snap_token_wake(ngx_http_snap_provider_t *prov);
-static void ngx_http_snap_token_unwait(void *data);
-static ngx_int_t ngx_http_snap_token_store(ngx_http_request_t *r,
+static void ngx_http_snap_out_token_abandon(void *data);
+static void ngx_http_snap_out_token_failed(ngx_http_snap_provider_t *prov);
+static void ngx_http_snap_out_token_wake(ngx_http_snap_provider_t *prov);
+static void ngx_http_snap_out_token_unwait(void *data);
+static ngx_int_t ngx_http_snap_out_token_store(ngx_http_request_t *r,
     ngx_http_snap_out_t *out, ngx_http_snap_token_reply_t *reply);
+
+
+/* snap_provider's parameters, read while the provider is being made */
+typedef struct {
+    ngx_http_snap_provider_t   *provider;
+    ngx_str_t                   secret;
+} ngx_http_snap_provider_conf_t;
+
+
+#define ngx_http_snap_pcf(field)                                             \
+    offsetof(ngx_http_snap_provider_conf_t, field)
+
+static ngx_http_snap_param_t  ngx_http_snap_provider_params[] = {
+    ngx_http_snap_param("client_id", ngx_http_snap_provider_id,
+                        offsetof(ngx_http_snap_provider_t, client_id)),
+    ngx_http_snap_param("partner_id", ngx_http_snap_provider_id,
+                        offsetof(ngx_http_snap_provider_t, partner_id)),
+    ngx_http_snap_param("channel_id", ngx_http_snap_provider_id,
+                        offsetof(ngx_http_snap_provider_t, channel_id)),
+    ngx_http_snap_param("private_key", ngx_http_snap_provider_key, 0),
+    ngx_http_snap_param("secret_file", ngx_http_snap_param_str,
+                        ngx_http_snap_pcf(secret)),
+    ngx_http_snap_param("token", ngx_http_snap_provider_token_uri, 0),
+    ngx_http_snap_param_end
+};
 
 
 /* a zone of its own kind: no other zone may share its name */
 static ngx_uint_t  ngx_http_snap_provider_tag;
 
-static ngx_str_t  ngx_http_snap_token_body =
+static ngx_str_t  ngx_http_snap_out_token_grant =
     ngx_string("{\"grantType\":\"client_credentials\"}");
 
 
@@ -84,10 +117,12 @@ ngx_http_snap_provider(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_snap_main_conf_t *smcf = conf;
 
-    u_char                     *p;
-    ngx_str_t                  *value, secret, fp;
-    ngx_uint_t                  i;
-    ngx_http_snap_provider_t   *prov, **pp;
+    u_char                         *p;
+    ngx_int_t                       index;
+    ngx_str_t                      *value, fp;
+    ngx_uint_t                      i;
+    ngx_http_snap_provider_t       *prov, **pp;
+    ngx_http_snap_provider_conf_t   pcf;
 
     value = cf->args->elts;
 
@@ -116,19 +151,20 @@ ngx_http_snap_provider(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     prov->name = value[1];
-    ngx_str_null(&secret);
     ngx_queue_init(&prov->waiters);
 
-    for (i = 2; i < cf->args->nelts; i++) {
-        if (ngx_http_snap_provider_param(cf, prov, &value[i], &secret)
-            != NGX_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
+    pcf.provider = prov;
+    ngx_str_null(&pcf.secret);
+
+    if (ngx_http_snap_conf_params(cf, 2, ngx_http_snap_provider_params, NULL,
+                                  &pcf)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (prov->client_id.len == 0 || prov->signer == NULL
-        || secret.len == 0 || prov->token_uri.len == 0)
+        || pcf.secret.len == 0 || prov->token_uri.len == 0)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "snap_provider \"%V\" needs client_id=, "
@@ -137,7 +173,7 @@ ngx_http_snap_provider(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_snap_load_key(cf, &secret, &prov->secret, 0, 512)
+    if (ngx_http_snap_load_key(cf, &pcf.secret, &prov->secret, 0, 512)
         != NGX_OK)
     {
         return NGX_CONF_ERROR;
@@ -163,7 +199,12 @@ ngx_http_snap_provider(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     prov->fingerprint = ngx_http_snap_hash(fp.data, fp.len);
 
-    prov->index = smcf->providers.nelts;
+    index = ngx_http_snap_metrics_add_provider(cf, &prov->name);
+    if (index == NGX_ERROR) {
+        return NGX_CONF_ERROR;
+    }
+
+    prov->index = index;
 
     pp = ngx_array_push(&smcf->providers);
     if (pp == NULL) {
@@ -176,106 +217,62 @@ ngx_http_snap_provider(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* client_id=, partner_id=, channel_id=: sent as header values */
+
 static ngx_int_t
-ngx_http_snap_provider_param(ngx_conf_t *cf, ngx_http_snap_provider_t *prov,
-    ngx_str_t *v, ngx_str_t *secret)
+ngx_http_snap_provider_id(ngx_conf_t *cf, void *data, ngx_str_t *value,
+    const ngx_http_snap_param_t *param)
 {
-    u_char     *eq;
-    ngx_str_t   name, arg, *id;
+    ngx_http_snap_provider_conf_t *pcf = data;
 
-    eq = (u_char *) ngx_strchr(v->data, '=');
-
-    if (eq == NULL || eq == v->data || eq + 1 == v->data + v->len) {
-        goto invalid;
-    }
-
-    name.data = v->data;
-    name.len = eq - v->data;
-    arg.data = eq + 1;
-    arg.len = v->data + v->len - arg.data;
-
-    id = NULL;
-
-    if (name.len == 9 && ngx_strncmp(name.data, "client_id", 9) == 0) {
-        id = &prov->client_id;
-
-    } else if (name.len == 10 && ngx_strncmp(name.data, "partner_id", 10) == 0)
-    {
-        id = &prov->partner_id;
-
-    } else if (name.len == 10 && ngx_strncmp(name.data, "channel_id", 10) == 0)
-    {
-        id = &prov->channel_id;
-
-    } else if (name.len == 11
-               && ngx_strncmp(name.data, "private_key", 11) == 0)
-    {
-        if (prov->signer) {
-            goto duplicate;
-        }
-
-        prov->signer = ngx_http_snap_load_private_key(cf, &arg,
-                                                      &prov->sig_size);
-        return prov->signer ? NGX_OK : NGX_ERROR;
-
-    } else if (name.len == 11
-               && ngx_strncmp(name.data, "secret_file", 11) == 0)
-    {
-        if (secret->len) {
-            goto duplicate;
-        }
-
-        *secret = arg;
-        return NGX_OK;
-
-    } else if (name.len == 5 && ngx_strncmp(name.data, "token", 5) == 0) {
-        if (prov->token_uri.len) {
-            goto duplicate;
-        }
-
-        if (arg.data[0] != '/') {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\": token= is the URI of the location "
-                               "with \"snap_provider_token %V\", a path "
-                               "starting with \"/\"", v, &prov->name);
-            return NGX_ERROR;
-        }
-
-        prov->token_uri = arg;
-        return NGX_OK;
-
-    } else {
-        goto invalid;
-    }
-
-    if (id->len) {
-        goto duplicate;
-    }
-
-    /* sent as header values: the inbound side's limits */
-    if (!ngx_http_snap_header_value_ok(arg.data, arg.len,
+    if (!ngx_http_snap_header_value_ok(value->data, value->len,
                                        NGX_HTTP_SNAP_ID_MAX))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid value in \"%V\"", v);
+                           "invalid value in \"%V=%V\"", &param->name,
+                           value);
         return NGX_ERROR;
     }
 
-    *id = arg;
+    *(ngx_str_t *) ((u_char *) pcf->provider + param->offset) = *value;
 
     return NGX_OK;
+}
 
-duplicate:
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "duplicate parameter \"%V\"", &name);
-    return NGX_ERROR;
+static ngx_int_t
+ngx_http_snap_provider_key(ngx_conf_t *cf, void *data, ngx_str_t *value,
+    const ngx_http_snap_param_t *param)
+{
+    ngx_http_snap_provider_conf_t *pcf = data;
 
-invalid:
+    ngx_http_snap_provider_t  *prov;
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\"", v);
-    return NGX_ERROR;
+    prov = pcf->provider;
+
+    prov->signer = ngx_http_snap_load_private_key(cf, value, &prov->sig_size);
+
+    return prov->signer ? NGX_OK : NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_snap_provider_token_uri(ngx_conf_t *cf, void *data,
+    ngx_str_t *value, const ngx_http_snap_param_t *param)
+{
+    ngx_http_snap_provider_conf_t *pcf = data;
+
+    if (value->data[0] != '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"token=%V\": token= is the URI of the location "
+                           "with \"snap_provider_token %V\", a path "
+                           "starting with \"/\"", value, &pcf->provider->name);
+        return NGX_ERROR;
+    }
+
+    pcf->provider->token_uri = *value;
+
+    return NGX_OK;
 }
 
 
@@ -316,8 +313,11 @@ ngx_http_snap_provider_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_str_t  *value;
 
-    if (slcf->provider_token) {
-        return "is duplicate";
+    if (ngx_http_snap_conf_role(cf, cmd, slcf,
+                                NGX_HTTP_SNAP_ROLE_PROVIDER_TOKEN)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     value = cf->args->elts;
@@ -365,8 +365,13 @@ ngx_http_snap_provider_ref(ngx_conf_t *cf, ngx_str_t *name,
 }
 
 
+/*
+ * Once the http block is read: the provider every snap_sign and
+ * snap_provider_token names, and the token cache they need.
+ */
+
 ngx_int_t
-ngx_http_snap_providers_resolve(ngx_conf_t *cf)
+ngx_http_snap_providers_init(ngx_conf_t *cf)
 {
     ngx_uint_t                     i, j, pass;
     ngx_http_snap_provider_t     **pp, *prov;
@@ -443,12 +448,12 @@ ngx_http_snap_providers_resolve(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_snap_provider_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_uint_t                   i;
-    ngx_slab_pool_t             *shpool;
-    ngx_http_snap_token_sh_t    *sh;
-    ngx_http_snap_provider_t   **pp;
-    ngx_http_snap_main_conf_t   *smcf;
-    ngx_http_snap_token_slot_t  *slot;
+    ngx_uint_t                       i;
+    ngx_slab_pool_t                 *shpool;
+    ngx_http_snap_out_token_sh_t    *sh;
+    ngx_http_snap_provider_t       **pp;
+    ngx_http_snap_main_conf_t       *smcf;
+    ngx_http_snap_out_token_slot_t  *slot;
 
     smcf = shm_zone->data;
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
@@ -457,7 +462,7 @@ ngx_http_snap_provider_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         sh = shpool->data;
 
     } else {
-        sh = ngx_slab_calloc(shpool, sizeof(ngx_http_snap_token_sh_t));
+        sh = ngx_slab_calloc(shpool, sizeof(ngx_http_snap_out_token_sh_t));
         if (sh == NULL) {
             return NGX_ERROR;
         }
@@ -486,7 +491,7 @@ ngx_http_snap_provider_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
         if (slot == NULL) {
             slot = ngx_slab_calloc(shpool,
-                                   sizeof(ngx_http_snap_token_slot_t));
+                                   sizeof(ngx_http_snap_out_token_slot_t));
             if (slot == NULL) {
                 ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                               "snap_provider_zone \"%V\" is too small for "
@@ -532,13 +537,13 @@ ngx_http_snap_provider_init_zone(ngx_shm_zone_t *shm_zone, void *data)
  * a moment ago.  Only the copy of the token is used outside the lock.
  */
 
-ngx_http_snap_token_get_e
-ngx_http_snap_token_get(ngx_http_request_t *r, ngx_http_snap_out_t *out)
+ngx_http_snap_out_token_get_e
+ngx_http_snap_out_token_get(ngx_http_request_t *r, ngx_http_snap_out_t *out)
 {
-    time_t                       now, ahead;
-    ngx_slab_pool_t             *shpool;
-    ngx_http_snap_token_get_e    rc;
-    ngx_http_snap_token_slot_t  *slot;
+    time_t                           now, ahead;
+    ngx_slab_pool_t                 *shpool;
+    ngx_http_snap_out_token_get_e    rc;
+    ngx_http_snap_out_token_slot_t  *slot;
 
     shpool = out->provider->shpool;
     slot = out->provider->slot;
@@ -569,19 +574,19 @@ ngx_http_snap_token_get(ngx_http_request_t *r, ngx_http_snap_out_t *out)
             out->refresh = 1;
         }
 
-        rc = NGX_HTTP_SNAP_TOKEN_USE;
+        rc = NGX_HTTP_SNAP_OUT_TOKEN_USE;
 
     } else if (slot->loading) {
-        rc = NGX_HTTP_SNAP_TOKEN_WAIT;
+        rc = NGX_HTTP_SNAP_OUT_TOKEN_WAIT;
 
     } else if (now < slot->retry) {
-        rc = NGX_HTTP_SNAP_TOKEN_BACKOFF;
+        rc = NGX_HTTP_SNAP_OUT_TOKEN_BACKOFF;
 
     } else {
         slot->loading = now + NGX_HTTP_SNAP_FETCH_TIMEOUT;
         out->lease = slot->loading;
         out->leased = 1;
-        rc = NGX_HTTP_SNAP_TOKEN_FETCH;
+        rc = NGX_HTTP_SNAP_OUT_TOKEN_FETCH;
     }
 
     ngx_shmtx_unlock(&shpool->mutex);
@@ -599,7 +604,7 @@ ngx_http_snap_token_get(ngx_http_request_t *r, ngx_http_snap_out_t *out)
  */
 
 ngx_int_t
-ngx_http_snap_token_fetch(ngx_http_request_t *r, ngx_http_snap_out_t *out)
+ngx_http_snap_out_token_fetch(ngx_http_request_t *r, ngx_http_snap_out_t *out)
 {
     ngx_pool_cleanup_t          *cln;
     ngx_http_request_t          *sr;
@@ -622,16 +627,16 @@ ngx_http_snap_token_fetch(ngx_http_request_t *r, ngx_http_snap_out_t *out)
     }
 
     /* a request gone before its token call's answer gives the lease back */
-    cln->handler = ngx_http_snap_token_abandon;
+    cln->handler = ngx_http_snap_out_token_abandon;
     cln->data = out;
 
-    if (ngx_http_snap_token_call(r, out->provider, headers_in, &body)
+    if (ngx_http_snap_out_token_call(r, out->provider, headers_in, &body)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    ps->handler = ngx_http_snap_token_done;
+    ps->handler = ngx_http_snap_out_token_done;
     ps->data = out;
 
     /*
@@ -677,7 +682,7 @@ ngx_http_snap_token_fetch(ngx_http_request_t *r, ngx_http_snap_out_t *out)
  */
 
 static ngx_int_t
-ngx_http_snap_token_call(ngx_http_request_t *r,
+ngx_http_snap_out_token_call(ngx_http_request_t *r,
     ngx_http_snap_provider_t *prov, ngx_http_headers_in_t *headers_in,
     ngx_http_request_body_t **body)
 {
@@ -716,7 +721,7 @@ ngx_http_snap_token_call(ngx_http_request_t *r,
 
     len = ngx_http_snap_base64_encode(b64, sig, sig_len, 0);
 
-    headers_in->content_length_n = ngx_http_snap_token_body.len;
+    headers_in->content_length_n = ngx_http_snap_out_token_grant.len;
     headers_in->keep_alive_n = -1;
     headers_in->server = r->headers_in.server;
 
@@ -748,8 +753,8 @@ ngx_http_snap_token_call(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    b->pos = ngx_http_snap_token_body.data;
-    b->last = b->pos + ngx_http_snap_token_body.len;
+    b->pos = ngx_http_snap_out_token_grant.data;
+    b->last = b->pos + ngx_http_snap_out_token_grant.len;
     b->memory = 1;
     b->last_buf = 1;
 
@@ -820,7 +825,7 @@ ngx_http_snap_add_header(ngx_http_request_t *r, ngx_list_t *headers,
  */
 
 static ngx_int_t
-ngx_http_snap_token_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
+ngx_http_snap_out_token_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 {
     ngx_http_snap_out_t *out = data;
 
@@ -877,7 +882,7 @@ ngx_http_snap_token_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
  */
 
 ngx_int_t
-ngx_http_snap_token_keep(ngx_http_request_t *sr, ngx_http_snap_out_t *sout,
+ngx_http_snap_out_token_keep(ngx_http_request_t *sr, ngx_http_snap_out_t *sout,
     ngx_chain_t *in)
 {
     size_t        n;
@@ -890,14 +895,14 @@ ngx_http_snap_token_keep(ngx_http_request_t *sr, ngx_http_snap_out_t *sout,
         n = ngx_buf_in_memory(b) ? (size_t) (b->last - b->pos) : 0;
 
         if (b->in_file || sout->answer_len + n
-                          > NGX_HTTP_SNAP_TOKEN_ANSWER_MAX)
+                          > NGX_HTTP_SNAP_OUT_ANSWER_MAX)
         {
             sout->too_large = 1;
 
         } else if (n) {
             if (sout->answer == NULL) {
                 sout->answer = ngx_pnalloc(sr->pool,
-                                           NGX_HTTP_SNAP_TOKEN_ANSWER_MAX);
+                                           NGX_HTTP_SNAP_OUT_ANSWER_MAX);
                 if (sout->answer == NULL) {
                     return NGX_ERROR;
                 }
@@ -926,7 +931,7 @@ ngx_http_snap_token_keep(ngx_http_request_t *sr, ngx_http_snap_out_t *sout,
  */
 
 ngx_int_t
-ngx_http_snap_token_answer(ngx_http_request_t *r, ngx_http_snap_out_t *out)
+ngx_http_snap_out_token_answer(ngx_http_request_t *r, ngx_http_snap_out_t *out)
 {
     u_char                        code[7];
     ngx_int_t                     rc;
@@ -951,11 +956,13 @@ ngx_http_snap_token_answer(ngx_http_request_t *r, ngx_http_snap_out_t *out)
         if (ngx_http_snap_token_reply(out->answer, out->answer_len, reply)
             == NGX_HTTP_SNAP_LIB_OK)
         {
-            ngx_http_snap_metrics_fetch(r, prov, NGX_HTTP_SNAP_FETCH_OK);
-            return ngx_http_snap_token_store(r, out, reply);
+            ngx_http_snap_metrics_fetch(r, prov->index,
+                                        NGX_HTTP_SNAP_FETCH_OK);
+            return ngx_http_snap_out_token_store(r, out, reply);
         }
 
-        ngx_http_snap_metrics_fetch(r, prov, NGX_HTTP_SNAP_FETCH_REFUSED);
+        ngx_http_snap_metrics_fetch(r, prov->index,
+                                    NGX_HTTP_SNAP_FETCH_REFUSED);
 
         if (reply->has_code && ngx_strncmp(reply->code, "200", 3) != 0) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -977,13 +984,15 @@ ngx_http_snap_token_answer(ngx_http_request_t *r, ngx_http_snap_out_t *out)
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "snap: the token call of provider \"%V\" could not "
                       "be made", &prov->name);
-        ngx_http_snap_metrics_fetch(r, prov, NGX_HTTP_SNAP_FETCH_INTERNAL);
+        ngx_http_snap_metrics_fetch(r, prov->index,
+                                    NGX_HTTP_SNAP_FETCH_INTERNAL);
         rc = NGX_ERROR;
         break;
 
     case NGX_ERROR:
     case NGX_AGAIN:
-        ngx_http_snap_metrics_fetch(r, prov, NGX_HTTP_SNAP_FETCH_INTERNAL);
+        ngx_http_snap_metrics_fetch(r, prov->index,
+                                    NGX_HTTP_SNAP_FETCH_INTERNAL);
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "snap: the token call of provider \"%V\" did not "
                       "reach a location with \"snap_provider_token %V\": "
@@ -998,7 +1007,7 @@ ngx_http_snap_token_answer(ngx_http_request_t *r, ngx_http_snap_out_t *out)
                           "snap: the token call of provider \"%V\" was "
                           "answered with more than %d bytes, no token "
                           "answer: an error page?", &prov->name,
-                          NGX_HTTP_SNAP_TOKEN_ANSWER_MAX);
+                          NGX_HTTP_SNAP_OUT_ANSWER_MAX);
 
         } else {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -1007,14 +1016,14 @@ ngx_http_snap_token_answer(ngx_http_request_t *r, ngx_http_snap_out_t *out)
                           &prov->name);
         }
 
-        ngx_http_snap_metrics_fetch(r, prov, NGX_HTTP_SNAP_FETCH_FAILED);
+        ngx_http_snap_metrics_fetch(r, prov->index, NGX_HTTP_SNAP_FETCH_FAILED);
         break;
 
     default:
         /* a status: the provider's answer, or nginx's 502 or 504 */
         outcome = (out->fetch_rc >= NGX_HTTP_INTERNAL_SERVER_ERROR)
                   ? NGX_HTTP_SNAP_FETCH_FAILED : NGX_HTTP_SNAP_FETCH_REFUSED;
-        ngx_http_snap_metrics_fetch(r, prov, outcome);
+        ngx_http_snap_metrics_fetch(r, prov->index, outcome);
 
         if (ngx_http_snap_response_code(out->answer, out->answer_len, code))
         {
@@ -1033,8 +1042,8 @@ ngx_http_snap_token_answer(ngx_http_request_t *r, ngx_http_snap_out_t *out)
         break;
     }
 
-    ngx_http_snap_token_failed(prov);
-    ngx_http_snap_token_wake(prov);
+    ngx_http_snap_out_token_failed(prov);
+    ngx_http_snap_out_token_wake(prov);
 
     if (out->refresh) {
         /* the token copied before the refresh is still valid */
@@ -1047,13 +1056,13 @@ ngx_http_snap_token_answer(ngx_http_request_t *r, ngx_http_snap_out_t *out)
 
 
 static ngx_int_t
-ngx_http_snap_token_store(ngx_http_request_t *r, ngx_http_snap_out_t *out,
+ngx_http_snap_out_token_store(ngx_http_request_t *r, ngx_http_snap_out_t *out,
     ngx_http_snap_token_reply_t *reply)
 {
-    time_t                       now, expires;
-    ngx_slab_pool_t             *shpool;
-    ngx_http_snap_provider_t    *prov;
-    ngx_http_snap_token_slot_t  *slot;
+    time_t                           now, expires;
+    ngx_slab_pool_t                 *shpool;
+    ngx_http_snap_provider_t        *prov;
+    ngx_http_snap_out_token_slot_t  *slot;
 
     prov = out->provider;
     slot = prov->slot;
@@ -1087,7 +1096,7 @@ ngx_http_snap_token_store(ngx_http_request_t *r, ngx_http_snap_out_t *out,
 
     ngx_explicit_memzero(reply->token, reply->token_len);
 
-    ngx_http_snap_token_wake(prov);
+    ngx_http_snap_out_token_wake(prov);
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "snap: provider \"%V\" issued a token for %T s",
@@ -1098,11 +1107,11 @@ ngx_http_snap_token_store(ngx_http_request_t *r, ngx_http_snap_out_t *out,
 
 
 static void
-ngx_http_snap_token_abandon(void *data)
+ngx_http_snap_out_token_abandon(void *data)
 {
     ngx_http_snap_out_t *out = data;
 
-    ngx_http_snap_token_slot_t  *slot;
+    ngx_http_snap_out_token_slot_t  *slot;
 
     if (!out->leased) {
         return;
@@ -1119,17 +1128,17 @@ ngx_http_snap_token_abandon(void *data)
     ngx_shmtx_unlock(&out->provider->shpool->mutex);
 
     /* this worker's waiters: one of them fetches now */
-    ngx_http_snap_token_wake(out->provider);
+    ngx_http_snap_out_token_wake(out->provider);
 }
 
 
 /* 2 s, doubling to 64 s, before the next fetch after a failure */
 
 static void
-ngx_http_snap_token_failed(ngx_http_snap_provider_t *prov)
+ngx_http_snap_out_token_failed(ngx_http_snap_provider_t *prov)
 {
-    time_t                       now;
-    ngx_http_snap_token_slot_t  *slot;
+    time_t                           now;
+    ngx_http_snap_out_token_slot_t  *slot;
 
     slot = prov->slot;
     now = ngx_time();
@@ -1158,11 +1167,11 @@ ngx_http_snap_token_failed(ngx_http_snap_provider_t *prov)
  */
 
 time_t
-ngx_http_snap_token_stale(ngx_http_snap_provider_t *prov,
+ngx_http_snap_out_token_stale(ngx_http_snap_provider_t *prov,
     ngx_uint_t generation)
 {
-    time_t                       now, wait;
-    ngx_http_snap_token_slot_t  *slot;
+    time_t                           now, wait;
+    ngx_http_snap_out_token_slot_t  *slot;
 
     slot = prov->slot;
     now = ngx_time();
@@ -1203,10 +1212,10 @@ ngx_http_snap_token_stale(ngx_http_snap_provider_t *prov,
  */
 
 void
-ngx_http_snap_token_proven(ngx_http_snap_provider_t *prov,
+ngx_http_snap_out_token_proven(ngx_http_snap_provider_t *prov,
     ngx_uint_t generation)
 {
-    ngx_http_snap_token_slot_t  *slot;
+    ngx_http_snap_out_token_slot_t  *slot;
 
     slot = prov->slot;
 
@@ -1231,7 +1240,7 @@ ngx_http_snap_token_proven(ngx_http_snap_provider_t *prov,
  */
 
 ngx_int_t
-ngx_http_snap_token_wait(ngx_http_request_t *r, ngx_http_snap_out_t *out)
+ngx_http_snap_out_token_wait(ngx_http_request_t *r, ngx_http_snap_out_t *out)
 {
     ngx_pool_cleanup_t  *cln;
 
@@ -1250,7 +1259,7 @@ ngx_http_snap_token_wait(ngx_http_request_t *r, ngx_http_snap_out_t *out)
         return NGX_ERROR;
     }
 
-    cln->handler = ngx_http_snap_token_unwait;
+    cln->handler = ngx_http_snap_out_token_unwait;
     cln->data = &out->waiter;
 
     out->waiter.request = r;
@@ -1262,7 +1271,7 @@ ngx_http_snap_token_wait(ngx_http_request_t *r, ngx_http_snap_out_t *out)
 
 
 static void
-ngx_http_snap_token_unwait(void *data)
+ngx_http_snap_out_token_unwait(void *data)
 {
     ngx_http_snap_waiter_t *w = data;
 
@@ -1279,7 +1288,7 @@ ngx_http_snap_token_unwait(void *data)
  */
 
 static void
-ngx_http_snap_token_wake(ngx_http_snap_provider_t *prov)
+ngx_http_snap_out_token_wake(ngx_http_snap_provider_t *prov)
 {
     ngx_queue_t             *q;
     ngx_event_t             *wev;

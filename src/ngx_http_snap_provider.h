@@ -2,8 +2,10 @@
 /*
  * Copyright (C) ngx_http_snap_module authors
  *
- * Outbound signing: the providers the merchant calls, their token cache
- * shared by the workers, and what a signed request carries.
+ * The providers the merchant calls (snap_provider, snap_provider_zone,
+ * snap_provider_token), their token cache shared by the workers (the
+ * ngx_http_snap_out_token_* functions), and what a signed request
+ * carries.
  */
 
 
@@ -11,25 +13,20 @@
 #define _NGX_HTTP_SNAP_PROVIDER_H_INCLUDED_
 
 
-#include <ngx_config.h>
-#include <ngx_core.h>
-#include <ngx_http.h>
-#include <openssl/evp.h>
-
-#include "ngx_http_snap_lib.h"
+#include "ngx_http_snap.h"
 
 
 #define NGX_HTTP_SNAP_PROVIDER_NAME_MAX  64
 /* the largest answer to a token call: a token of 4 KB and its JSON */
-#define NGX_HTTP_SNAP_TOKEN_ANSWER_MAX   16384
+#define NGX_HTTP_SNAP_OUT_ANSWER_MAX   16384
 /* the longest name of a header the module sets on a request it sends */
 #define NGX_HTTP_SNAP_HEADER_NAME_MAX    16
 
 
-typedef struct ngx_http_snap_token_slot_s  ngx_http_snap_token_slot_t;
+typedef struct ngx_http_snap_out_token_slot_s  ngx_http_snap_out_token_slot_t;
 
 
-typedef struct {
+struct ngx_http_snap_provider_s {
     ngx_str_t                   name;
     ngx_str_t                   client_id;
     ngx_str_t                   partner_id;
@@ -39,12 +36,12 @@ typedef struct {
     size_t                      sig_size;
     ngx_http_snap_key_t         secret;
     uint64_t                    fingerprint;  /* what a cached token is for */
-    ngx_http_snap_token_slot_t *slot;
+    ngx_http_snap_out_token_slot_t *slot;
     ngx_slab_pool_t            *shpool;
     ngx_uint_t                  token_locations;
-    ngx_uint_t                  index;        /* in snap_provider order */
+    ngx_uint_t                  index;        /* in the metrics */
     ngx_queue_t                 waiters;      /* this worker's */
-} ngx_http_snap_provider_t;
+};
 
 
 /* a request waiting for another's token call, in this worker */
@@ -65,13 +62,6 @@ typedef struct {
 } ngx_http_snap_provider_ref_t;
 
 
-/* snap_sign NAME [SERVICE] [path=VALUE] */
-typedef struct {
-    ngx_http_snap_provider_t   *provider;
-    ngx_http_complex_value_t   *path;
-} ngx_http_snap_sign_conf_t;
-
-
 typedef enum {
     NGX_HTTP_SNAP_OUT_START = 0,
     NGX_HTTP_SNAP_OUT_READING,
@@ -85,7 +75,7 @@ typedef enum {
 
 
 /* what one signed request carries, from the body read to the answer */
-typedef struct {
+struct ngx_http_snap_out_s {
     ngx_http_snap_out_state_e   state;
     ngx_http_snap_provider_t   *provider;
 
@@ -113,53 +103,48 @@ typedef struct {
     unsigned                    watch:1;
     unsigned                    watched:1;
     unsigned                    too_large:1;  /* the token call's answer */
-} ngx_http_snap_out_t;
+};
 
 
 /* the token cache, in snap_provider_zone */
 typedef enum {
-    NGX_HTTP_SNAP_TOKEN_USE = 0,      /* a valid token, maybe refresh */
-    NGX_HTTP_SNAP_TOKEN_FETCH,        /* none valid, this request fetches */
-    NGX_HTTP_SNAP_TOKEN_WAIT,         /* another request fetches */
-    NGX_HTTP_SNAP_TOKEN_BACKOFF       /* none valid, the last fetch failed */
-} ngx_http_snap_token_get_e;
+    NGX_HTTP_SNAP_OUT_TOKEN_USE = 0,      /* a valid token, maybe refresh */
+    NGX_HTTP_SNAP_OUT_TOKEN_FETCH,        /* none valid, this one fetches */
+    NGX_HTTP_SNAP_OUT_TOKEN_WAIT,         /* another request fetches */
+    NGX_HTTP_SNAP_OUT_TOKEN_BACKOFF       /* none valid, the last one failed */
+} ngx_http_snap_out_token_get_e;
 
 
-NGX_HTTP_SNAP_API char *ngx_http_snap_provider(ngx_conf_t *cf,
+char *ngx_http_snap_provider(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-NGX_HTTP_SNAP_API char *ngx_http_snap_provider_zone(ngx_conf_t *cf,
+char *ngx_http_snap_provider_zone(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-NGX_HTTP_SNAP_API char *ngx_http_snap_provider_token(ngx_conf_t *cf,
+char *ngx_http_snap_provider_token(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_provider_ref(ngx_conf_t *cf,
+ngx_int_t ngx_http_snap_provider_ref(ngx_conf_t *cf,
     ngx_str_t *name, ngx_http_snap_provider_t **provider, ngx_uint_t token);
-NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_providers_resolve(ngx_conf_t *cf);
+ngx_int_t ngx_http_snap_providers_init(ngx_conf_t *cf);
 
-NGX_HTTP_SNAP_API ngx_http_snap_token_get_e ngx_http_snap_token_get(
+ngx_http_snap_out_token_get_e ngx_http_snap_out_token_get(
     ngx_http_request_t *r, ngx_http_snap_out_t *out);
-NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_token_fetch(ngx_http_request_t *r,
+ngx_int_t ngx_http_snap_out_token_fetch(ngx_http_request_t *r,
     ngx_http_snap_out_t *out);
-NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_token_keep(ngx_http_request_t *sr,
+ngx_int_t ngx_http_snap_out_token_keep(ngx_http_request_t *sr,
     ngx_http_snap_out_t *sout, ngx_chain_t *in);
-NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_token_answer(
+ngx_int_t ngx_http_snap_out_token_answer(
     ngx_http_request_t *r, ngx_http_snap_out_t *out);
-NGX_HTTP_SNAP_API time_t ngx_http_snap_token_stale(
+time_t ngx_http_snap_out_token_stale(
     ngx_http_snap_provider_t *provider, ngx_uint_t generation);
-NGX_HTTP_SNAP_API void ngx_http_snap_token_proven(
+void ngx_http_snap_out_token_proven(
     ngx_http_snap_provider_t *provider, ngx_uint_t generation);
-NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_token_wait(ngx_http_request_t *r,
+ngx_int_t ngx_http_snap_out_token_wait(ngx_http_request_t *r,
     ngx_http_snap_out_t *out);
-NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_add_header(ngx_http_request_t *r,
+ngx_int_t ngx_http_snap_add_header(ngx_http_request_t *r,
     ngx_list_t *headers, char *name, u_char *value, size_t len,
     ngx_uint_t hidden);
-NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_provider_token_handler(
+ngx_int_t ngx_http_snap_provider_token_handler(
     ngx_http_request_t *r);
 
-NGX_HTTP_SNAP_API char *ngx_http_snap_sign(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_sign_handler(
-    ngx_http_request_t *r);
-NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_sign_init_filters(ngx_conf_t *cf);
 
 
 #endif /* _NGX_HTTP_SNAP_PROVIDER_H_INCLUDED_ */

@@ -6,11 +6,13 @@
  * store keeps to: one persistent connection per worker and server opened
  * when the worker starts, commands pipelined into one buffer and replies
  * matched to them in order, every command still pending failed when the
- * connection breaks, AUTH and SELECT first on every connection,
- * reconnection with backoff and jitter.  The address is resolved at
- * configuration time: nothing here blocks.  Memory is taken once per
- * worker: the command slots and both buffers are reused, so a request
- * costs the client no allocation.
+ * connection breaks, AUTH and SELECT first on every connection (then what
+ * its user queues on connect), reconnection with backoff and jitter.  A
+ * command's handler is never called from inside the send that queued it:
+ * a write that fails there fails the connection from a posted event.  The
+ * address is resolved at configuration time: nothing here blocks.  Memory
+ * is taken once per worker: the command slots and both buffers are
+ * reused, so a request costs the client no allocation.
  */
 
 
@@ -32,19 +34,22 @@ typedef struct {
 
 
 struct ngx_http_snap_redis_s {
-    ngx_http_snap_redis_conf_t  *conf;
-    ngx_log_t                   *log;
-    ngx_peer_connection_t        peer;
-    ngx_connection_t            *c;           /* NULL: down */
-    ngx_buf_t                    out;
-    ngx_buf_t                    in;
-    ngx_queue_t                  pending;
-    ngx_queue_t                  free;
-    ngx_uint_t                   npending;
-    ngx_event_t                  timer;       /* the oldest command's */
-    ngx_event_t                  retry;
-    ngx_msec_t                   backoff;
-    unsigned                     connecting:1;
+    ngx_http_snap_redis_conf_t     *conf;
+    ngx_log_t                      *log;
+    ngx_peer_connection_t           peer;
+    ngx_connection_t               *c;           /* NULL: down */
+    ngx_buf_t                       out;
+    ngx_buf_t                       in;
+    ngx_queue_t                     pending;
+    ngx_queue_t                     free;
+    ngx_uint_t                      npending;
+    ngx_event_t                     timer;       /* the oldest command's */
+    ngx_event_t                     retry;
+    ngx_event_t                     fail;        /* a send's write failed */
+    ngx_msec_t                      backoff;
+    ngx_http_snap_redis_connect_pt  on_connect;
+    void                           *data;
+    unsigned                        connecting:1;
 };
 
 
@@ -64,6 +69,7 @@ static void ngx_http_snap_redis_read_handler(ngx_event_t *rev);
 static ngx_int_t ngx_http_snap_redis_flush(ngx_http_snap_redis_t *redis);
 static void ngx_http_snap_redis_timer_handler(ngx_event_t *ev);
 static void ngx_http_snap_redis_retry_handler(ngx_event_t *ev);
+static void ngx_http_snap_redis_fail_handler(ngx_event_t *ev);
 static void ngx_http_snap_redis_done(ngx_http_snap_redis_t *redis,
     ngx_http_snap_redis_event_e event, ngx_http_snap_resp_reply_t *reply);
 static void ngx_http_snap_redis_arm(ngx_http_snap_redis_t *redis);
@@ -73,7 +79,8 @@ static void ngx_http_snap_redis_close(ngx_http_snap_redis_t *redis,
 
 ngx_http_snap_redis_t *
 ngx_http_snap_redis_create(ngx_cycle_t *cycle,
-    ngx_http_snap_redis_conf_t *conf)
+    ngx_http_snap_redis_conf_t *conf, ngx_http_snap_redis_connect_pt on_connect,
+    void *data)
 {
     ngx_uint_t                  i;
     ngx_http_snap_redis_t      *redis;
@@ -117,9 +124,13 @@ ngx_http_snap_redis_create(ngx_cycle_t *cycle,
     redis->retry.log = cycle->log;
     redis->retry.cancelable = 1;
 
-    redis->backoff = NGX_HTTP_SNAP_REDIS_BACKOFF;
+    redis->fail.handler = ngx_http_snap_redis_fail_handler;
+    redis->fail.data = redis;
+    redis->fail.log = cycle->log;
 
-    conf->redis = redis;
+    redis->backoff = NGX_HTTP_SNAP_REDIS_BACKOFF;
+    redis->on_connect = on_connect;
+    redis->data = data;
 
     ngx_http_snap_redis_connect(redis);
 
@@ -240,6 +251,11 @@ ngx_http_snap_redis_connect(ngx_http_snap_redis_t *redis)
         }
     }
 
+    /* what the client's user sends ahead of anything else */
+    if (redis->on_connect) {
+        redis->on_connect(redis, redis->data);
+    }
+
     /* the connect itself times out like a command */
     ngx_http_snap_redis_arm(redis);
 
@@ -288,11 +304,33 @@ ngx_http_snap_redis_send(ngx_http_snap_redis_t *redis,
     }
 
     if (!redis->connecting && ngx_http_snap_redis_flush(redis) != NGX_OK) {
-        /* the command is failed with every other one */
-        ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_CLOSED);
+        /*
+         * the write failed (the peer reset the connection, say): the
+         * command fails with every other one, from an event, as the caller
+         * may not be ready for its handler before this returns
+         */
+        redis->c->error = 1;
+
+        if (!redis->fail.posted) {
+            ngx_post_event(&redis->fail, &ngx_posted_events);
+        }
     }
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_snap_redis_fail_handler(ngx_event_t *ev)
+{
+    ngx_http_snap_redis_t  *redis = ev->data;
+
+    if (redis->c) {
+        ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+                      "snap: redis %V closed the connection",
+                      &redis->conf->url.url);
+        ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_CLOSED);
+    }
 }
 
 
@@ -768,6 +806,10 @@ ngx_http_snap_redis_close(ngx_http_snap_redis_t *redis,
     c = redis->c;
     redis->c = NULL;
     redis->connecting = 0;
+
+    if (redis->fail.posted) {
+        ngx_delete_posted_event(&redis->fail);
+    }
 
     if (c) {
 #if (NGX_SSL)

@@ -5,7 +5,7 @@
  * A small RESP2 client on nginx's own event loop: one persistent,
  * pipelined connection per worker and per server, replies matched to
  * commands in order, a timeout on the oldest command, reconnection with
- * backoff.  Nothing in it knows of requests.
+ * backoff.  Nothing in it knows of requests or of replay stores.
  */
 
 
@@ -37,40 +37,41 @@ typedef enum {
 } ngx_http_snap_redis_event_e;
 
 
+/*
+ * A command's handler: called once, with the reply or what came instead,
+ * never from inside the send that queued it.
+ */
 typedef void (*ngx_http_snap_redis_pt)(void *data,
     ngx_http_snap_redis_event_e event, ngx_http_snap_resp_reply_t *reply);
 
+/* a new connection: what its user sends ahead of anything else */
+typedef void (*ngx_http_snap_redis_connect_pt)(ngx_http_snap_redis_t *redis,
+    void *data);
 
-/* one snap_replay_redis, at configuration time */
+
+/* where the client connects, and how, from the configuration */
 typedef struct {
-    ngx_str_t                   zone;
     ngx_url_t                   url;
     ngx_str_t                   user;
     ngx_str_t                   password;
     ngx_uint_t                  db;
-    ngx_str_t                   prefix;
     ngx_msec_t                  timeout;
-    ngx_flag_t                  fallback;     /* on_error=local */
-    ngx_flag_t                  failing;      /* this worker's, for logs */
 #if (NGX_SSL)
     ngx_ssl_t                  *ssl;          /* tls: the client context */
     ngx_flag_t                  ssl_verify;
     ngx_str_t                   ssl_name;     /* NUL-terminated, for SNI */
 #endif
-    ngx_shm_zone_t             *shm_zone;
-    ngx_http_snap_redis_t      *redis;        /* this worker's client */
 } ngx_http_snap_redis_conf_t;
 
 
-NGX_HTTP_SNAP_API ngx_http_snap_redis_t *ngx_http_snap_redis_create(
-    ngx_cycle_t *cycle, ngx_http_snap_redis_conf_t *conf);
-NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_redis_send(
-    ngx_http_snap_redis_t *redis, ngx_http_snap_resp_arg_t *args,
-    size_t n, ngx_http_snap_redis_pt handler, void *data);
-NGX_HTTP_SNAP_API void ngx_http_snap_redis_forget(
-    ngx_http_snap_redis_t *redis, void *data);
-NGX_HTTP_SNAP_API ngx_uint_t ngx_http_snap_redis_ready(
-    ngx_http_snap_redis_t *redis);
+ngx_http_snap_redis_t *ngx_http_snap_redis_create(ngx_cycle_t *cycle,
+    ngx_http_snap_redis_conf_t *conf,
+    ngx_http_snap_redis_connect_pt on_connect, void *data);
+ngx_int_t ngx_http_snap_redis_send(ngx_http_snap_redis_t *redis,
+    ngx_http_snap_resp_arg_t *args, size_t n, ngx_http_snap_redis_pt handler,
+    void *data);
+void ngx_http_snap_redis_forget(ngx_http_snap_redis_t *redis, void *data);
+ngx_uint_t ngx_http_snap_redis_ready(ngx_http_snap_redis_t *redis);
 
 
 #endif /* _NGX_HTTP_SNAP_REDIS_H_INCLUDED_ */

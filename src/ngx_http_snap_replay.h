@@ -2,10 +2,13 @@
 /*
  * Copyright (C) ngx_http_snap_module authors
  *
- * The replay store: one interface, backends behind it (the shared-memory
- * zone first).  A location names one replay configuration; the key is
- * computed once into the request context; a store answers at once or
- * later, through ngx_http_snap_verify_resume().
+ * The replay store: one interface (ngx_http_snap_store_t), each store the
+ * owner of its life: its directive, which names the zone it serves with
+ * ngx_http_snap_replay_zone_add(), its configuration once the http block
+ * is read, its life in each worker, and per request prepare, record and
+ * release.  A zone a snap_replay names is declared by snap_replay_zone,
+ * the node's own store, and may be backed by one store over it (Redis):
+ * this room knows no store by name.
  */
 
 
@@ -13,75 +16,84 @@
 #define _NGX_HTTP_SNAP_REPLAY_H_INCLUDED_
 
 
-#include <ngx_config.h>
-#include <ngx_core.h>
-#include <ngx_http.h>
-
-#include "ngx_http_snap_lib.h"
+#include "ngx_http_snap.h"
 
 
 typedef struct ngx_http_snap_store_s  ngx_http_snap_store_t;
 
 
-/* (partner, WIB day of X-TIMESTAMP, X-EXTERNAL-ID), and the store's hash */
-typedef struct {
-    uint64_t                    partner;
-    ngx_str_t                   partner_id;
-    int32_t                     day;
-    ngx_str_t                   id;
-    uint64_t                    hash;
-    void                       *data;         /* the store's, per request */
-} ngx_http_snap_replay_key_t;
+/*
+ * A store's later answer to record(): its verdict as record() returns
+ * one.  Called once, never from inside record(); it must not run the
+ * request's phases (the request is resumed from its own connection).
+ */
+typedef void (*ngx_http_snap_store_done_pt)(void *data, ngx_int_t rc,
+    ngx_uint_t reason);
 
 
-/* snap_replay ZONE [numeric] [release_on_failure], merged as one */
-typedef struct {
+/* a zone snap_replay may name, and the store behind it */
+struct ngx_http_snap_zone_s {
+    ngx_str_t                     name;
+    ngx_shm_zone_t               *shm_zone;     /* NULL: never declared */
     const ngx_http_snap_store_t  *store;
-    void                       *data;         /* the store's configuration */
-    ngx_shm_zone_t             *zone;         /* every store's first level */
-    ngx_flag_t                  numeric;
-    ngx_flag_t                  release;
-    ngx_uint_t                  metrics_zone; /* the zone's index */
-    ngx_str_t                   file;         /* of the directive */
-    ngx_uint_t                  line;
-} ngx_http_snap_replay_conf_t;
+    void                         *conf;         /* the store's own */
+    ngx_uint_t                    metrics;      /* the zone's index */
+    time_t                        skew;  /* the largest of its locations */
+    ngx_str_t                     file;         /* where a backend named it */
+    ngx_uint_t                    line;
+};
 
 
 /*
- * record() answers NGX_OK (recorded), NGX_DECLINED with the reason in
- * *reason (a replay, a full store), NGX_ERROR, or NGX_AGAIN: then it has
- * taken a reference on the request (r->main->count++) and calls
- * ngx_http_snap_verify_resume() once with its answer.  release() forgets
- * only what this request recorded.
+ * prepare: the key is known (the headers passed); whatever the store reads
+ * ahead while the body is checked.  record: NGX_OK (recorded), NGX_DECLINED
+ * with the reason (a replay, a full store), NGX_ERROR, or NGX_AGAIN: then
+ * done(data, ...) is called once, later.  release: what this request
+ * recorded, and only that, is forgotten.  init_conf runs once every
+ * directive is read, before the locations are merged: a zone's skew is
+ * known from init_process on.
  */
 struct ngx_http_snap_store_s {
-    const char                 *name;
-    void                      (*prepare)(ngx_http_snap_replay_conf_t *rpc,
+    ngx_str_t                   name;
+    ngx_uint_t                  backend;     /* over the node's own zone */
+    ngx_int_t                 (*init_conf)(ngx_conf_t *cf,
+                                           ngx_http_snap_zone_t *zone);
+    ngx_int_t                 (*init_process)(ngx_cycle_t *cycle,
+                                              ngx_http_snap_zone_t *zone);
+    void                      (*exit_process)(ngx_cycle_t *cycle,
+                                              ngx_http_snap_zone_t *zone);
+    void                      (*prepare)(ngx_http_snap_zone_t *zone,
                                          ngx_http_snap_replay_key_t *key);
     ngx_int_t                 (*record)(ngx_http_request_t *r,
-                                        ngx_http_snap_replay_conf_t *rpc,
+                                        ngx_http_snap_zone_t *zone,
                                         ngx_http_snap_replay_key_t *key,
-                                        time_t skew, ngx_uint_t *reason);
+                                        ngx_http_snap_store_done_pt done,
+                                        void *data, ngx_uint_t *reason);
     void                      (*release)(ngx_http_request_t *r,
-                                         ngx_http_snap_replay_conf_t *rpc,
+                                         ngx_http_snap_zone_t *zone,
                                          ngx_http_snap_replay_key_t *key);
 };
 
 
-extern NGX_HTTP_SNAP_API const ngx_http_snap_store_t  ngx_http_snap_store_shm;
-extern NGX_HTTP_SNAP_API const ngx_http_snap_store_t  ngx_http_snap_store_redis;
-
-
-NGX_HTTP_SNAP_API char *ngx_http_snap_replay_zone(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-NGX_HTTP_SNAP_API ngx_int_t ngx_http_snap_replay_resolve(ngx_conf_t *cf,
-    ngx_http_snap_replay_conf_t *rpc);
-NGX_HTTP_SNAP_API void ngx_http_snap_replay_zone_stats(
-    ngx_shm_zone_t *shm_zone, ngx_uint_t *live, ngx_uint_t *capacity);
-NGX_HTTP_SNAP_API void ngx_http_snap_replay_skew(ngx_shm_zone_t *shm_zone,
+char *ngx_http_snap_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_http_snap_zone_t *ngx_http_snap_replay_zone_add(ngx_conf_t *cf,
+    ngx_str_t *name, const ngx_http_snap_store_t *store);
+ngx_int_t ngx_http_snap_replay_init_conf(ngx_conf_t *cf,
+    ngx_http_snap_main_conf_t *smcf);
+void ngx_http_snap_replay_skew(ngx_http_snap_replay_conf_t *rpc,
     time_t skew);
-NGX_HTTP_SNAP_API time_t ngx_http_snap_replay_zone_skew(
-    ngx_shm_zone_t *shm_zone);
+ngx_int_t ngx_http_snap_replay_init_filter(ngx_conf_t *cf);
+ngx_int_t ngx_http_snap_replay_init_process(ngx_cycle_t *cycle,
+    ngx_http_snap_main_conf_t *smcf);
+void ngx_http_snap_replay_exit_process(ngx_cycle_t *cycle,
+    ngx_http_snap_main_conf_t *smcf);
+
+void ngx_http_snap_replay_key(ngx_http_snap_ctx_t *ctx);
+ngx_int_t ngx_http_snap_replay_record(ngx_http_request_t *r,
+    ngx_http_snap_ctx_t *ctx, ngx_http_snap_store_done_pt done, void *data,
+    ngx_uint_t *reason);
+void ngx_http_snap_replay_release(ngx_http_request_t *r,
+    ngx_http_snap_ctx_t *ctx);
 
 
 #endif /* _NGX_HTTP_SNAP_REPLAY_H_INCLUDED_ */

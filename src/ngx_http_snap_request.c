@@ -4,20 +4,31 @@
  *
  * Per-request helpers: the context, found again after internal redirects;
  * the configuration a request's answers follow; one pass over the
- * headers; the timestamp; the body as one string; the client lookup.
+ * headers; the timestamp; the body as one string.
  */
 
 
-#include "ngx_http_snap_module.h"
+#include "ngx_http_snap.h"
+#include "ngx_http_snap_request.h"
 
 
 static void ngx_http_snap_ctx_cleanup(void *data);
 
 
+/*
+ * The context's pool cleanup: it marks the context, so that it is found
+ * after internal redirects, and a request gone before a store's answer
+ * was delivered takes its posted resumption with it.
+ */
+
 static void
 ngx_http_snap_ctx_cleanup(void *data)
 {
-    /* marks the context so that it can be found after internal redirects */
+    ngx_http_snap_ctx_t *ctx = data;
+
+    if (ctx->wake.posted) {
+        ngx_delete_posted_event(&ctx->wake);
+    }
 }
 
 
@@ -77,9 +88,8 @@ ngx_http_snap_create_ctx(ngx_http_request_t *r)
     ngx_memzero(ctx, sizeof(ngx_http_snap_ctx_t));
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
-    ctx->service = slcf->check.service;
 
-    if (slcf->verify) {
+    if (slcf->role != NGX_HTTP_SNAP_ROLE_NONE) {
         ctx->conf = slcf;
     }
 
@@ -92,8 +102,10 @@ ngx_http_snap_create_ctx(ngx_http_request_t *r)
 
 
 /*
- * The configuration a request's SNAP answers follow: that of the
- * snap_verify location it entered, wherever nginx has sent it since.
+ * The configuration a request's SNAP answers follow: that of the location
+ * whose verdict it carries (the snap_verify location that verified it),
+ * else of the first location with a SNAP role it entered, wherever nginx
+ * has sent it since.
  */
 
 ngx_http_snap_loc_conf_t *
@@ -321,129 +333,6 @@ ngx_http_snap_read_body(ngx_http_request_t *r, ngx_str_t *body)
     }
 
     body->len = p - body->data;
-
-    return NGX_OK;
-}
-
-
-/*
- * A client by its id (the token call, a token's clientId) or by its
- * partner id (X-PARTNER-ID), through the hashes built at configuration
- * time.  nginx's hashes compare lower-cased names; ids are compared
- * exactly once found (configuration refuses ids that differ only in case).
- */
-
-ngx_http_snap_client_t *
-ngx_http_snap_find_client(ngx_http_snap_main_conf_t *smcf, ngx_str_t *id,
-    ngx_uint_t by_partner)
-{
-    u_char                   name[NGX_HTTP_SNAP_ID_MAX];
-    ngx_str_t               *key;
-    ngx_uint_t               hash;
-    ngx_http_snap_client_t  *c;
-
-    if (id->len == 0 || id->len > NGX_HTTP_SNAP_ID_MAX
-        || smcf->clients.nelts == 0)
-    {
-        return NULL;
-    }
-
-    hash = ngx_hash_strlow(name, id->data, id->len);
-
-    c = ngx_hash_find(by_partner ? &smcf->by_partner : &smcf->by_id, hash,
-                      name, id->len);
-    if (c == NULL) {
-        return NULL;
-    }
-
-    key = by_partner ? &c->partner_id : &c->id;
-
-    if (key->len != id->len || ngx_memcmp(key->data, id->data, id->len) != 0)
-    {
-        return NULL;
-    }
-
-    return c;
-}
-
-
-/*
- * allow=: a known partner calling from an address it did not publish is
- * refused before its body is read; after the realip module, the address
- * is the one it set.
- */
-
-ngx_int_t
-ngx_http_snap_client_allowed(ngx_http_request_t *r,
-    ngx_http_snap_client_t *client, ngx_uint_t *reason)
-{
-    if (client->allow == NULL
-        || ngx_cidr_match(r->connection->sockaddr, client->allow) == NGX_OK)
-    {
-        return NGX_OK;
-    }
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "snap: client \"%V\" calls from an address its "
-                  "\"allow=\" does not list", &client->id);
-
-    return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_FORBIDDEN);
-}
-
-
-/* the two hashes find_client reads, once every snap_client is known */
-
-ngx_int_t
-ngx_http_snap_client_hashes(ngx_conf_t *cf, ngx_http_snap_main_conf_t *smcf)
-{
-    ngx_uint_t               i, k;
-    ngx_hash_init_t          hash;
-    ngx_hash_key_t          *keys;
-    ngx_http_snap_client_t  *c;
-
-    if (smcf->clients.nelts == 0) {
-        return NGX_OK;
-    }
-
-    keys = ngx_palloc(cf->temp_pool,
-                      smcf->clients.nelts * sizeof(ngx_hash_key_t));
-    if (keys == NULL) {
-        return NGX_ERROR;
-    }
-
-    c = smcf->clients.elts;
-
-    for (k = 0; k < 2; k++) {
-
-        for (i = 0; i < smcf->clients.nelts; i++) {
-            keys[i].key = k ? c[i].partner_id : c[i].id;
-            keys[i].key_hash = ngx_hash_key_lc(keys[i].key.data,
-                                               keys[i].key.len);
-            keys[i].value = &c[i];
-        }
-
-        /*
-         * a bucket holds four entries of the longest id (each its value
-         * pointer, length and name, aligned) and the pointer that ends it,
-         * so that no number of long ids fails to hash: there is no
-         * directive to raise it, whatever nginx's message would say
-         */
-        hash.hash = k ? &smcf->by_partner : &smcf->by_id;
-        hash.key = ngx_hash_key_lc;
-        hash.max_size = ngx_max(1024, 8 * smcf->clients.nelts);
-        hash.bucket_size = ngx_align(4 * (sizeof(void *)
-                                          + ngx_align(NGX_HTTP_SNAP_ID_MAX
-                                                      + 2, sizeof(void *)))
-                                     + sizeof(void *),
-                                     ngx_cacheline_size);
-        hash.name = k ? "snap_client_partner_hash" : "snap_client_hash";
-        hash.pool = cf->pool;
-        hash.temp_pool = NULL;
-
-        if (ngx_hash_init(&hash, keys, smcf->clients.nelts) != NGX_OK) {
-            return NGX_ERROR;
-        }
-    }
 
     return NGX_OK;
 }

@@ -11,7 +11,12 @@
  */
 
 
-#include "ngx_http_snap_module.h"
+#include "ngx_http_snap.h"
+#include "ngx_http_snap_conf.h"
+#include "ngx_http_snap_request.h"
+#include "ngx_http_snap_error.h"
+#include "ngx_http_snap_provider.h"
+#include "ngx_http_snap_sign.h"
 
 #include <openssl/rand.h>
 
@@ -22,6 +27,10 @@
 #define NGX_HTTP_SNAP_ANSWER_MAX   512
 
 
+static ngx_int_t ngx_http_snap_sign_service(ngx_conf_t *cf, void *data,
+    ngx_str_t *value, const ngx_http_snap_param_t *param);
+static ngx_int_t ngx_http_snap_sign_path(ngx_conf_t *cf, void *data,
+    ngx_str_t *value, const ngx_http_snap_param_t *param);
 static void ngx_http_snap_sign_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_snap_sign_body(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_http_snap_out_t *out);
@@ -46,6 +55,12 @@ static ngx_int_t ngx_http_snap_sign_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static void ngx_http_snap_sign_watch(ngx_http_request_t *r,
     ngx_http_snap_out_t *out);
+
+
+static ngx_http_snap_param_t  ngx_http_snap_sign_params[] = {
+    ngx_http_snap_param("path", ngx_http_snap_sign_path, 0),
+    ngx_http_snap_param_end
+};
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -87,14 +102,13 @@ ngx_http_snap_sign(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_snap_loc_conf_t *slcf = conf;
 
-    ngx_str_t                         *value, v;
-    ngx_uint_t                         i;
-    ngx_http_snap_sign_conf_t         *sign;
-    const ngx_http_snap_service_t     *service;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_str_t                  *value;
+    ngx_http_snap_sign_conf_t  *sign;
 
-    if (slcf->sign != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
+    if (ngx_http_snap_conf_role(cf, cmd, slcf, NGX_HTTP_SNAP_ROLE_SIGN)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     value = cf->args->elts;
@@ -104,66 +118,13 @@ ngx_http_snap_sign(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    for (i = 2; i < cf->args->nelts; i++) {
+    slcf->sign = sign;
 
-        if (ngx_strncmp(value[i].data, "path=", 5) == 0) {
-            if (sign->path) {
-                return "has a duplicate \"path=\"";
-            }
-
-            v.data = value[i].data + 5;
-            v.len = value[i].len - 5;
-
-            if (v.len == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "empty \"path=\"");
-                return NGX_CONF_ERROR;
-            }
-
-            sign->path = ngx_palloc(cf->pool,
-                                    sizeof(ngx_http_complex_value_t));
-            if (sign->path == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-            ccv.cf = cf;
-            ccv.value = &v;
-            ccv.complex_value = sign->path;
-
-            if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (i != 2) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        /* as in snap_verify: a name brings its profile, a code only itself */
-        if (value[i].len == 2 && isdigit(value[i].data[0])
-            && isdigit(value[i].data[1]))
-        {
-            slcf->check.service = (value[i].data[0] - '0') * 10
-                                  + value[i].data[1] - '0';
-            continue;
-        }
-
-        service = ngx_http_snap_service(value[i].data, value[i].len);
-        if (service == NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "unknown SNAP service \"%V\", use a service "
-                               "name such as \"qr-mpm-generate\" or a "
-                               "2-digit code", &value[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        slcf->check.service = service->code;
-        slcf->check.profile = service->profile;
+    if (ngx_http_snap_conf_params(cf, 2, ngx_http_snap_sign_params,
+                                  ngx_http_snap_sign_service, slcf)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (ngx_http_snap_provider_ref(cf, &value[1], &sign->provider, 0)
@@ -172,9 +133,59 @@ ngx_http_snap_sign(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    slcf->sign = sign;
+    ngx_http_snap_conf_server_errors(cf);
 
     return NGX_CONF_OK;
+}
+
+
+/* snap_sign's SERVICE: a name brings its profile, a code only itself */
+
+static ngx_int_t
+ngx_http_snap_sign_service(ngx_conf_t *cf, void *data, ngx_str_t *value,
+    const ngx_http_snap_param_t *param)
+{
+    ngx_http_snap_loc_conf_t *slcf = data;
+
+    if (slcf->check.service) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_snap_conf_service(cf, value, &slcf->check, "qr-mpm-generate")
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* path=VALUE: the EndpointUrl signed, where the location changes it */
+
+static ngx_int_t
+ngx_http_snap_sign_path(ngx_conf_t *cf, void *data, ngx_str_t *value,
+    const ngx_http_snap_param_t *param)
+{
+    ngx_http_snap_loc_conf_t *slcf = data;
+
+    ngx_http_compile_complex_value_t  ccv;
+
+    slcf->sign->path = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (slcf->sign->path == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+    ccv.cf = cf;
+    ccv.value = value;
+    ccv.complex_value = slcf->sign->path;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -209,7 +220,7 @@ ngx_http_snap_sign_handler(ngx_http_request_t *r)
     ctx = ngx_http_snap_get_ctx(r);
     out = ctx ? ctx->out : NULL;
 
-    if (slcf->sign == NULL && out == NULL) {
+    if (slcf->role != NGX_HTTP_SNAP_ROLE_SIGN && out == NULL) {
         return NGX_DECLINED;
     }
 
@@ -233,6 +244,7 @@ ngx_http_snap_sign_handler(ngx_http_request_t *r)
 
         out->provider = slcf->sign->provider;
         ctx->out = out;
+        ctx->provider = out->provider->index + 1;
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -303,7 +315,7 @@ ngx_http_snap_sign_handler(ngx_http_request_t *r)
 
     default: /* NGX_HTTP_SNAP_OUT_FETCHED */
 
-        rc = ngx_http_snap_token_answer(r, out);
+        rc = ngx_http_snap_out_token_answer(r, out);
 
         if (rc == NGX_OK) {
             return ngx_http_snap_sign_request(r, ctx, out);
@@ -429,9 +441,9 @@ ngx_http_snap_sign_token(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     ngx_uint_t    reason;
     ngx_event_t  *wev;
 
-    switch (ngx_http_snap_token_get(r, out)) {
+    switch (ngx_http_snap_out_token_get(r, out)) {
 
-    case NGX_HTTP_SNAP_TOKEN_USE:
+    case NGX_HTTP_SNAP_OUT_TOKEN_USE:
         if (!out->refresh) {
             return ngx_http_snap_sign_request(r, ctx, out);
         }
@@ -440,8 +452,8 @@ ngx_http_snap_sign_token(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
 
         /* fall through */
 
-    case NGX_HTTP_SNAP_TOKEN_FETCH:
-        if (ngx_http_snap_token_fetch(r, out) != NGX_OK) {
+    case NGX_HTTP_SNAP_OUT_TOKEN_FETCH:
+        if (ngx_http_snap_out_token_fetch(r, out) != NGX_OK) {
             /* what was taken is released, with its back-off */
             out->fetch_rc = NGX_DECLINED;
             out->state = NGX_HTTP_SNAP_OUT_FETCHED;
@@ -451,14 +463,14 @@ ngx_http_snap_sign_token(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
         out->state = NGX_HTTP_SNAP_OUT_FETCHING;
         return NGX_AGAIN;
 
-    case NGX_HTTP_SNAP_TOKEN_WAIT:
+    case NGX_HTTP_SNAP_OUT_TOKEN_WAIT:
         /*
          * as limit_req delays: a client that closes meanwhile is seen by
          * ngx_http_test_reading() on its read event, and its request ends
          * there, never signed nor sent
          */
         if (ngx_handle_read_event(r->connection->read, 0) != NGX_OK
-            || ngx_http_snap_token_wait(r, out) != NGX_OK)
+            || ngx_http_snap_out_token_wait(r, out) != NGX_OK)
         {
             reason = NGX_HTTP_SNAP_INTERNAL;
             break;
@@ -475,7 +487,7 @@ ngx_http_snap_sign_token(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
 
         return NGX_AGAIN;
 
-    default: /* NGX_HTTP_SNAP_TOKEN_BACKOFF */
+    default: /* NGX_HTTP_SNAP_OUT_TOKEN_BACKOFF */
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "snap: no token from provider \"%V\": its last token "
                       "call failed, or it refused the last token it issued, "
@@ -586,7 +598,7 @@ ngx_http_snap_sign_request(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
                    &prov->name);
 
     out->state = NGX_HTTP_SNAP_OUT_SIGNED;
-    ctx->outcome = NGX_HTTP_SNAP_OUTCOME_ACCEPTED;
+    ctx->state = NGX_HTTP_SNAP_PASSED;
 
     return NGX_DECLINED;
 
@@ -980,9 +992,8 @@ ngx_http_snap_sign_reject(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     ngx_uint_t reason, ngx_str_t *field)
 {
     ctx->out->state = NGX_HTTP_SNAP_OUT_REJECTED;
-    ctx->state = NGX_HTTP_SNAP_REJECTED;
 
-    return ngx_http_snap_send_error(r, ctx->service, reason,
+    return ngx_http_snap_send_error(r, reason,
                                     (field && field->len) ? field : NULL);
 }
 
@@ -1005,7 +1016,7 @@ ngx_http_snap_sign_header_filter(ngx_http_request_t *r)
         ctx = ngx_http_get_module_ctx(r, ngx_http_snap_module);
 
         if (ctx && ctx->out && ctx->out->state == NGX_HTTP_SNAP_OUT_SIGNED) {
-            ngx_http_snap_token_proven(ctx->out->provider,
+            ngx_http_snap_out_token_proven(ctx->out->provider,
                                        ctx->out->generation);
         }
     }
@@ -1045,7 +1056,7 @@ ngx_http_snap_sign_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     if (ctx && ctx->out && ctx->out->token_request && r != r->main) {
         /* the module's token call: its answer is the module's alone */
-        return ngx_http_snap_token_keep(r, ctx->out, in);
+        return ngx_http_snap_out_token_keep(r, ctx->out, in);
     }
 
     if (ctx == NULL || ctx->out == NULL || !ctx->out->watch) {
@@ -1088,7 +1099,7 @@ ngx_http_snap_sign_watch(ngx_http_request_t *r, ngx_http_snap_out_t *out)
         && ngx_strncmp(code, "401", 3) == 0
         && ngx_strncmp(code + 5, "01", 2) == 0)
     {
-        wait = ngx_http_snap_token_stale(out->provider, out->generation);
+        wait = ngx_http_snap_out_token_stale(out->provider, out->generation);
 
         if (wait > 0) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

@@ -2,12 +2,19 @@
 /*
  * Copyright (C) ngx_http_snap_module authors
  *
- * Access Token B2B (service 73): nginx answers it itself and issues
- * stateless HS256 tokens that any node sharing snap_token_key accepts.
+ * Access Token B2B (service 73), the inbound token call: snap_token, the
+ * content handler where nginx answers it itself and issues stateless
+ * HS256 tokens that any node sharing snap_token_key accepts, and the
+ * validation of those tokens, with its per-worker cache.
  */
 
 
-#include "ngx_http_snap_module.h"
+#include "ngx_http_snap.h"
+#include "ngx_http_snap_conf.h"
+#include "ngx_http_snap_request.h"
+#include "ngx_http_snap_client.h"
+#include "ngx_http_snap_error.h"
+#include "ngx_http_snap_token.h"
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -15,6 +22,17 @@
 
 /* how far a token's nbf may lie ahead of this node's clock */
 #define NGX_HTTP_SNAP_TOKEN_LEEWAY  60
+/* tokens a worker keeps verified */
+#define NGX_HTTP_SNAP_TOKEN_CACHE   16
+
+
+/* a token this worker has verified already, until it expires */
+struct ngx_http_snap_token_cache_s {
+    u_char                      token[NGX_HTTP_SNAP_TOKEN_MAX_LEN];
+    size_t                      len;
+    time_t                      exp;
+    ngx_http_snap_client_t     *client;
+};
 
 
 static void ngx_http_snap_token_body_handler(ngx_http_request_t *r);
@@ -24,6 +42,8 @@ static ngx_int_t ngx_http_snap_token_issue(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx);
 static ngx_int_t ngx_http_snap_token_headers(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_uint_t *reason, ngx_str_t *field);
+static ngx_int_t ngx_http_snap_token_init_grant(ngx_conf_t *cf,
+    ngx_http_snap_main_conf_t *smcf);
 
 
 static ngx_http_snap_header_t  ngx_http_snap_token_required[] = {
@@ -32,6 +52,74 @@ static ngx_http_snap_header_t  ngx_http_snap_token_required[] = {
     { ngx_string("X-SIGNATURE"), offsetof(ngx_http_snap_ctx_t, signature) },
     { ngx_null_string, 0 }
 };
+
+
+/* snap_token: the Access Token B2B call is answered here */
+
+char *
+ngx_http_snap_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_snap_loc_conf_t *slcf = conf;
+
+    ngx_http_core_loc_conf_t   *clcf;
+    ngx_http_snap_main_conf_t  *smcf;
+
+    if (ngx_http_snap_conf_role(cf, cmd, slcf, NGX_HTTP_SNAP_ROLE_TOKEN)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    slcf->check.service = NGX_HTTP_SNAP_SERVICE_TOKEN;
+
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_snap_module);
+    smcf->token_locations++;
+
+    if (smcf->grant[0] == NULL
+        && ngx_http_snap_token_init_grant(cf, smcf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_http_snap_conf_server_errors(cf);
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_snap_token_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Once the http block is read: where tokens are issued or verified, the
+ * key that signs them, and this configuration's cache of verified ones (a
+ * reload, which may drop keys or clients, starts it empty).
+ */
+
+ngx_int_t
+ngx_http_snap_token_init_conf(ngx_conf_t *cf, ngx_http_snap_main_conf_t *smcf)
+{
+    if (!ngx_http_snap_tokens_used(smcf)) {
+        return NGX_OK;
+    }
+
+    if (smcf->token_keys.nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"snap_token\" and \"snap_verify\" with HMAC "
+                           "signatures need \"snap_token_key\" in the http "
+                           "block");
+        return NGX_ERROR;
+    }
+
+    smcf->token_cache = ngx_pcalloc(cf->pool,
+                                    NGX_HTTP_SNAP_TOKEN_CACHE
+                                    * sizeof(ngx_http_snap_token_cache_t));
+    if (smcf->token_cache == NULL) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
 
 
 ngx_int_t
@@ -50,8 +138,6 @@ ngx_http_snap_token_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->token_call = 1;
-
     ngx_str_null(&field);
 
     if (r->method != NGX_HTTP_POST) {
@@ -62,9 +148,8 @@ ngx_http_snap_token_handler(ngx_http_request_t *r)
     }
 
     if (rc != NGX_OK) {
-        return ngx_http_snap_send_error(r, NGX_HTTP_SNAP_SERVICE_TOKEN,
-                                        rc == NGX_DECLINED
-                                        ? reason : NGX_HTTP_SNAP_INTERNAL,
+        return ngx_http_snap_send_error(r, rc == NGX_DECLINED
+                                           ? reason : NGX_HTTP_SNAP_INTERNAL,
                                         field.len ? &field : NULL);
     }
 
@@ -141,7 +226,7 @@ ngx_http_snap_token_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
         return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_SIGNATURE);
     }
 
-    rc = ngx_http_snap_rsa_verify_any(r, ctx->client, &msg, sig, sig_len);
+    rc = ngx_http_snap_client_rsa_verify(r, ctx->client, &msg, sig, sig_len);
 
     if (rc == NGX_DECLINED) {
         return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_SIGNATURE);
@@ -174,8 +259,7 @@ ngx_http_snap_token_body_handler(ngx_http_request_t *r)
         rc = ngx_http_snap_token_issue(r, ctx);
 
     } else {
-        rc = ngx_http_snap_send_error(r, NGX_HTTP_SNAP_SERVICE_TOKEN, reason,
-                                      field.len ? &field : NULL);
+        rc = ngx_http_snap_send_error(r, reason, field.len ? &field : NULL);
     }
 
     ngx_http_finalize_request(r, rc);
@@ -229,7 +313,7 @@ ngx_http_snap_token_grant(ngx_http_request_t *r, ngx_str_t *body,
 
 /* the body of a token call, in either spelling, built at configuration */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_snap_token_init_grant(ngx_conf_t *cf,
     ngx_http_snap_main_conf_t *smcf)
 {
@@ -277,8 +361,7 @@ ngx_http_snap_token_issue(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
     {
         ngx_ssl_error(NGX_LOG_ERR, r->connection->log, 0,
                       "snap: RAND_bytes() failed");
-        return ngx_http_snap_send_error(r, NGX_HTTP_SNAP_SERVICE_TOKEN,
-                                        NGX_HTTP_SNAP_INTERNAL, NULL);
+        return ngx_http_snap_send_error(r, NGX_HTTP_SNAP_INTERNAL, NULL);
     }
 
     body.data = ngx_pnalloc(r->pool, sizeof(prefix) + 128
@@ -296,8 +379,7 @@ ngx_http_snap_token_issue(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
                                    ctx->client->id.len, now,
                                    now + slcf->token_ttl);
     if (n == 0) {
-        return ngx_http_snap_send_error(r, NGX_HTTP_SNAP_SERVICE_TOKEN,
-                                        NGX_HTTP_SNAP_INTERNAL, NULL);
+        return ngx_http_snap_send_error(r, NGX_HTTP_SNAP_INTERNAL, NULL);
     }
 
     p = ngx_sprintf(p + n, "\",\"tokenType\":\"Bearer\",\"expiresIn\":\"%T\","
@@ -327,7 +409,7 @@ ngx_http_snap_token_issue(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
                   "snap: access token issued to client \"%V\"",
                   &ctx->client->id);
 
-    ctx->outcome = NGX_HTTP_SNAP_OUTCOME_ACCEPTED;
+    ctx->state = NGX_HTTP_SNAP_PASSED;
 
     return ngx_http_snap_send_json(r, NGX_HTTP_OK, &body);
 }

@@ -2,13 +2,22 @@
 /*
  * Copyright (C) ngx_http_snap_module authors
  *
- * Verification of transactional SNAP requests in the access phase.  The
- * order of the checks is the contract's: cheap unauthenticated header
- * checks first, the body and its signature next, the replay store last.
+ * Verification of transactional SNAP requests: bound to the snap_verify
+ * location a request enters (rewrite phase), checked in the precontent
+ * phase, where no access module can skip it.  The order of the checks is
+ * the contract's: cheap unauthenticated header checks first, the body and
+ * its signature next, the replay store last.  A store that answers later
+ * resumes the request from the request's own connection.
  */
 
 
-#include "ngx_http_snap_module.h"
+#include "ngx_http_snap.h"
+#include "ngx_http_snap_request.h"
+#include "ngx_http_snap_client.h"
+#include "ngx_http_snap_error.h"
+#include "ngx_http_snap_token.h"
+#include "ngx_http_snap_replay.h"
+#include "ngx_http_snap_verify.h"
 
 #include <openssl/crypto.h>
 
@@ -51,6 +60,10 @@ static ngx_int_t ngx_http_snap_verify_headers(ngx_http_request_t *r,
 static ngx_int_t ngx_http_snap_verify_token(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_uint_t *reason);
 static void ngx_http_snap_body_handler(ngx_http_request_t *r);
+static void ngx_http_snap_verify_stored(void *data, ngx_int_t rc,
+    ngx_uint_t reason);
+static void ngx_http_snap_verify_wake(ngx_event_t *ev);
+static void ngx_http_snap_verify_resume(ngx_http_request_t *r);
 static void ngx_http_snap_verify_finish(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_int_t rc, ngx_uint_t reason,
     ngx_str_t *field);
@@ -111,7 +124,7 @@ ngx_http_snap_enter_handler(ngx_http_request_t *r)
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
 
-    if (!slcf->verify || r != r->main) {
+    if (slcf->role != NGX_HTTP_SNAP_ROLE_VERIFY || r != r->main) {
         return NGX_DECLINED;
     }
 
@@ -126,9 +139,11 @@ ngx_http_snap_enter_handler(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-    } else if (ctx->state == NGX_HTTP_SNAP_UNVERIFIED) {
+    } else if (ctx->state == NGX_HTTP_SNAP_UNVERIFIED
+               && (ctx->conf == NULL
+                   || ctx->conf->role == NGX_HTTP_SNAP_ROLE_VERIFY))
+    {
         ctx->conf = slcf;
-        ctx->service = slcf->check.service;
     }
 
     return NGX_DECLINED;
@@ -157,7 +172,24 @@ ngx_http_snap_verify_handler(ngx_http_request_t *r)
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
     ctx = ngx_http_snap_get_ctx(r);
 
-    if (!slcf->verify && (ctx == NULL || ctx->conf == NULL)) {
+    if (ctx && ctx->conf && ctx->conf->role != NGX_HTTP_SNAP_ROLE_VERIFY) {
+        /*
+         * a request another role of the module took (a token call, a
+         * signed call) and a redirect brought here: never verified, it
+         * passes no snap_verify location
+         */
+        if (slcf->role == NGX_HTTP_SNAP_ROLE_VERIFY) {
+            /* answered as this location answers */
+            ctx->conf = slcf;
+            return ngx_http_snap_refuse_redirect(r, ctx);
+        }
+
+        return NGX_DECLINED;
+    }
+
+    if (slcf->role != NGX_HTTP_SNAP_ROLE_VERIFY
+        && (ctx == NULL || ctx->conf == NULL))
+    {
         return NGX_DECLINED;
     }
 
@@ -201,9 +233,8 @@ ngx_http_snap_verify_handler(ngx_http_request_t *r)
         return ngx_http_snap_refuse_redirect(r, ctx);
     }
 
-    if (slcf->verify) {
+    if (slcf->role == NGX_HTTP_SNAP_ROLE_VERIFY) {
         ctx->conf = slcf;
-        ctx->service = slcf->check.service;
     }
 
     slcf = ctx->conf;
@@ -278,9 +309,7 @@ ngx_http_snap_refuse_redirect(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx)
                   "snap: request redirected by error_page before its "
                   "verification, refused");
 
-    ctx->state = NGX_HTTP_SNAP_REJECTED;
-
-    rc = ngx_http_snap_send_error(r, ctx->service, reason, NULL);
+    rc = ngx_http_snap_send_error(r, reason, NULL);
     ngx_http_finalize_request(r, rc);
 
     return NGX_DONE;
@@ -296,29 +325,12 @@ static ngx_int_t
 ngx_http_snap_reject(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     ngx_uint_t reason, ngx_str_t *field)
 {
-    ngx_str_t   body;
-    ngx_uint_t  status;
-
     if (!ctx->conf->enforce) {
-        ctx->reported = 1;
-
-        if (ngx_http_snap_note_error(r, ctx->service, reason,
-                                     field->len ? field : NULL, &body,
-                                     &status)
-            != NGX_OK)
-        {
-            ctx->state = NGX_HTTP_SNAP_REJECTED;
-            return NGX_ERROR;
-        }
-
-        ctx->state = NGX_HTTP_SNAP_PASSED;
-        return NGX_OK;
+        return ngx_http_snap_note_error(r, ctx, reason,
+                                        field->len ? field : NULL);
     }
 
-    ctx->state = NGX_HTTP_SNAP_REJECTED;
-
-    return ngx_http_snap_send_error(r, ctx->service, reason,
-                                    field->len ? field : NULL);
+    return ngx_http_snap_send_error(r, reason, field->len ? field : NULL);
 }
 
 
@@ -455,8 +467,27 @@ ngx_http_snap_body_handler(ngx_http_request_t *r)
     rc = ngx_http_snap_verify_body(r, ctx, slcf, &reason, &field);
 
     if (rc == NGX_OK && slcf->replay) {
-        /* the store is touched last, once the signature has verified */
-        rc = ngx_http_snap_replay_record(r, ctx, &reason);
+        /*
+         * The store is touched last, once the signature has verified.  It
+         * may answer later: the request's state, its resumption and a
+         * reference on it are in place before it is asked, and are taken
+         * back if it answers now.
+         */
+        ctx->state = NGX_HTTP_SNAP_WAITING_STORE;
+        ctx->stored = NGX_AGAIN;
+        r->write_event_handler = ngx_http_snap_verify_resume;
+        r->main->count++;
+
+        rc = ngx_http_snap_replay_record(r, ctx, ngx_http_snap_verify_stored,
+                                         r, &reason);
+
+        if (rc == NGX_AGAIN) {
+            return;
+        }
+
+        r->main->count--;
+        r->write_event_handler = ngx_http_request_empty_handler;
+        ctx->state = NGX_HTTP_SNAP_READING_BODY;
     }
 
     ngx_http_snap_verify_finish(r, ctx, rc, reason, &field);
@@ -464,9 +495,80 @@ ngx_http_snap_body_handler(ngx_http_request_t *r)
 
 
 /*
+ * The store's later answer, from inside its own loop: only kept, and the
+ * request posted, to be resumed by its own connection's posted requests
+ * once that loop is done.
+ */
+
+static void
+ngx_http_snap_verify_stored(void *data, ngx_int_t rc, ngx_uint_t reason)
+{
+    ngx_http_request_t *r = data;
+
+    ngx_http_snap_ctx_t  *ctx;
+
+    ctx = ngx_http_snap_get_ctx(r);
+
+    ctx->stored = rc;
+    ctx->stored_reason = reason;
+
+    if (ngx_http_post_request(r, NULL) != NGX_OK) {
+        /* no memory to post it: its connection's write event resumes it */
+        ngx_post_event(r->connection->write, &ngx_posted_events);
+        return;
+    }
+
+    ctx->wake.handler = ngx_http_snap_verify_wake;
+    ctx->wake.data = r->connection;
+    ctx->wake.log = r->connection->log;
+
+    ngx_post_event(&ctx->wake, &ngx_posted_events);
+}
+
+
+static void
+ngx_http_snap_verify_wake(ngx_event_t *ev)
+{
+    ngx_connection_t  *c = ev->data;
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * The request, resumed from its posted requests (or a write event on its
+ * connection meanwhile): the store's answer makes the verdict, and the
+ * reference taken for the store is dropped.
+ */
+
+static void
+ngx_http_snap_verify_resume(ngx_http_request_t *r)
+{
+    ngx_str_t             field;
+    ngx_http_snap_ctx_t  *ctx;
+
+    ctx = ngx_http_snap_get_ctx(r);
+
+    if (ctx == NULL || ctx->state != NGX_HTTP_SNAP_WAITING_STORE
+        || ctx->stored == NGX_AGAIN)
+    {
+        /* a write event before the store's answer: wait on */
+        return;
+    }
+
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    ngx_str_null(&field);
+    ngx_http_snap_verify_finish(r, ctx, ctx->stored, ctx->stored_reason,
+                                &field);
+
+    ngx_http_finalize_request(r, NGX_DONE);
+}
+
+
+/*
  * The verdict, from the body handler or from a store's later answer:
- * NGX_OK passes the request on, NGX_AGAIN waits for the store, and
- * anything else refuses it.
+ * NGX_OK passes the request on, anything else refuses it.
  */
 
 static void
@@ -480,12 +582,7 @@ ngx_http_snap_verify_finish(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
 
     case NGX_OK:
         ctx->state = NGX_HTTP_SNAP_PASSED;
-        ctx->outcome = NGX_HTTP_SNAP_OUTCOME_ACCEPTED;
         break;
-
-    case NGX_AGAIN:
-        ctx->state = NGX_HTTP_SNAP_WAITING_STORE;
-        return;
 
     case NGX_DECLINED:
         rc = ngx_http_snap_reject(r, ctx, reason, field);
@@ -506,32 +603,6 @@ ngx_http_snap_verify_finish(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
 
     r->write_event_handler = ngx_http_core_run_phases;
     ngx_http_core_run_phases(r);
-}
-
-
-/*
- * A store that answered NGX_AGAIN answers here, once; the reference it
- * took on the request is dropped after the verdict.
- */
-
-void
-ngx_http_snap_verify_resume(ngx_http_request_t *r, ngx_int_t rc,
-    ngx_uint_t reason)
-{
-    ngx_str_t             field;
-    ngx_connection_t     *c;
-    ngx_http_snap_ctx_t  *ctx;
-
-    c = r->connection;
-    ctx = ngx_http_snap_get_ctx(r);
-
-    if (ctx && ctx->state == NGX_HTTP_SNAP_WAITING_STORE) {
-        ngx_str_null(&field);
-        ngx_http_snap_verify_finish(r, ctx, rc, reason, &field);
-    }
-
-    ngx_http_finalize_request(r, NGX_DONE);
-    ngx_http_run_posted_requests(c);
 }
 
 
@@ -998,44 +1069,8 @@ ngx_http_snap_verify_keys(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    return ngx_http_snap_rsa_verify_any(r, ctx->client, sts, sig->data,
-                                        sig->len);
-}
-
-
-/*
- * An RSA signature against every public key of the client, for rotation;
- * the token call uses it too.  NGX_OK when one verifies, NGX_DECLINED
- * when none does, NGX_ERROR when OpenSSL could not tell.
- */
-
-ngx_int_t
-ngx_http_snap_rsa_verify_any(ngx_http_request_t *r,
-    ngx_http_snap_client_t *client, ngx_str_t *msg, u_char *sig,
-    size_t sig_len)
-{
-    int             rc;
-    EVP_PKEY_CTX  **pkey;
-    ngx_uint_t      i;
-
-    pkey = client->pkeys.elts;
-
-    for (i = 0; i < client->pkeys.nelts; i++) {
-        rc = ngx_http_snap_rsa_verify(pkey[i], msg->data, msg->len, sig,
-                                      sig_len);
-        if (rc == NGX_HTTP_SNAP_LIB_OK) {
-            return NGX_OK;
-        }
-
-        if (rc == NGX_HTTP_SNAP_LIB_ERROR) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "snap: SHA-256 for the RSA signature failed in "
-                          "OpenSSL");
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_DECLINED;
+    return ngx_http_snap_client_rsa_verify(r, ctx->client, sts, sig->data,
+                                            sig->len);
 }
 
 

@@ -7,7 +7,9 @@
  * convention.  A function that can fail returns NGX_HTTP_SNAP_LIB_OK, or
  * NGX_HTTP_SNAP_LIB_INVALID when its input fails (malformed, forged), or
  * NGX_HTTP_SNAP_LIB_ERROR when it could not tell (OpenSSL failed); a
- * predicate, named *_ok or *_equal, returns 1 or 0.
+ * predicate, named *_ok or *_equal, returns 1 or 0.  A check that says
+ * why its input fails returns its own codes instead (the body checks:
+ * NGX_HTTP_SNAP_FIELD_*, ngx_http_snap_fields.h).
  */
 
 

@@ -2,21 +2,20 @@
 /*
  * Copyright (C) ngx_http_snap_module authors
  *
- * The shared-memory replay store, the first backend behind
- * ngx_http_snap_store_t: X-EXTERNAL-ID same-day uniqueness, shared by
- * all workers of one nginx.  Entries are
- * keyed by (partner, X-EXTERNAL-ID, WIB day of X-TIMESTAMP) in a hash
- * table and grouped by that day, so they expire in order, a whole day at
- * a time.  A live entry is never evicted: evicting one would re-open the
- * replay it records.  The table is sized from the zone once: a lookup
- * reads a bucket and a node or two, where a red-black tree of a million
- * ids read twenty nodes, a cache miss each.  SipHash keyed at random per
- * zone keeps a partner from crafting ids that share a bucket.  Entries and
- * days take 128-byte slots from the zone's own arena, a list of freed
- * slots and then the never used ones in order: so the slot an insert will
- * take is known well before it, and is read into the cache while the body
- * is checked.  Writing a new entry into a slot the cache did not hold had
- * cost 200 ns of every insert.
+ * The zone store (snap_replay_zone), the node's own behind
+ * ngx_http_snap_store_t, and the first level of every other store:
+ * X-EXTERNAL-ID same-day uniqueness, shared by all workers of one nginx.
+ * Entries are keyed by (partner, X-EXTERNAL-ID, WIB day of X-TIMESTAMP)
+ * in a hash table and grouped by that day, so they expire in order, a
+ * whole day at a time.  A live entry is never evicted: evicting one would
+ * re-open the replay it records.  The table is sized from the zone once:
+ * a lookup reads a bucket and a node or two, where a red-black tree of a
+ * million ids reads twenty nodes, a cache miss each.  SipHash keyed at
+ * random per zone keeps a partner from crafting ids that share a bucket.
+ * Entries and days take 128-byte slots from the zone's own arena, a list
+ * of freed slots and then the never used ones in order: so the slot an
+ * insert will take is known well before it, and is read into the cache
+ * while the body is checked (docs/PERFORMANCE.md has what each costs).
  *
  * The lock is the zone's slab pool's mutex: the arena is carved out once,
  * so nothing else takes it on the request path, and it is the one lock
@@ -26,7 +25,11 @@
  */
 
 
-#include "ngx_http_snap_module.h"
+#include "ngx_http_snap.h"
+#include "ngx_http_snap_conf.h"
+#include "ngx_http_snap_replay.h"
+#include "ngx_http_snap_metrics.h"
+#include "ngx_http_snap_store_zone.h"
 
 #include <openssl/rand.h>
 
@@ -43,8 +46,8 @@
 
 /*
  * Zone pages mapped into a worker per event, and the pause between: 256 KB
- * a millisecond, so that a request waits at most some 0.6 ms behind it on
- * the virtual machine measured (see ngx_http_snap_replay_zones_map).
+ * a millisecond, so that a request waits behind a step well under a
+ * millisecond (see ngx_http_snap_replay_map_handler).
  */
 #define NGX_HTTP_SNAP_REPLAY_MAP_PAGES      64
 #define NGX_HTTP_SNAP_REPLAY_MAP_MSEC       1
@@ -64,6 +67,8 @@ struct ngx_http_snap_replay_node_s {
     uint64_t                      hash;
     uint64_t                      partner;
     int32_t                       day;
+    /* which record this is: a slot freed and taken again gets another */
+    uint32_t                      stamp;
     u_char                        len;
     u_char                        data[1];
 };
@@ -104,16 +109,18 @@ typedef struct {
     ngx_uint_t                    entries;
     ngx_uint_t                    capacity;   /* slots, when empty */
     ngx_uint_t                    full;
+    uint32_t                      stamp;      /* the last record's */
     /* the largest snap_clock_skew of any configuration since it was made */
     time_t                        skew;
 } ngx_http_snap_replay_sh_t;
 
 
+/* the zone in this configuration: shm_zone->data */
 typedef struct {
     ngx_http_snap_replay_sh_t  *sh;
     ngx_slab_pool_t            *shpool;
     ngx_str_t                   name;
-    time_t                      skew;   /* of this configuration */
+    ngx_http_snap_zone_t       *entry;  /* its skew: of this configuration */
 } ngx_http_snap_replay_zone_t;
 
 
@@ -131,30 +138,34 @@ static void *ngx_http_snap_replay_alloc(ngx_http_snap_replay_zone_t *zone,
     time_t now);
 static void ngx_http_snap_replay_free(ngx_http_snap_replay_zone_t *zone,
     void *slot);
-static void ngx_http_snap_replay_shm_prepare(
-    ngx_http_snap_replay_conf_t *rpc, ngx_http_snap_replay_key_t *key);
-static ngx_int_t ngx_http_snap_replay_shm_record(ngx_http_request_t *r,
-    ngx_http_snap_replay_conf_t *rpc, ngx_http_snap_replay_key_t *key,
-    time_t skew, ngx_uint_t *reason);
-static void ngx_http_snap_replay_shm_release(ngx_http_request_t *r,
-    ngx_http_snap_replay_conf_t *rpc, ngx_http_snap_replay_key_t *key);
+static ngx_int_t ngx_http_snap_store_zone_init_process(ngx_cycle_t *cycle,
+    ngx_http_snap_zone_t *zone);
 static void ngx_http_snap_replay_map_handler(ngx_event_t *ev);
+static void ngx_http_snap_store_zone_gauge(void *data, ngx_uint_t *live,
+    ngx_uint_t *capacity);
 
 
-const ngx_http_snap_store_t  ngx_http_snap_store_shm = {
-    "zone",
-    ngx_http_snap_replay_shm_prepare,
-    ngx_http_snap_replay_shm_record,
-    ngx_http_snap_replay_shm_release
+const ngx_http_snap_store_t  ngx_http_snap_store_zone = {
+    ngx_string("zone"),
+    0,
+    ngx_http_snap_store_zone_init_conf,
+    ngx_http_snap_store_zone_init_process,
+    NULL,
+    ngx_http_snap_store_zone_prepare,
+    ngx_http_snap_store_zone_record,
+    ngx_http_snap_store_zone_release
 };
 
+
+/* snap_replay_zone NAME:SIZE */
 
 char *
 ngx_http_snap_replay_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_int_t                     index;
     ngx_str_t                    *value;
-    ngx_shm_zone_t               *shm_zone, **zones;
-    ngx_http_snap_main_conf_t    *smcf;
+    ngx_shm_zone_t               *shm_zone;
+    ngx_http_snap_zone_t         *entry;
     ngx_http_snap_replay_zone_t  *zone;
 
     value = cf->args->elts;
@@ -170,14 +181,21 @@ ngx_http_snap_replay_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    smcf = conf;
-
-    zones = ngx_array_push(&smcf->replay_zones);
-    if (zones == NULL) {
+    entry = ngx_http_snap_replay_zone_add(cf, &zone->name,
+                                          &ngx_http_snap_store_zone);
+    if (entry == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    *zones = shm_zone;
+    index = ngx_http_snap_metrics_add_zone(cf, &zone->name,
+                                           ngx_http_snap_store_zone_gauge,
+                                           shm_zone);
+    if (index == NGX_ERROR) {
+        return NGX_CONF_ERROR;
+    }
+
+    entry->shm_zone = shm_zone;
+    entry->metrics = index;
 
     shm_zone->init = ngx_http_snap_replay_init_zone;
     shm_zone->data = zone;
@@ -187,22 +205,20 @@ ngx_http_snap_replay_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * Every location that records into the zone may accept a request stamped
- * a day until the end of that day plus its skew: the zone keeps each day
- * for the largest of them.
+ * The zone's entry, whose skew the locations set as they merge, read
+ * when the zone is made: every directive is read, no zone is added.
  */
 
-void
-ngx_http_snap_replay_skew(ngx_shm_zone_t *shm_zone, time_t skew)
+ngx_int_t
+ngx_http_snap_store_zone_init_conf(ngx_conf_t *cf,
+    ngx_http_snap_zone_t *entry)
 {
     ngx_http_snap_replay_zone_t  *zone;
 
-    zone = shm_zone->data;
+    zone = entry->shm_zone->data;
+    zone->entry = entry;
 
-    /* an undeclared zone: nginx refuses its zero size later */
-    if (zone && zone->skew < skew) {
-        zone->skew = skew;
-    }
+    return NGX_OK;
 }
 
 
@@ -225,8 +241,8 @@ ngx_http_snap_replay_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         zone->sh = ozone->sh;
         zone->shpool = ozone->shpool;
 
-        if (zone->sh->skew < zone->skew) {
-            zone->sh->skew = zone->skew;
+        if (zone->sh->skew < zone->entry->skew) {
+            zone->sh->skew = zone->entry->skew;
         }
 
         return NGX_OK;
@@ -248,7 +264,7 @@ ngx_http_snap_replay_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     zone->shpool->data = zone->sh;
 
     ngx_queue_init(&zone->sh->days);
-    zone->sh->skew = zone->skew;
+    zone->sh->skew = zone->entry->skew;
 
     if (RAND_bytes(zone->sh->key, sizeof(zone->sh->key)) != 1) {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
@@ -303,18 +319,26 @@ ngx_http_snap_replay_init_zone(ngx_shm_zone_t *shm_zone, void *data)
  * read once, a few at a time between events.  A worker does not inherit
  * the master's mappings of shared memory, so otherwise each page faults on
  * its first use in each worker, on the path of the request that first
- * uses it: while a zone filled, one insert in 32 took a fault, 300 ns a
- * request on average on the project's virtual machine, where a fault
- * costs 10 us.  Reading also commits the memory the zone will need.
+ * uses it: while a zone filled, one insert in 32 took a fault
+ * (docs/PERFORMANCE.md).  Reading also commits the memory the zone will
+ * need.
  */
 
+/*
+ * One mapper a worker, for every zone: each zone's init_process hands it
+ * its zone, the first starts it.
+ */
 typedef struct {
     ngx_event_t                 event;
-    ngx_http_snap_main_conf_t  *smcf;
+    ngx_cycle_t                *cycle;
+    ngx_array_t                 zones;        /* ngx_shm_zone_t * */
     ngx_uint_t                  zone;
     u_char                     *next;
     ngx_msec_t                  start;
 } ngx_http_snap_replay_map_t;
+
+
+static ngx_http_snap_replay_map_t  *ngx_http_snap_replay_map;
 
 
 static void
@@ -325,11 +349,10 @@ ngx_http_snap_replay_map_handler(ngx_event_t *ev)
     ngx_http_snap_replay_map_t  *map;
 
     map = ev->data;
-    zones = map->smcf->replay_zones.elts;
+    zones = map->zones.elts;
 
     for (n = 0;
-         n < NGX_HTTP_SNAP_REPLAY_MAP_PAGES
-         && map->zone < map->smcf->replay_zones.nelts;
+         n < NGX_HTTP_SNAP_REPLAY_MAP_PAGES && map->zone < map->zones.nelts;
          n++)
     {
         if (map->next == NULL) {
@@ -347,7 +370,7 @@ ngx_http_snap_replay_map_handler(ngx_event_t *ev)
         }
     }
 
-    if (map->zone < map->smcf->replay_zones.nelts) {
+    if (map->zone < map->zones.nelts) {
         ngx_add_timer(ev, NGX_HTTP_SNAP_REPLAY_MAP_MSEC);
         return;
     }
@@ -358,31 +381,48 @@ ngx_http_snap_replay_map_handler(ngx_event_t *ev)
 }
 
 
-ngx_int_t
-ngx_http_snap_replay_zones_map(ngx_cycle_t *cycle,
-    ngx_http_snap_main_conf_t *smcf)
+static ngx_int_t
+ngx_http_snap_store_zone_init_process(ngx_cycle_t *cycle,
+    ngx_http_snap_zone_t *entry)
 {
-    ngx_http_snap_replay_map_t  *map;
+    ngx_shm_zone_t              **z;
+    ngx_http_snap_replay_map_t   *map;
 
-    if (smcf->replay_zones.nelts == 0) {
-        return NGX_OK;
+    map = ngx_http_snap_replay_map;
+
+    if (map == NULL || map->cycle != cycle) {
+        map = ngx_pcalloc(cycle->pool, sizeof(ngx_http_snap_replay_map_t));
+        if (map == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_array_init(&map->zones, cycle->pool, 2,
+                           sizeof(ngx_shm_zone_t *))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        map->cycle = cycle;
+        map->start = ngx_current_msec;
+
+        map->event.handler = ngx_http_snap_replay_map_handler;
+        map->event.data = map;
+        map->event.log = cycle->log;
+        /* a worker that is shutting down does not wait for it */
+        map->event.cancelable = 1;
+
+        ngx_add_timer(&map->event, 0);
+
+        ngx_http_snap_replay_map = map;
     }
 
-    map = ngx_pcalloc(cycle->pool, sizeof(ngx_http_snap_replay_map_t));
-    if (map == NULL) {
+    z = ngx_array_push(&map->zones);
+    if (z == NULL) {
         return NGX_ERROR;
     }
 
-    map->smcf = smcf;
-    map->start = ngx_current_msec;
-
-    map->event.handler = ngx_http_snap_replay_map_handler;
-    map->event.data = map;
-    map->event.log = cycle->log;
-    /* a worker that is shutting down does not wait for it */
-    map->event.cancelable = 1;
-
-    ngx_add_timer(&map->event, 0);
+    *z = entry->shm_zone;
 
     return NGX_OK;
 }
@@ -391,15 +431,15 @@ ngx_http_snap_replay_zones_map(ngx_cycle_t *cycle,
 /*
  * How long past the end of its day an entry is kept: the largest skew of
  * any location recording into the zone, since the zone was made (across
- * reloads).  A store that keeps ids elsewhere too keeps them as long.
+ * reloads), and the margin.  A store over the zone keeps ids as long.
  */
 
 time_t
-ngx_http_snap_replay_zone_skew(ngx_shm_zone_t *shm_zone)
+ngx_http_snap_store_zone_kept(ngx_http_snap_zone_t *entry)
 {
     ngx_http_snap_replay_zone_t  *zone;
 
-    zone = shm_zone->data;
+    zone = entry->shm_zone->data;
 
     return zone->sh->skew + NGX_HTTP_SNAP_REPLAY_MARGIN;
 }
@@ -407,10 +447,11 @@ ngx_http_snap_replay_zone_skew(ngx_shm_zone_t *shm_zone)
 
 /* for the metrics: live ids, and how many the empty zone holds */
 
-void
-ngx_http_snap_replay_zone_stats(ngx_shm_zone_t *shm_zone, ngx_uint_t *live,
+static void
+ngx_http_snap_store_zone_gauge(void *data, ngx_uint_t *live,
     ngx_uint_t *capacity)
 {
+    ngx_shm_zone_t               *shm_zone = data;
     ngx_http_snap_replay_zone_t  *zone;
 
     zone = shm_zone->data;
@@ -427,8 +468,8 @@ ngx_http_snap_replay_zone_stats(ngx_shm_zone_t *shm_zone, ngx_uint_t *live,
  * ahead of the locked lookup, which would otherwise wait for it.
  */
 
-static void
-ngx_http_snap_replay_shm_prepare(ngx_http_snap_replay_conf_t *rpc,
+void
+ngx_http_snap_store_zone_prepare(ngx_http_snap_zone_t *entry,
     ngx_http_snap_replay_key_t *key)
 {
     size_t                        len;
@@ -437,7 +478,7 @@ ngx_http_snap_replay_shm_prepare(ngx_http_snap_replay_conf_t *rpc,
                                       + NGX_HTTP_SNAP_LONG_ID_MAX];
     ngx_http_snap_replay_zone_t  *zone;
 
-    zone = rpc->zone->data;
+    zone = entry->shm_zone->data;
 
     /* ids are checked to be no longer; the comparison reads them whole */
     len = ngx_min(key->id.len, NGX_HTTP_SNAP_LONG_ID_MAX);
@@ -662,20 +703,22 @@ ngx_http_snap_replay_day(ngx_http_snap_replay_zone_t *zone, int64_t day,
 /*
  * Called only once every other check has passed, so a forged request can
  * never use up a real partner's X-EXTERNAL-ID.  The lookup and the insert
- * happen under one lock: of two identical requests, one wins.
+ * happen under one lock: of two identical requests, one wins.  The entry
+ * made, and its stamp, go into the key, for this request's release.  It
+ * always answers at once.
  */
 
-static ngx_int_t
-ngx_http_snap_replay_shm_record(ngx_http_request_t *r,
-    ngx_http_snap_replay_conf_t *rpc, ngx_http_snap_replay_key_t *key,
-    time_t skew, ngx_uint_t *reason)
+ngx_int_t
+ngx_http_snap_store_zone_record(ngx_http_request_t *r,
+    ngx_http_snap_zone_t *entry, ngx_http_snap_replay_key_t *key,
+    ngx_http_snap_store_done_pt done, void *data, ngx_uint_t *reason)
 {
     time_t                         now;
     ngx_http_snap_replay_day_t    *d;
     ngx_http_snap_replay_zone_t   *zone;
     ngx_http_snap_replay_node_t   *rn, **bucket;
 
-    zone = rpc->zone->data;
+    zone = entry->shm_zone->data;
     now = ngx_time();
 
     ngx_shmtx_lock(&zone->shpool->mutex);
@@ -713,6 +756,10 @@ ngx_http_snap_replay_shm_record(ngx_http_request_t *r,
 
     zone->sh->full = 0;
 
+    rn->stamp = ++zone->sh->stamp;
+    key->entry = rn;
+    key->stamp = rn->stamp;
+
     rn->hash = key->hash;
     rn->len = (u_char) key->id.len;
     rn->day = key->day;
@@ -733,20 +780,30 @@ ngx_http_snap_replay_shm_record(ngx_http_request_t *r,
 }
 
 
-static void
-ngx_http_snap_replay_shm_release(ngx_http_request_t *r,
-    ngx_http_snap_replay_conf_t *rpc, ngx_http_snap_replay_key_t *key)
+/*
+ * This request's own entry, and only it, while it is still there: not
+ * another request's record of the same id made since this one's was
+ * released, nor an entry in the slot this one's had.
+ */
+
+void
+ngx_http_snap_store_zone_release(ngx_http_request_t *r,
+    ngx_http_snap_zone_t *entry, ngx_http_snap_replay_key_t *key)
 {
     ngx_http_snap_replay_zone_t   *zone;
     ngx_http_snap_replay_node_t   *rn, **link;
 
-    zone = rpc->zone->data;
+    if (key->entry == NULL) {
+        return;
+    }
+
+    zone = entry->shm_zone->data;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     link = ngx_http_snap_replay_lookup(zone, key);
 
-    if (link) {
+    if (link && *link == key->entry && (*link)->stamp == key->stamp) {
         rn = *link;
         *link = rn->next;
 
@@ -757,4 +814,6 @@ ngx_http_snap_replay_shm_release(ngx_http_request_t *r,
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    key->entry = NULL;
 }
