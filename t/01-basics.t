@@ -114,7 +114,7 @@ EOF
 $t2->config_fails($hmac_only,
     qr/snap_client "QoinSnap" has no secret_file, and the HMAC "snap_verify" in \S+nginx\.conf:\d+ would refuse all its requests: give it secret_file=/,
     'a partner without a secret in front of HMAC locations only');
-my ($ok, $out) = $t2->test_config($hmac_only
+($ok, $out) = $t2->test_config($hmac_only
     =~ s/(location \/hmac)/location \/rsa { snap_verify 52 signature=rsa; }\n        $1/r);
 ok($ok, 'beside an RSA location, it may be an RSA-only partner');
 like($out, qr/\[warn\].*snap_client "QoinSnap" has no secret_file: the HMAC "snap_verify" locations \(\S+nginx\.conf:\d+\) will refuse all its requests/,
@@ -143,7 +143,7 @@ $t3->run(<<"EOF");
     }
 EOF
 my $tok = $t3->get_token($p);
-my $r = $t3->snap($p, path => '/notify', token => $tok, body => '{}',
+$r = $t3->snap($p, path => '/notify', token => $tok, body => '{}',
     secret => 'wrong');
 is($r->{status}, 401, 'a forged notification');
 my $stock = $t3->read_file('stock.log');
