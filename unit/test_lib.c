@@ -885,6 +885,161 @@ test_resp(void)
 }
 
 
+/* a whole reply parsed from a C string */
+static int
+reply_of(const char *in, ngx_http_snap_resp_reply_t *r)
+{
+    return ngx_http_snap_resp_parse((const unsigned char *) in, strlen(in), r)
+           == (long) strlen(in);
+}
+
+
+static void
+sentinel_is(const char *in, int rc, const char *host, unsigned port,
+    const char *name)
+{
+    int                         got;
+    size_t                      len;
+    unsigned                    p;
+    const unsigned char        *h;
+    ngx_http_snap_resp_reply_t  r;
+
+    h = NULL;
+
+    got = reply_of(in, &r)
+          ? ngx_http_snap_redis_sentinel_master(&r, &h, &len, &p)
+          : -100;
+
+    ok(got == rc
+       && (rc != NGX_HTTP_SNAP_LIB_OK
+           || (len == strlen(host) && (len == 0 || memcmp(h, host, len) == 0)
+               && p == port)),
+       name);
+}
+
+
+static void
+test_primary(void)
+{
+    size_t                      n;
+    ngx_http_snap_resp_reply_t  r, e[4];
+
+    ok(reply_of("*3\r\n$1\r\na\r\n*2\r\n:1\r\n:2\r\n$2\r\nbc\r\n", &r)
+       && (n = ngx_http_snap_resp_elements(&r, e, 4)) == 3
+       && e[0].type == NGX_HTTP_SNAP_RESP_BULK && e[0].len == 1
+       && e[1].type == NGX_HTTP_SNAP_RESP_ARRAY && e[1].integer == 2
+       && e[2].type == NGX_HTTP_SNAP_RESP_BULK && e[2].len == 2
+       && memcmp(e[2].str, "bc", 2) == 0,
+       "resp: an array's elements, a nested array whole");
+    ok(reply_of("*3\r\n:1\r\n:2\r\n:3\r\n", &r)
+       && ngx_http_snap_resp_elements(&r, e, 2) == 2 && e[1].integer == 2,
+       "resp: only the elements asked for");
+    ok(reply_of(":1\r\n", &r) && ngx_http_snap_resp_elements(&r, e, 2) == 0,
+       "resp: no elements in what is no array");
+    ok(reply_of("*0\r\n", &r) && ngx_http_snap_resp_elements(&r, e, 2) == 0,
+       "resp: none in an empty array");
+
+#define err_is(s, kind, name)                                                \
+    ok(ngx_http_snap_redis_error((const unsigned char *) s, sizeof(s) - 1)   \
+       == NGX_HTTP_SNAP_REDIS_ERR_##kind, name)
+
+    err_is("READONLY You can't write against a read only replica.", READONLY,
+           "redis: -READONLY is a replica");
+    err_is("LOADING Redis is loading the dataset in memory", LOADING,
+           "redis: -LOADING");
+    err_is("MASTERDOWN Link with MASTER is down and "
+           "replica-serve-stale-data is set to 'no'.", MASTERDOWN,
+           "redis: -MASTERDOWN");
+    err_is("MOVED 3999 127.0.0.1:6381", CLUSTER, "redis: -MOVED is cluster");
+    err_is("ASK 3999 127.0.0.1:6381", CLUSTER, "redis: -ASK is cluster");
+    err_is("CROSSSLOT Keys in request don't hash to the same slot", CLUSTER,
+           "redis: -CROSSSLOT is cluster");
+    err_is("CLUSTERDOWN The cluster is down", CLUSTER,
+           "redis: -CLUSTERDOWN is cluster");
+    err_is("ERR SELECT is not allowed in cluster mode", CLUSTER,
+           "redis: SELECT refused in cluster mode");
+    err_is("NOREPLICAS Not enough good replicas to write.", NOREPLICAS,
+           "redis: -NOREPLICAS");
+    err_is("ERR wrong number of arguments", OTHER, "redis: another error");
+    err_is("READONLYX", OTHER, "redis: a prefix is a whole word");
+    err_is("READ", OTHER, "redis: a part of a prefix is not it");
+    err_is("", OTHER, "redis: an empty error");
+
+    ok(reply_of("*3\r\n$6\r\nmaster\r\n:3129\r\n*1\r\n*3\r\n"
+                "$9\r\n127.0.0.1\r\n$4\r\n9001\r\n$4\r\n3129\r\n", &r)
+       && ngx_http_snap_redis_master_ok(&r) == 1,
+       "redis: ROLE of a primary, with a replica");
+    ok(reply_of("*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n", &r)
+       && ngx_http_snap_redis_master_ok(&r) == 1,
+       "redis: ROLE of a primary alone");
+    ok(reply_of("*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:9000\r\n"
+                "$9\r\nconnected\r\n:3167\r\n", &r)
+       && ngx_http_snap_redis_master_ok(&r) == 0,
+       "redis: ROLE of a replica");
+    ok(reply_of("*2\r\n$8\r\nsentinel\r\n*1\r\n$8\r\nmymaster\r\n", &r)
+       && ngx_http_snap_redis_master_ok(&r) == 0,
+       "redis: ROLE of a Sentinel");
+    ok(reply_of("$6\r\nmaster\r\n", &r)
+       && ngx_http_snap_redis_master_ok(&r) == 0,
+       "redis: \"master\" outside an array is no ROLE answer");
+    ok(reply_of("*1\r\n$7\r\nmasterx\r\n", &r)
+       && ngx_http_snap_redis_master_ok(&r) == 0,
+       "redis: nor a longer word");
+    ok(reply_of("-ERR unknown command 'ROLE'\r\n", &r)
+       && ngx_http_snap_redis_master_ok(&r) == 0,
+       "redis: nor an error");
+
+    sentinel_is("*2\r\n$9\r\n127.0.0.1\r\n$4\r\n6380\r\n",
+                NGX_HTTP_SNAP_LIB_OK, "127.0.0.1", 6380,
+                "sentinel: the primary's address");
+    sentinel_is("*2\r\n$7\r\n::1%eth\r\n$4\r\n6380\r\n",
+                NGX_HTTP_SNAP_LIB_INVALID, NULL, 0,
+                "sentinel: a host with a byte no host has");
+    sentinel_is("*2\r\n$3\r\n::1\r\n$5\r\n65535\r\n",
+                NGX_HTTP_SNAP_LIB_OK, "::1", 65535, "sentinel: IPv6");
+    sentinel_is("*2\r\n$14\r\nredis-1.local_\r\n$2\r\n80\r\n",
+                NGX_HTTP_SNAP_LIB_OK, "redis-1.local_", 80,
+                "sentinel: a host name");
+    sentinel_is("*-1\r\n", NGX_HTTP_SNAP_LIB_OK, "", 0,
+                "sentinel: the null answer, a name it does not know");
+    sentinel_is("*2\r\n$9\r\n127.0.0.1\r\n$5\r\n65536\r\n",
+                NGX_HTTP_SNAP_LIB_INVALID, NULL, 0,
+                "sentinel: a port over 65535");
+    sentinel_is("*2\r\n$9\r\n127.0.0.1\r\n$1\r\n0\r\n",
+                NGX_HTTP_SNAP_LIB_INVALID, NULL, 0, "sentinel: port 0");
+    sentinel_is("*2\r\n$9\r\n127.0.0.1\r\n$5\r\n06380\r\n",
+                NGX_HTTP_SNAP_LIB_INVALID, NULL, 0,
+                "sentinel: a port with a leading zero");
+    sentinel_is("*2\r\n$9\r\n127.0.0.1\r\n:6380\r\n",
+                NGX_HTTP_SNAP_LIB_INVALID, NULL, 0,
+                "sentinel: a port that is no bulk string");
+    sentinel_is("*3\r\n$9\r\n127.0.0.1\r\n$4\r\n6380\r\n$1\r\nx\r\n",
+                NGX_HTTP_SNAP_LIB_INVALID, NULL, 0,
+                "sentinel: three elements");
+    sentinel_is("*2\r\n$0\r\n\r\n$4\r\n6380\r\n",
+                NGX_HTTP_SNAP_LIB_INVALID, NULL, 0, "sentinel: no host");
+    sentinel_is("-ERR No such master with that name\r\n",
+                NGX_HTTP_SNAP_LIB_INVALID, NULL, 0, "sentinel: an error");
+    sentinel_is("$-1\r\n", NGX_HTTP_SNAP_LIB_OK, "", 0,
+                "sentinel: the null bulk, as the null array");
+
+#define cluster_is(s, want, name)                                            \
+    ok(ngx_http_snap_redis_cluster_ok((const unsigned char *) s,             \
+                                      sizeof(s) - 1) == want, name)
+
+    cluster_is("# Cluster\r\ncluster_enabled:1\r\n", 1,
+               "redis: INFO cluster of a cluster node");
+    cluster_is("# Cluster\r\ncluster_enabled:0\r\n", 0,
+               "redis: INFO cluster of a standalone server");
+    cluster_is("cluster_enabled:1", 1, "redis: the line alone");
+    cluster_is("# Cluster\r\ncluster_enabled:10\r\n", 0,
+               "redis: a longer value is not 1");
+    cluster_is("# x_cluster_enabled:1\r\n", 0,
+               "redis: only at the start of a line");
+    cluster_is("", 0, "redis: nothing");
+}
+
+
 static void
 query_is(const char *in, const char *want, const char *name)
 {
@@ -1229,6 +1384,7 @@ main(void)
     test_json();
     test_prepared_keys();
     test_resp();
+    test_primary();
     test_query();
     test_escape();
     test_outbound();

@@ -20,6 +20,7 @@
 #include "ngx_http_snap_jwt.h"
 #include "ngx_http_snap_minify.h"
 #include "ngx_http_snap_outbound.h"
+#include "ngx_http_snap_primary.h"
 #include "ngx_http_snap_prom.h"
 #include "ngx_http_snap_query.h"
 #include "ngx_http_snap_random.h"

@@ -169,7 +169,7 @@ static long
 ngx_http_snap_resp_value(const unsigned char *p, size_t len,
     ngx_http_snap_resp_reply_t *reply, int depth)
 {
-    long                        line, n, used;
+    long                        line, n, used, head;
     int64_t                     i, v;
     ngx_http_snap_resp_reply_t  elem;
 
@@ -242,6 +242,8 @@ ngx_http_snap_resp_value(const unsigned char *p, size_t len,
             return -1;
         }
 
+        head = used;
+
         for (i = 0; i < v; i++) {
             n = ngx_http_snap_resp_value(p + used, len - used, &elem,
                                          depth + 1);
@@ -254,12 +256,48 @@ ngx_http_snap_resp_value(const unsigned char *p, size_t len,
 
         reply->type = NGX_HTTP_SNAP_RESP_ARRAY;
         reply->integer = v;
-        reply->str = NULL;
-        reply->len = 0;
+        reply->str = p + head;
+        reply->len = (size_t) (used - head);
 
         return used;
 
     default:
         return -1;
     }
+}
+
+
+/*
+ * The first n elements of a whole array reply, each a reply of its own (a
+ * nested array's elements are its own, as above): how many there were.
+ */
+
+size_t
+ngx_http_snap_resp_elements(const ngx_http_snap_resp_reply_t *array,
+    ngx_http_snap_resp_reply_t *elts, size_t n)
+{
+    long                  m;
+    size_t                i, len;
+    const unsigned char  *p;
+
+    if (array->type != NGX_HTTP_SNAP_RESP_ARRAY) {
+        return 0;
+    }
+
+    p = array->str;
+    len = array->len;
+
+    for (i = 0; i < n && (int64_t) i < array->integer; i++) {
+        m = ngx_http_snap_resp_value(p, len, &elts[i], 1);
+
+        /* a whole array's elements are whole: only a caller's bad array */
+        if (m <= 0) {
+            return i;
+        }
+
+        p += m;
+        len -= (size_t) m;
+    }
+
+    return i;
 }
