@@ -33,6 +33,7 @@ typedef enum {
     NGX_HTTP_SNAP_M_STORE_ERRORS,
     NGX_HTTP_SNAP_M_FALLBACKS,
     NGX_HTTP_SNAP_M_LATENCY,
+    NGX_HTTP_SNAP_M_PRIMARY,
     NGX_HTTP_SNAP_M_OUTBOUND,
     NGX_HTTP_SNAP_M_FETCHES,
     NGX_HTTP_SNAP_M_FAMILIES
@@ -56,10 +57,16 @@ typedef struct {
     ngx_uint_t                  nlabels;
     ngx_http_snap_prom_label_t  labels[NGX_HTTP_SNAP_PROM_LABELS];
     ngx_atomic_t               *values;
-    /* a replay zone's gauge: read at each scrape, not counted */
-    ngx_http_snap_metrics_gauge_pt  gauge;
-    void                           *data;
+    /* read at each scrape, not counted: a replay zone's gauge, a Redis
+     * store's primary (its address a label of the sample) */
+    ngx_http_snap_metrics_gauge_pt    gauge;
+    ngx_http_snap_metrics_primary_pt  primary;
+    void                             *data;
 } ngx_http_snap_series_t;
+
+
+#define ngx_http_snap_series_counted(s)                                      \
+    ((s)->gauge == NULL && (s)->primary == NULL)
 
 
 /* a replay zone a room registered, and how to read its gauges */
@@ -68,6 +75,14 @@ typedef struct {
     ngx_http_snap_metrics_gauge_pt  gauge;
     void                           *data;
 } ngx_http_snap_metrics_zone_t;
+
+
+/* a Redis store a room registered, and how to read its primary */
+typedef struct {
+    ngx_str_t                         zone;
+    ngx_http_snap_metrics_primary_pt  primary;
+    void                             *data;
+} ngx_http_snap_metrics_store_t;
 
 
 /*
@@ -120,7 +135,7 @@ struct ngx_http_snap_metrics_s {
 
     /* what the rooms registered: replay zones, Redis stores, providers */
     ngx_array_t                 zones;   /* ngx_http_snap_metrics_zone_t */
-    ngx_array_t                 stores;       /* ngx_str_t */
+    ngx_array_t                 stores;  /* ngx_http_snap_metrics_store_t */
     ngx_array_t                 providers;    /* ngx_str_t */
 
     ngx_str_t                   endpoint_file;   /* the first snap_metrics */
@@ -196,6 +211,9 @@ static ngx_http_snap_family_t  ngx_http_snap_families[] = {
       "(on_error=local)." },
     { "snap_replay_store_seconds", NGX_HTTP_SNAP_M_HISTOGRAM,
       "Round-trip time of the replay zone's Redis writes." },
+    { "snap_replay_store_primary", NGX_HTTP_SNAP_M_GAUGE,
+      "The Redis primary of the replay zone: 1 while in use by the worker "
+      "that answers, 0 for the last one when none is." },
     { "snap_outbound_requests_total", NGX_HTTP_SNAP_M_COUNTER,
       "Requests snap_sign signed for a provider, or refused, by outcome." },
     { "snap_outbound_token_fetches_total", NGX_HTTP_SNAP_M_COUNTER,
@@ -207,7 +225,11 @@ static ngx_str_t  ngx_http_snap_store_kinds[] = {
     ngx_string("down"),
     ngx_string("timeout"),
     ngx_string("closed"),
-    ngx_string("error_reply")
+    ngx_string("error_reply"),
+    ngx_string("readonly"),
+    ngx_string("loading"),
+    ngx_string("failover"),
+    ngx_string("wait")
 };
 
 static ngx_str_t  ngx_http_snap_fetch_outcomes[] = {
@@ -235,6 +257,8 @@ static ngx_int_t ngx_http_snap_metrics_expire(ngx_http_snap_metrics_t *m,
 static size_t ngx_http_snap_metrics_write(ngx_http_snap_metrics_t *m,
     u_char *dst);
 static size_t ngx_http_snap_metrics_histogram(ngx_http_snap_series_t *s,
+    u_char *dst);
+static size_t ngx_http_snap_metrics_primary(ngx_http_snap_series_t *s,
     u_char *dst);
 static ngx_int_t ngx_http_snap_metrics_handler(ngx_http_request_t *r);
 static ngx_http_snap_metrics_t *ngx_http_snap_metrics_get(
@@ -274,7 +298,8 @@ ngx_http_snap_metrics_conf(ngx_conf_t *cf)
     if (ngx_array_init(&m->zones, cf->pool, 2,
                        sizeof(ngx_http_snap_metrics_zone_t))
         != NGX_OK
-        || ngx_array_init(&m->stores, cf->pool, 1, sizeof(ngx_str_t))
+        || ngx_array_init(&m->stores, cf->pool, 1,
+                          sizeof(ngx_http_snap_metrics_store_t))
            != NGX_OK
         || ngx_array_init(&m->providers, cf->pool, 1, sizeof(ngx_str_t))
            != NGX_OK)
@@ -390,10 +415,11 @@ ngx_http_snap_metrics_add_zone(ngx_conf_t *cf, ngx_str_t *name,
 /* a Redis store's series, by its zone: its index among them */
 
 ngx_int_t
-ngx_http_snap_metrics_add_store(ngx_conf_t *cf, ngx_str_t *zone)
+ngx_http_snap_metrics_add_store(ngx_conf_t *cf, ngx_str_t *zone,
+    ngx_http_snap_metrics_primary_pt primary, void *data)
 {
-    ngx_str_t                *s;
-    ngx_http_snap_metrics_t  *m;
+    ngx_http_snap_metrics_t        *m;
+    ngx_http_snap_metrics_store_t  *s;
 
     m = ngx_http_snap_metrics_conf(cf);
     if (m == NULL) {
@@ -405,7 +431,9 @@ ngx_http_snap_metrics_add_store(ngx_conf_t *cf, ngx_str_t *zone)
         return NGX_ERROR;
     }
 
-    *s = *zone;
+    s->zone = *zone;
+    s->primary = primary;
+    s->data = data;
 
     return m->stores.nelts - 1;
 }
@@ -474,13 +502,14 @@ ngx_http_snap_metrics_init(ngx_conf_t *cf)
 {
     u_char                        *p;
     ngx_str_t                     *code, *partner, *service, *outcome;
-    ngx_str_t                     *stores, *prov;
+    ngx_str_t                     *prov;
     ngx_uint_t                     i, k, o, e, s, *sc, nclients;
     ngx_http_snap_client_t        *clients;
     ngx_http_snap_metrics_t       *m;
     ngx_http_snap_series_t        *last;
     ngx_http_snap_main_conf_t     *smcf;
     ngx_http_snap_metrics_zone_t  *zones;
+    ngx_http_snap_metrics_store_t *stores;
 
     smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_snap_module);
     m = smcf->metrics;
@@ -600,17 +629,23 @@ ngx_http_snap_metrics_init(ngx_conf_t *cf)
 
     stores = m->stores.elts;
 
-    for (k = NGX_HTTP_SNAP_M_ROUND_TRIPS; k <= NGX_HTTP_SNAP_M_LATENCY; k++) {
+    for (k = NGX_HTTP_SNAP_M_ROUND_TRIPS; k <= NGX_HTTP_SNAP_M_PRIMARY; k++) {
         m->first[k] = m->series.nelts;
 
         for (i = 0; i < m->stores.nelts; i++) {
 
             if (k != NGX_HTTP_SNAP_M_STORE_ERRORS) {
                 if (ngx_http_snap_metrics_add(cf, m, k, 1,
-                                              "zone", &stores[i])
+                                              "zone", &stores[i].zone)
                     != NGX_OK)
                 {
                     return NGX_ERROR;
+                }
+
+                if (k == NGX_HTTP_SNAP_M_PRIMARY) {
+                    last = m->series.elts;
+                    last[m->series.nelts - 1].primary = stores[i].primary;
+                    last[m->series.nelts - 1].data = stores[i].data;
                 }
 
                 continue;
@@ -618,7 +653,7 @@ ngx_http_snap_metrics_init(ngx_conf_t *cf)
 
             for (e = 0; e < NGX_HTTP_SNAP_STORE_KINDS; e++) {
                 if (ngx_http_snap_metrics_add(cf, m, k, 2,
-                                              "zone", &stores[i], "kind",
+                                              "zone", &stores[i].zone, "kind",
                                               &ngx_http_snap_store_kinds[e])
                     != NGX_OK)
                 {
@@ -783,7 +818,7 @@ ngx_http_snap_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     missing = 0;
 
     for (i = 0; i < m->series.nelts; i++) {
-        if (s[i].gauge) {
+        if (!ngx_http_snap_series_counted(&s[i])) {
             continue;
         }
 
@@ -802,7 +837,7 @@ ngx_http_snap_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     need = 0;
 
     for (i = 0; missing && i < m->series.nelts; i++) {
-        if (s[i].gauge || s[i].values) {
+        if (!ngx_http_snap_series_counted(&s[i]) || s[i].values) {
             continue;
         }
 
@@ -813,7 +848,9 @@ ngx_http_snap_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
             /* what the rest needs, for the message */
             for (i++; i < m->series.nelts; i++) {
-                if (s[i].gauge == NULL && s[i].values == NULL) {
+                if (ngx_http_snap_series_counted(&s[i])
+                    && s[i].values == NULL)
+                {
                     need += ngx_http_snap_metrics_need(m, &s[i]);
                 }
             }
@@ -1305,6 +1342,11 @@ ngx_http_snap_metrics_write(ngx_http_snap_metrics_t *m, u_char *dst)
             continue;
         }
 
+        if (s[i].primary) {
+            n += ngx_http_snap_metrics_primary(&s[i], dst ? dst + n : NULL);
+            continue;
+        }
+
         if (dst == NULL) {
             v = UINT64_MAX;
 
@@ -1321,6 +1363,47 @@ ngx_http_snap_metrics_write(ngx_http_snap_metrics_t *m, u_char *dst)
     }
 
     return n;
+}
+
+
+/*
+ * A store's primary: its address a label the sample carries.  Sized with
+ * the longest address an escape could make, so that the sizing pass
+ * holds whatever the address is by the writing one.
+ */
+
+static size_t
+ngx_http_snap_metrics_primary(ngx_http_snap_series_t *s, u_char *dst)
+{
+    ngx_int_t                    rc;
+    ngx_str_t                    address;
+    ngx_http_snap_family_t      *f;
+    ngx_http_snap_prom_label_t   labels[NGX_HTTP_SNAP_PROM_LABELS + 1];
+
+    static u_char  widest[2 * NGX_SOCKADDR_STRLEN];
+
+    f = &ngx_http_snap_families[s->family];
+
+    if (dst == NULL) {
+        rc = 1;
+        address.data = widest;
+        address.len = sizeof(widest);
+
+    } else {
+        rc = s->primary(s->data, &address);
+
+        if (rc == NGX_DECLINED) {
+            return 0;
+        }
+    }
+
+    ngx_memcpy(labels, s->labels, s->nlabels * sizeof(labels[0]));
+    labels[s->nlabels].name = "address";
+    labels[s->nlabels].value = address.data;
+    labels[s->nlabels].len = address.len;
+
+    return ngx_http_snap_prom_sample(dst, f->name, NULL, labels,
+                                     s->nlabels + 1, rc ? 1 : 0, 0);
 }
 
 

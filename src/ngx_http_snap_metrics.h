@@ -24,6 +24,10 @@ typedef enum {
     NGX_HTTP_SNAP_STORE_TIMEOUT,
     NGX_HTTP_SNAP_STORE_CLOSED,       /* the connection broke */
     NGX_HTTP_SNAP_STORE_REPLY,        /* an error reply */
+    NGX_HTTP_SNAP_STORE_READONLY,     /* -READONLY: a replica */
+    NGX_HTTP_SNAP_STORE_LOADING,      /* -LOADING */
+    NGX_HTTP_SNAP_STORE_FAILOVER,     /* the primary moved, or is moving */
+    NGX_HTTP_SNAP_STORE_WAIT,         /* fewer replicas than wait= */
     NGX_HTTP_SNAP_STORE_KINDS
 } ngx_http_snap_store_error_e;
 
@@ -46,6 +50,13 @@ typedef enum {
 typedef void (*ngx_http_snap_metrics_gauge_pt)(void *data, ngx_uint_t *live,
     ngx_uint_t *capacity);
 
+/*
+ * A Redis store's primary, read when the endpoint is scraped: 1 and its
+ * address while in use, 0 and the last one's, or NGX_DECLINED for none.
+ */
+typedef ngx_int_t (*ngx_http_snap_metrics_primary_pt)(void *data,
+    ngx_str_t *address);
+
 
 char *ngx_http_snap_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -53,7 +64,8 @@ char *ngx_http_snap_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 ngx_int_t ngx_http_snap_metrics_add_zone(ngx_conf_t *cf, ngx_str_t *name,
     ngx_http_snap_metrics_gauge_pt gauge, void *data);
-ngx_int_t ngx_http_snap_metrics_add_store(ngx_conf_t *cf, ngx_str_t *zone);
+ngx_int_t ngx_http_snap_metrics_add_store(ngx_conf_t *cf, ngx_str_t *zone,
+    ngx_http_snap_metrics_primary_pt primary, void *data);
 ngx_int_t ngx_http_snap_metrics_add_provider(ngx_conf_t *cf,
     ngx_str_t *name);
 ngx_int_t ngx_http_snap_metrics_service(ngx_conf_t *cf, ngx_uint_t code);

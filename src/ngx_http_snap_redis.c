@@ -2,79 +2,120 @@
 /*
  * Copyright (C) ngx_http_snap_module authors
  *
- * A RESP2 client on nginx's own connection code, in the shape nchan's
- * store keeps to: one persistent connection per worker and server opened
- * when the worker starts, commands pipelined into one buffer and replies
- * matched to them in order, every command still pending failed when the
- * connection breaks, AUTH and SELECT first on every connection (then what
- * its user queues on connect), reconnection with backoff and jitter.  A
- * command's handler is never called from inside the send that queued it:
- * a write that fails there fails the connection from a posted event.  The
- * address is resolved at configuration time: nothing here blocks.  Memory
- * is taken once per worker: the command slots and both buffers are
- * reused, so a request costs the client no allocation.
+ * A Redis client that keeps to the primary, as the Sentinel client spec
+ * (redis.io) has it: each ADDRESS in turn (ngx_http_snap_redis_locate.c)
+ * is either a Sentinel, asked for the primary's address on a connection
+ * of its own, or a candidate; on every connection to a candidate, AUTH
+ * and SELECT, then ROLE (a primary says "master") and INFO cluster (Redis
+ * Cluster is not supported), then what the client's user sends first.
+ * A primary the Sentinels named is theirs only if, once it said master,
+ * they still name it: a primary that hung and wakes up still a primary
+ * in its own view, after they promoted another, is left; and while it is
+ * in use they are asked again every second.
+ * After any failure, and whenever a reply says the server is no longer a
+ * writable primary (-READONLY, -LOADING, -MASTERDOWN), or its name now
+ * resolves elsewhere, the primary is found again: nothing waits for a
+ * reload.  Commands queue while it is being found, each within its
+ * timeout, so that a new worker or a failover refuses only what waits
+ * too long.
+ *
+ * The first failure of a burst is logged at error, the rest at info; the
+ * recovery once, at notice, or at warn when the primary has moved.
  */
 
 
 #include "ngx_http_snap_redis.h"
 
 
-#define NGX_HTTP_SNAP_REDIS_OUT       (64 * 1024)
-#define NGX_HTTP_SNAP_REDIS_IN        (16 * 1024)
-#define NGX_HTTP_SNAP_REDIS_BACKOFF   100
-#define NGX_HTTP_SNAP_REDIS_BACKOFF_MAX  5000
+#define NGX_HTTP_SNAP_REDIS_OUT          (64 * 1024)
+#define NGX_HTTP_SNAP_REDIS_IN           (16 * 1024)
+/* a Sentinel's question and answer */
+#define NGX_HTTP_SNAP_REDIS_ASK_BUF      4096
+
+/* while the primary is in use, the Sentinels are asked again this often */
+#define NGX_HTTP_SNAP_REDIS_WATCH        1000
+
+/*
+ * Between rounds of attempts, doubling up to a second, with jitter so
+ * that the workers of many nodes do not come back at once: a promoted
+ * replica is found within a second of the Sentinels' switch.
+ */
+#define NGX_HTTP_SNAP_REDIS_BACKOFF      100
+#define NGX_HTTP_SNAP_REDIS_BACKOFF_MAX  1000
 
 
-typedef struct {
-    ngx_queue_t                 queue;
-    ngx_http_snap_redis_pt      handler;
-    void                       *data;
-    ngx_msec_t                  deadline;
-} ngx_http_snap_redis_cmd_t;
+typedef enum {
+    NGX_HTTP_SNAP_REDIS_IDLE = 0,     /* the next round waits its turn */
+    NGX_HTTP_SNAP_REDIS_FIND,         /* an address asked of the locate */
+    NGX_HTTP_SNAP_REDIS_ASK,          /* a Sentinel, asked */
+    NGX_HTTP_SNAP_REDIS_HOST,         /* a Sentinel's answer, resolved */
+    NGX_HTTP_SNAP_REDIS_HELLO,        /* a candidate, its ROLE asked */
+    NGX_HTTP_SNAP_REDIS_CONFIRM,      /* the Sentinels asked again */
+    NGX_HTTP_SNAP_REDIS_READY         /* the primary */
+} ngx_http_snap_redis_state_e;
 
 
 struct ngx_http_snap_redis_s {
-    ngx_http_snap_redis_conf_t     *conf;
-    ngx_log_t                      *log;
-    ngx_peer_connection_t           peer;
-    ngx_connection_t               *c;           /* NULL: down */
-    ngx_buf_t                       out;
-    ngx_buf_t                       in;
-    ngx_queue_t                     pending;
-    ngx_queue_t                     free;
-    ngx_uint_t                      npending;
-    ngx_event_t                     timer;       /* the oldest command's */
-    ngx_event_t                     retry;
-    ngx_event_t                     fail;        /* a send's write failed */
-    ngx_msec_t                      backoff;
-    ngx_http_snap_redis_connect_pt  on_connect;
-    void                           *data;
-    unsigned                        connecting:1;
+    ngx_http_snap_redis_conf_t       *conf;
+    ngx_log_t                        *log;
+    ngx_http_snap_redis_link_t       *link;       /* to the primary */
+    ngx_http_snap_redis_link_t       *ask;        /* to a Sentinel */
+    ngx_http_snap_redis_link_conf_t   link_conf;
+    ngx_http_snap_redis_link_conf_t   ask_conf;
+    ngx_http_snap_redis_locate_t     *locate;
+    ngx_http_snap_redis_state_e       state;
+    ngx_http_snap_redis_burst_t       burst;
+    ngx_event_t                       retry;
+    ngx_event_t                       watch;      /* the Sentinels' */
+    ngx_msec_t                        backoff;
+    ngx_http_snap_redis_connect_pt    on_connect;
+    void                             *data;
+
+    ngx_str_t                         host;       /* a Sentinel's answer */
+    in_port_t                         port;
+    u_char                  host_data[NGX_HTTP_SNAP_REDIS_HOST_MAX];
+    ngx_str_t                         primary;    /* the last one in use */
+    u_char                  primary_data[NGX_SOCKADDR_STRLEN];
+
+    unsigned                          unknown:1;  /* to a Sentinel */
+    unsigned                          cluster:1;  /* said once */
 };
 
 
-static void ngx_http_snap_redis_connect(ngx_http_snap_redis_t *redis);
-static ngx_int_t ngx_http_snap_redis_queue(ngx_http_snap_redis_t *redis,
-    ngx_http_snap_resp_arg_t *args, size_t n, ngx_http_snap_redis_pt handler,
+static void ngx_http_snap_redis_start(ngx_http_snap_redis_t *redis);
+static void ngx_http_snap_redis_found(void *data,
+    ngx_http_snap_redis_addr_t *addr);
+static void ngx_http_snap_redis_moved(void *data);
+static ngx_int_t ngx_http_snap_redis_hello(ngx_http_snap_redis_t *redis);
+static ngx_int_t ngx_http_snap_redis_question(ngx_http_snap_redis_t *redis);
+static ngx_int_t ngx_http_snap_redis_auth(ngx_http_snap_redis_link_t *link,
+    ngx_str_t *user, ngx_str_t *password, ngx_http_snap_redis_pt handler,
     void *data);
-static void ngx_http_snap_redis_hello(void *data,
+static void ngx_http_snap_redis_refused(void *data,
     ngx_http_snap_redis_event_e event, ngx_http_snap_resp_reply_t *reply);
-#if (NGX_SSL)
-static void ngx_http_snap_redis_tls(ngx_http_snap_redis_t *redis);
-static void ngx_http_snap_redis_tls_done(ngx_connection_t *c);
-#endif
-static void ngx_http_snap_redis_connected(ngx_http_snap_redis_t *redis);
-static void ngx_http_snap_redis_write_handler(ngx_event_t *wev);
-static void ngx_http_snap_redis_read_handler(ngx_event_t *rev);
-static ngx_int_t ngx_http_snap_redis_flush(ngx_http_snap_redis_t *redis);
-static void ngx_http_snap_redis_timer_handler(ngx_event_t *ev);
+static void ngx_http_snap_redis_ask_refused(void *data,
+    ngx_http_snap_redis_event_e event, ngx_http_snap_resp_reply_t *reply);
+static void ngx_http_snap_redis_auth_failed(ngx_http_snap_redis_t *redis,
+    ngx_http_snap_redis_link_t *link, ngx_http_snap_redis_event_e event,
+    ngx_http_snap_resp_reply_t *reply, ngx_uint_t sentinel);
+static void ngx_http_snap_redis_role(void *data,
+    ngx_http_snap_redis_event_e event, ngx_http_snap_resp_reply_t *reply);
+static void ngx_http_snap_redis_info(void *data,
+    ngx_http_snap_redis_event_e event, ngx_http_snap_resp_reply_t *reply);
+static void ngx_http_snap_redis_answer(void *data,
+    ngx_http_snap_redis_event_e event, ngx_http_snap_resp_reply_t *reply);
+static void ngx_http_snap_redis_up(ngx_http_snap_redis_t *redis);
+static void ngx_http_snap_redis_ready_up(ngx_http_snap_redis_t *redis);
+static void ngx_http_snap_redis_ask_again(ngx_http_snap_redis_t *redis);
+static void ngx_http_snap_redis_watch_handler(ngx_event_t *ev);
+static void ngx_http_snap_redis_check(void *data,
+    ngx_http_snap_redis_link_t *link, ngx_http_snap_resp_reply_t *reply);
+static void ngx_http_snap_redis_end(void *data,
+    ngx_http_snap_redis_link_t *link);
+static void ngx_http_snap_redis_ask_end(void *data,
+    ngx_http_snap_redis_link_t *link);
+static void ngx_http_snap_redis_later(ngx_http_snap_redis_t *redis);
 static void ngx_http_snap_redis_retry_handler(ngx_event_t *ev);
-static void ngx_http_snap_redis_fail_handler(ngx_event_t *ev);
-static void ngx_http_snap_redis_done(ngx_http_snap_redis_t *redis,
-    ngx_http_snap_redis_event_e event, ngx_http_snap_resp_reply_t *reply);
-static void ngx_http_snap_redis_arm(ngx_http_snap_redis_t *redis);
-static void ngx_http_snap_redis_close(ngx_http_snap_redis_t *redis,
-    ngx_http_snap_redis_event_e event);
 
 
 ngx_http_snap_redis_t *
@@ -82,41 +123,55 @@ ngx_http_snap_redis_create(ngx_cycle_t *cycle,
     ngx_http_snap_redis_conf_t *conf, ngx_http_snap_redis_connect_pt on_connect,
     void *data)
 {
-    ngx_uint_t                  i;
-    ngx_http_snap_redis_t      *redis;
-    ngx_http_snap_redis_cmd_t  *cmds;
+    ngx_http_snap_redis_t            *redis;
+    ngx_http_snap_redis_link_conf_t  *lc;
 
     redis = ngx_pcalloc(cycle->pool, sizeof(ngx_http_snap_redis_t));
-    cmds = ngx_palloc(cycle->pool, NGX_HTTP_SNAP_REDIS_PENDING
-                                   * sizeof(ngx_http_snap_redis_cmd_t));
-    if (redis == NULL || cmds == NULL) {
+    if (redis == NULL) {
         return NULL;
     }
-
-    redis->out.start = ngx_palloc(cycle->pool, NGX_HTTP_SNAP_REDIS_OUT);
-    redis->in.start = ngx_palloc(cycle->pool, NGX_HTTP_SNAP_REDIS_IN);
-    if (redis->out.start == NULL || redis->in.start == NULL) {
-        return NULL;
-    }
-
-    redis->out.pos = redis->out.last = redis->out.start;
-    redis->out.end = redis->out.start + NGX_HTTP_SNAP_REDIS_OUT;
-    redis->in.pos = redis->in.last = redis->in.start;
-    redis->in.end = redis->in.start + NGX_HTTP_SNAP_REDIS_IN;
 
     redis->conf = conf;
     redis->log = cycle->log;
+    redis->on_connect = on_connect;
+    redis->data = data;
+    redis->backoff = NGX_HTTP_SNAP_REDIS_BACKOFF;
+    redis->host.data = redis->host_data;
+    redis->primary.data = redis->primary_data;
 
-    ngx_queue_init(&redis->pending);
-    ngx_queue_init(&redis->free);
+    lc = &redis->link_conf;
+    lc->label = &conf->label;
+    lc->timeout = conf->timeout;
+    lc->out = NGX_HTTP_SNAP_REDIS_OUT;
+    lc->in = NGX_HTTP_SNAP_REDIS_IN;
+#if (NGX_SSL)
+    lc->ssl = conf->ssl;
+    lc->ssl_verify = conf->ssl_verify;
+    lc->ssl_name = &conf->ssl_name;
+#endif
+    lc->burst = &redis->burst;
+    lc->end = ngx_http_snap_redis_end;
+    lc->check = ngx_http_snap_redis_check;
+    lc->data = redis;
 
-    for (i = 0; i < NGX_HTTP_SNAP_REDIS_PENDING; i++) {
-        ngx_queue_insert_tail(&redis->free, &cmds[i].queue);
+    redis->link = ngx_http_snap_redis_link_create(cycle, lc);
+    if (redis->link == NULL) {
+        return NULL;
     }
 
-    redis->timer.handler = ngx_http_snap_redis_timer_handler;
-    redis->timer.data = redis;
-    redis->timer.log = cycle->log;
+    if (conf->sentinel.len) {
+        redis->ask_conf = *lc;
+        redis->ask_conf.out = NGX_HTTP_SNAP_REDIS_ASK_BUF;
+        redis->ask_conf.in = NGX_HTTP_SNAP_REDIS_ASK_BUF;
+        redis->ask_conf.end = ngx_http_snap_redis_ask_end;
+        redis->ask_conf.check = NULL;
+
+        redis->ask = ngx_http_snap_redis_link_create(cycle,
+                                                     &redis->ask_conf);
+        if (redis->ask == NULL) {
+            return NULL;
+        }
+    }
 
     /* a worker waiting to reconnect may exit all the same */
     redis->retry.handler = ngx_http_snap_redis_retry_handler;
@@ -124,169 +179,69 @@ ngx_http_snap_redis_create(ngx_cycle_t *cycle,
     redis->retry.log = cycle->log;
     redis->retry.cancelable = 1;
 
-    redis->fail.handler = ngx_http_snap_redis_fail_handler;
-    redis->fail.data = redis;
-    redis->fail.log = cycle->log;
+    redis->watch.handler = ngx_http_snap_redis_watch_handler;
+    redis->watch.data = redis;
+    redis->watch.log = cycle->log;
+    redis->watch.cancelable = 1;
 
-    redis->backoff = NGX_HTTP_SNAP_REDIS_BACKOFF;
-    redis->on_connect = on_connect;
-    redis->data = data;
+    redis->locate = ngx_http_snap_redis_locate_create(cycle, &conf->servers,
+                                                      conf->resolver,
+                                                      conf->resolver_timeout,
+                                                      &conf->label,
+                                                      ngx_http_snap_redis_found,
+                                                      ngx_http_snap_redis_moved,
+                                                      redis);
+    if (redis->locate == NULL) {
+        return NULL;
+    }
 
-    ngx_http_snap_redis_connect(redis);
+    ngx_http_snap_redis_start(redis);
 
     return redis;
 }
 
 
+/* a round of attempts, from the ADDRESS that answered last */
+
+static void
+ngx_http_snap_redis_start(ngx_http_snap_redis_t *redis)
+{
+    redis->state = NGX_HTTP_SNAP_REDIS_FIND;
+    redis->unknown = 0;
+
+    if (redis->watch.timer_set) {
+        ngx_del_timer(&redis->watch);
+    }
+
+    ngx_http_snap_redis_locate_round(redis->locate);
+    ngx_http_snap_redis_locate_next(redis->locate);
+}
+
+
 /*
- * Whether a command can be queued now.  A quitting worker closes its idle
- * connection and retries no more, but still reads the requests it had
- * accepted: for those it connects again here.
+ * Whether a command can be queued now: on the primary, behind the checks
+ * of a new connection, or while the primary is being found.  Between two
+ * rounds of attempts, none is: a request is refused at once.  A quitting
+ * worker retries no more, but still reads the requests it had accepted:
+ * for those it starts again.
  */
 
 ngx_uint_t
 ngx_http_snap_redis_ready(ngx_http_snap_redis_t *redis)
 {
-    if (redis->c == NULL && (ngx_exiting || ngx_quit)) {
-        ngx_http_snap_redis_connect(redis);
-    }
-
-    return redis->c != NULL && !redis->c->error;
-}
-
-
-static void
-ngx_http_snap_redis_connect(ngx_http_snap_redis_t *redis)
-{
-    size_t                       n;
-    ngx_int_t                    rc;
-    ngx_str_t                    db;
-    ngx_connection_t            *c;
-    ngx_http_snap_redis_conf_t  *conf;
-    ngx_http_snap_resp_arg_t     args[3];
-    u_char                       buf[NGX_INT_T_LEN];
-
-    conf = redis->conf;
-
-    ngx_memzero(&redis->peer, sizeof(ngx_peer_connection_t));
-
-    redis->peer.sockaddr = conf->url.addrs[0].sockaddr;
-    redis->peer.socklen = conf->url.addrs[0].socklen;
-    redis->peer.name = &conf->url.addrs[0].name;
-    redis->peer.get = ngx_event_get_peer;
-    redis->peer.log = redis->log;
-    redis->peer.log_error = NGX_ERROR_ERR;
-
-    rc = ngx_event_connect_peer(&redis->peer);
-
-    if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
-        if (redis->peer.connection) {
-            ngx_close_connection(redis->peer.connection);
-        }
-
-        ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_DOWN);
-        return;
-    }
-
-    c = redis->peer.connection;
-
-    /* TLS keeps its state in the connection's pool: one per connection */
-    c->pool = ngx_create_pool(1024, redis->log);
-    if (c->pool == NULL) {
-        ngx_close_connection(c);
-        ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_DOWN);
-        return;
-    }
-
-    c->data = redis;
-    c->log = redis->log;
-    c->read->log = redis->log;
-    c->write->log = redis->log;
-    c->read->handler = ngx_http_snap_redis_read_handler;
-    c->write->handler = ngx_http_snap_redis_write_handler;
-
-    redis->c = c;
-    redis->connecting = (rc == NGX_AGAIN);
-
-    /* on every connection, ahead of any command */
-    if (conf->password.len) {
-        /* AUTH password, or AUTH user password for an ACL user */
-        n = 1;
-
-        args[0].data = (u_char *) "AUTH";
-        args[0].len = 4;
-
-        if (conf->user.len) {
-            args[n].data = conf->user.data;
-            args[n++].len = conf->user.len;
-        }
-
-        args[n].data = conf->password.data;
-        args[n++].len = conf->password.len;
-
-        if (ngx_http_snap_redis_queue(redis, args, n,
-                                      ngx_http_snap_redis_hello, redis)
-            != NGX_OK)
-        {
-            ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_DOWN);
-            return;
-        }
-    }
-
-    if (conf->db) {
-        db.data = buf;
-        db.len = ngx_sprintf(buf, "%ui", conf->db) - buf;
-
-        args[0].data = (u_char *) "SELECT";
-        args[0].len = 6;
-        args[1].data = db.data;
-        args[1].len = db.len;
-
-        if (ngx_http_snap_redis_queue(redis, args, 2,
-                                      ngx_http_snap_redis_hello, redis)
-            != NGX_OK)
-        {
-            ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_DOWN);
-            return;
-        }
-    }
-
-    /* what the client's user sends ahead of anything else */
-    if (redis->on_connect) {
-        redis->on_connect(redis, redis->data);
-    }
-
-    /* the connect itself times out like a command */
-    ngx_http_snap_redis_arm(redis);
-
-    if (rc == NGX_OK) {
-        redis->connecting = 1;
-        ngx_http_snap_redis_write_handler(c->write);
-    }
-}
-
-
-/* AUTH and SELECT: an error reply leaves the connection of no use */
-
-static void
-ngx_http_snap_redis_hello(void *data, ngx_http_snap_redis_event_e event,
-    ngx_http_snap_resp_reply_t *reply)
-{
-    ngx_http_snap_redis_t  *redis = data;
-
-    if (event != NGX_HTTP_SNAP_REDIS_REPLY
-        || reply->type != NGX_HTTP_SNAP_RESP_ERROR)
+    if (redis->state == NGX_HTTP_SNAP_REDIS_IDLE
+        && (ngx_exiting || ngx_quit) && !ngx_terminate)
     {
-        return;
+        if (redis->retry.timer_set) {
+            ngx_del_timer(&redis->retry);
+        }
+
+        ngx_http_snap_redis_start(redis);
     }
 
-    ngx_log_error(NGX_LOG_ERR, redis->log, 0,
-                  "snap: redis %V refused the connection's AUTH or "
-                  "SELECT: \"%*s\"", &redis->conf->url.url,
-                  ngx_min(reply->len, 128), reply->str);
-
-    /* closed from the read loop, once this reply is consumed */
-    redis->c->error = 1;
+    return redis->state != NGX_HTTP_SNAP_REDIS_IDLE
+           && (redis->state != NGX_HTTP_SNAP_REDIS_READY
+               || ngx_http_snap_redis_link_up(redis->link));
 }
 
 
@@ -299,480 +254,816 @@ ngx_http_snap_redis_send(ngx_http_snap_redis_t *redis,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_snap_redis_queue(redis, args, n, handler, data) != NGX_OK) {
+    if (ngx_http_snap_redis_link_queue(redis->link, args, n, handler, data)
+        != NGX_OK)
+    {
         return NGX_DECLINED;
     }
 
-    if (!redis->connecting && ngx_http_snap_redis_flush(redis) != NGX_OK) {
-        /*
-         * the write failed (the peer reset the connection, say): the
-         * command fails with every other one, from an event, as the caller
-         * may not be ready for its handler before this returns
-         */
-        redis->c->error = 1;
-
-        if (!redis->fail.posted) {
-            ngx_post_event(&redis->fail, &ngx_posted_events);
-        }
-    }
+    ngx_http_snap_redis_link_send(redis->link);
 
     return NGX_OK;
 }
 
-
-static void
-ngx_http_snap_redis_fail_handler(ngx_event_t *ev)
-{
-    ngx_http_snap_redis_t  *redis = ev->data;
-
-    if (redis->c) {
-        ngx_log_error(NGX_LOG_ERR, redis->log, 0,
-                      "snap: redis %V closed the connection",
-                      &redis->conf->url.url);
-        ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_CLOSED);
-    }
-}
-
-
-static ngx_int_t
-ngx_http_snap_redis_queue(ngx_http_snap_redis_t *redis,
-    ngx_http_snap_resp_arg_t *args, size_t n, ngx_http_snap_redis_pt handler,
-    void *data)
-{
-    size_t                      len;
-    ngx_queue_t                *q;
-    ngx_http_snap_redis_cmd_t  *cmd;
-
-    if (ngx_queue_empty(&redis->free)) {
-        ngx_log_error(NGX_LOG_WARN, redis->log, 0,
-                      "snap: redis %V has %d commands pending, refusing "
-                      "more", &redis->conf->url.url,
-                      NGX_HTTP_SNAP_REDIS_PENDING);
-        return NGX_DECLINED;
-    }
-
-    len = ngx_http_snap_resp_command_len(args, n);
-
-    if (redis->out.pos == redis->out.last) {
-        redis->out.pos = redis->out.last = redis->out.start;
-    }
-
-    if ((size_t) (redis->out.end - redis->out.last) < len) {
-        if ((size_t) (redis->out.end - redis->out.last
-                      + (redis->out.pos - redis->out.start))
-            < len)
-        {
-            return NGX_DECLINED;
-        }
-
-        redis->out.last = ngx_movemem(redis->out.start, redis->out.pos,
-                                      redis->out.last - redis->out.pos);
-        redis->out.pos = redis->out.start;
-    }
-
-    redis->out.last += ngx_http_snap_resp_command(redis->out.last, args, n);
-
-    q = ngx_queue_head(&redis->free);
-    ngx_queue_remove(q);
-
-    cmd = ngx_queue_data(q, ngx_http_snap_redis_cmd_t, queue);
-    cmd->handler = handler;
-    cmd->data = data;
-    cmd->deadline = ngx_current_msec + redis->conf->timeout;
-
-    ngx_queue_insert_tail(&redis->pending, q);
-    redis->npending++;
-
-    redis->c->idle = 0;
-
-    if (!redis->timer.timer_set) {
-        ngx_add_timer(&redis->timer, redis->conf->timeout);
-    }
-
-    return NGX_OK;
-}
-
-
-/* a request gone before its reply: its slot stays, since replies come in
- * order, but nothing is called for it */
 
 void
 ngx_http_snap_redis_forget(ngx_http_snap_redis_t *redis, void *data)
 {
-    ngx_queue_t                *q;
-    ngx_http_snap_redis_cmd_t  *cmd;
+    ngx_http_snap_redis_link_forget(redis->link, data);
+}
 
-    for (q = ngx_queue_head(&redis->pending);
-         q != ngx_queue_sentinel(&redis->pending);
-         q = ngx_queue_next(q))
-    {
-        cmd = ngx_queue_data(q, ngx_http_snap_redis_cmd_t, queue);
 
-        if (cmd->data == data) {
-            cmd->handler = NULL;
-        }
+/* the primary in use (1), the last one (0), or none yet (NGX_DECLINED) */
+
+ngx_int_t
+ngx_http_snap_redis_primary(ngx_http_snap_redis_t *redis, ngx_str_t *address)
+{
+    if (redis->primary.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    *address = redis->primary;
+
+    return redis->state == NGX_HTTP_SNAP_REDIS_READY
+           && ngx_http_snap_redis_link_up(redis->link);
+}
+
+
+void
+ngx_http_snap_redis_stop(ngx_http_snap_redis_t *redis)
+{
+    ngx_http_snap_redis_locate_stop(redis->locate);
+
+    if (redis->retry.timer_set) {
+        ngx_del_timer(&redis->retry);
+    }
+
+    if (redis->watch.timer_set) {
+        ngx_del_timer(&redis->watch);
     }
 }
 
 
+/* the locate's answer: an address to try, or none left in the round */
+
 static void
-ngx_http_snap_redis_write_handler(ngx_event_t *wev)
+ngx_http_snap_redis_found(void *data, ngx_http_snap_redis_addr_t *addr)
 {
-    int                     err;
-    socklen_t               len;
-    ngx_connection_t       *c;
-    ngx_http_snap_redis_t  *redis;
+    ngx_http_snap_redis_t  *redis = data;
 
-    c = wev->data;
-    redis = c->data;
+    ngx_uint_t  level;
 
-    if (redis->connecting) {
-        err = 0;
-        len = sizeof(int);
+    if (addr == NULL) {
+        if (redis->state == NGX_HTTP_SNAP_REDIS_FIND) {
+            level = ngx_http_snap_redis_level(&redis->burst);
 
-        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (void *) &err, &len)
-            == -1)
-        {
-            err = ngx_socket_errno;
+            if (redis->conf->sentinel.len == 0) {
+                ngx_log_error(level, redis->log, 0,
+                              "snap: redis zone \"%V\": no address is a "
+                              "primary that answers", &redis->conf->label);
+
+            } else if (redis->unknown) {
+                ngx_log_error(level, redis->log, 0,
+                              "snap: redis zone \"%V\": the Sentinels do not "
+                              "know the primary \"%V\"", &redis->conf->label,
+                              &redis->conf->sentinel);
+
+            } else {
+                ngx_log_error(level, redis->log, 0,
+                              "snap: redis zone \"%V\": no Sentinel named "
+                              "the primary \"%V\"", &redis->conf->label,
+                              &redis->conf->sentinel);
+            }
         }
 
-        if (err) {
-            ngx_log_error(NGX_LOG_ERR, redis->log, err,
-                          "snap: connect() to redis %V failed",
-                          &redis->conf->url.url);
-            ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_CLOSED);
+        /* else the Sentinel's answer did not resolve: the locate said */
+        ngx_http_snap_redis_later(redis);
+        return;
+    }
+
+    if (redis->state == NGX_HTTP_SNAP_REDIS_FIND && redis->ask) {
+        redis->state = NGX_HTTP_SNAP_REDIS_ASK;
+
+        ngx_http_snap_redis_link_close(redis->ask, NGX_HTTP_SNAP_REDIS_DOWN);
+
+        if (ngx_http_snap_redis_link_open(redis->ask, addr) != NGX_OK) {
+            redis->state = NGX_HTTP_SNAP_REDIS_FIND;
+            ngx_http_snap_redis_locate_next(redis->locate);
             return;
         }
 
-#if (NGX_SSL)
-        if (redis->conf->ssl && c->ssl == NULL) {
-            /* still "connecting" until the handshake is done */
-            ngx_http_snap_redis_tls(redis);
-            return;
+        if (ngx_http_snap_redis_question(redis) != NGX_OK) {
+            ngx_http_snap_redis_link_close(redis->ask,
+                                           NGX_HTTP_SNAP_REDIS_DOWN);
+            ngx_http_snap_redis_later(redis);
         }
-#endif
 
-        ngx_http_snap_redis_connected(redis);
         return;
     }
 
-    if (ngx_http_snap_redis_flush(redis) != NGX_OK) {
-        ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_CLOSED);
-    }
-}
+    redis->state = NGX_HTTP_SNAP_REDIS_HELLO;
 
-
-/* TCP (and TLS) up: what was queued meanwhile goes out */
-
-static void
-ngx_http_snap_redis_connected(ngx_http_snap_redis_t *redis)
-{
-    redis->connecting = 0;
-    redis->backoff = NGX_HTTP_SNAP_REDIS_BACKOFF;
-
-    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, redis->log, 0,
-                   "snap redis: connected to %V", &redis->conf->url.url);
-
-    ngx_http_snap_redis_arm(redis);
-
-    if (ngx_http_snap_redis_flush(redis) != NGX_OK) {
-        ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_CLOSED);
-    }
-}
-
-
-#if (NGX_SSL)
-
-/* nginx's own TLS client, as its upstreams use it */
-
-static void
-ngx_http_snap_redis_tls(ngx_http_snap_redis_t *redis)
-{
-    ngx_int_t          rc;
-    ngx_connection_t  *c;
-
-    c = redis->c;
-
-    if (ngx_ssl_create_connection(redis->conf->ssl, c,
-                                  NGX_SSL_BUFFER|NGX_SSL_CLIENT)
-        != NGX_OK)
-    {
-        ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_CLOSED);
-        return;
-    }
-
-    if (SSL_set_tlsext_host_name(c->ssl->connection,
-                                 (char *) redis->conf->ssl_name.data)
-        == 0)
-    {
-        ngx_ssl_error(NGX_LOG_ERR, redis->log, 0,
-                      "SSL_set_tlsext_host_name(\"%V\") failed",
-                      &redis->conf->ssl_name);
-        ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_CLOSED);
-        return;
-    }
-
-    rc = ngx_ssl_handshake(c);
-
-    if (rc == NGX_AGAIN) {
-        c->ssl->handler = ngx_http_snap_redis_tls_done;
-        return;
-    }
-
-    ngx_http_snap_redis_tls_done(c);
-}
-
-
-static void
-ngx_http_snap_redis_tls_done(ngx_connection_t *c)
-{
-    long                    rc;
-    ngx_http_snap_redis_t  *redis;
-
-    redis = c->data;
-
-    if (!c->ssl->handshaked) {
-        ngx_log_error(NGX_LOG_ERR, redis->log, 0,
-                      "snap: TLS handshake with redis %V failed",
-                      &redis->conf->url.url);
-        ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_CLOSED);
-        return;
-    }
-
-    if (redis->conf->ssl_verify) {
-        rc = SSL_get_verify_result(c->ssl->connection);
-
-        if (rc != X509_V_OK) {
-            ngx_log_error(NGX_LOG_ERR, redis->log, 0,
-                          "snap: redis %V certificate verify error: (%l:%s)",
-                          &redis->conf->url.url, rc,
-                          X509_verify_cert_error_string(rc));
-            ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_CLOSED);
+    if (ngx_http_snap_redis_link_open(redis->link, addr) != NGX_OK) {
+        if (redis->ask) {
+            ngx_http_snap_redis_later(redis);
             return;
         }
 
-        if (ngx_ssl_check_host(c, &redis->conf->ssl_name) != NGX_OK) {
-            ngx_log_error(NGX_LOG_ERR, redis->log, 0,
-                          "snap: redis %V certificate does not match "
-                          "\"%V\"", &redis->conf->url.url,
-                          &redis->conf->ssl_name);
-            ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_CLOSED);
-            return;
-        }
+        redis->state = NGX_HTTP_SNAP_REDIS_FIND;
+        ngx_http_snap_redis_locate_next(redis->locate);
+        return;
     }
 
-    c->read->handler = ngx_http_snap_redis_read_handler;
-    c->write->handler = ngx_http_snap_redis_write_handler;
-
-    ngx_http_snap_redis_connected(redis);
+    if (ngx_http_snap_redis_hello(redis) != NGX_OK) {
+        ngx_http_snap_redis_later(redis);
+    }
 }
 
-#endif
 
+/*
+ * The name of the address in use now resolves elsewhere (a managed
+ * Redis's failover or maintenance): the client goes there now.
+ */
+
+static void
+ngx_http_snap_redis_moved(void *data)
+{
+    ngx_http_snap_redis_t  *redis = data;
+
+    ngx_http_snap_redis_addr_t  *addr;
+
+    if (redis->state != NGX_HTTP_SNAP_REDIS_READY) {
+        return;
+    }
+
+    addr = ngx_http_snap_redis_link_addr(redis->link);
+
+    ngx_log_error(NGX_LOG_NOTICE, redis->log, 0,
+                  "snap: redis zone \"%V\": %V no longer resolves to %V, "
+                  "moving", &redis->conf->label, &addr->server->host,
+                  &addr->name);
+
+    ngx_http_snap_redis_link_close(redis->link, NGX_HTTP_SNAP_REDIS_MOVED);
+    ngx_http_snap_redis_start(redis);
+}
+
+
+/*
+ * A candidate's checks, ahead of any command: AUTH and SELECT, then ROLE
+ * and INFO cluster, then what the client's user sends first.  Commands
+ * queued meanwhile go out behind them: if ROLE does not say master, they
+ * fail with the connection, and no write of theirs was accepted.
+ */
 
 static ngx_int_t
-ngx_http_snap_redis_flush(ngx_http_snap_redis_t *redis)
+ngx_http_snap_redis_hello(ngx_http_snap_redis_t *redis)
 {
-    ssize_t            n;
-    ngx_connection_t  *c;
+    ngx_http_snap_redis_conf_t  *conf;
+    ngx_http_snap_resp_arg_t     args[2];
+    u_char                       db[NGX_INT_T_LEN];
 
-    c = redis->c;
+    conf = redis->conf;
 
-    while (redis->out.pos < redis->out.last) {
-        n = c->send(c, redis->out.pos, redis->out.last - redis->out.pos);
-
-        if (n == NGX_AGAIN) {
-            break;
-        }
-
-        if (n == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-
-        redis->out.pos += n;
+    if (ngx_http_snap_redis_auth(redis->link, &conf->user, &conf->password,
+                                 ngx_http_snap_redis_refused, redis)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
-    if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+    if (conf->db) {
+        args[0].data = (u_char *) "SELECT";
+        args[0].len = 6;
+        args[1].data = db;
+        args[1].len = ngx_sprintf(db, "%ui", conf->db) - db;
+
+        if (ngx_http_snap_redis_link_first(redis->link, args, 2,
+                                           ngx_http_snap_redis_refused,
+                                           redis)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    args[0].data = (u_char *) "ROLE";
+    args[0].len = 4;
+
+    if (ngx_http_snap_redis_link_first(redis->link, args, 1,
+                                       ngx_http_snap_redis_role, redis)
+        != NGX_OK)
+    {
         return NGX_ERROR;
+    }
+
+    args[0].data = (u_char *) "INFO";
+    args[0].len = 4;
+    args[1].data = (u_char *) "cluster";
+    args[1].len = 7;
+
+    if (ngx_http_snap_redis_link_first(redis->link, args, 2,
+                                       ngx_http_snap_redis_info, redis)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (redis->on_connect) {
+        redis->on_connect(redis, redis->data);
     }
 
     return NGX_OK;
 }
 
 
-static void
-ngx_http_snap_redis_read_handler(ngx_event_t *rev)
+/* a Sentinel: where is the primary of that name */
+
+static ngx_int_t
+ngx_http_snap_redis_question(ngx_http_snap_redis_t *redis)
 {
-    long                         n;
-    ssize_t                      got;
-    ngx_connection_t            *c;
-    ngx_http_snap_redis_t       *redis;
-    ngx_http_snap_resp_reply_t   reply;
+    ngx_http_snap_redis_conf_t  *conf;
+    ngx_http_snap_resp_arg_t     args[3];
 
-    c = rev->data;
-    redis = c->data;
+    conf = redis->conf;
 
-    if (c->close) {
-        /* an idle connection of a worker that is shutting down */
-        ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_CLOSED);
-        return;
+    if (ngx_http_snap_redis_auth(redis->ask, &conf->sentinel_user,
+                                 &conf->sentinel_password,
+                                 ngx_http_snap_redis_ask_refused, redis)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
-    for ( ;; ) {
+    args[0].data = (u_char *) "SENTINEL";
+    args[0].len = 8;
+    args[1].data = (u_char *) "get-master-addr-by-name";
+    args[1].len = 23;
+    args[2].data = conf->sentinel.data;
+    args[2].len = conf->sentinel.len;
 
-        if (redis->in.last == redis->in.end) {
-            ngx_log_error(NGX_LOG_ERR, redis->log, 0,
-                          "snap: redis %V sent a reply over %d bytes",
-                          &redis->conf->url.url, NGX_HTTP_SNAP_REDIS_IN);
-            ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_CLOSED);
-            return;
-        }
-
-        got = c->recv(c, redis->in.last, redis->in.end - redis->in.last);
-
-        if (got == NGX_AGAIN) {
-            break;
-        }
-
-        if (got == 0 || got == NGX_ERROR) {
-            ngx_log_error(NGX_LOG_ERR, redis->log, 0,
-                          "snap: redis %V closed the connection",
-                          &redis->conf->url.url);
-            ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_CLOSED);
-            return;
-        }
-
-        redis->in.last += got;
-
-        for ( ;; ) {
-            n = ngx_http_snap_resp_parse(redis->in.pos,
-                                         redis->in.last - redis->in.pos,
-                                         &reply);
-            if (n == 0) {
-                break;
-            }
-
-            if (n < 0 || ngx_queue_empty(&redis->pending)) {
-                ngx_log_error(NGX_LOG_ERR, redis->log, 0,
-                              "snap: redis %V sent no RESP2 reply the "
-                              "commands asked for", &redis->conf->url.url);
-                ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_CLOSED);
-                return;
-            }
-
-            ngx_http_snap_redis_done(redis, NGX_HTTP_SNAP_REDIS_REPLY, &reply);
-
-            redis->in.pos += n;
-
-            if (redis->c == NULL) {
-                /* a handler closed it */
-                return;
-            }
-
-            if (c->error) {
-                ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_CLOSED);
-                return;
-            }
-        }
-
-        if (redis->in.pos == redis->in.last) {
-            redis->in.pos = redis->in.last = redis->in.start;
-
-        } else if (redis->in.pos > redis->in.start) {
-            redis->in.last = ngx_movemem(redis->in.start, redis->in.pos,
-                                         redis->in.last - redis->in.pos);
-            redis->in.pos = redis->in.start;
-        }
-    }
-
-    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
-        ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_CLOSED);
-        return;
-    }
-
-    ngx_http_snap_redis_arm(redis);
-
-    if (redis->npending == 0 && ngx_exiting) {
-        ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_CLOSED);
-    }
+    return ngx_http_snap_redis_link_first(redis->ask, args, 3,
+                                          ngx_http_snap_redis_answer, redis);
 }
 
 
-/* the oldest command is answered: its slot goes back, its handler runs */
+/* AUTH password, or AUTH user password for an ACL user */
 
-static void
-ngx_http_snap_redis_done(ngx_http_snap_redis_t *redis,
-    ngx_http_snap_redis_event_e event, ngx_http_snap_resp_reply_t *reply)
+static ngx_int_t
+ngx_http_snap_redis_auth(ngx_http_snap_redis_link_t *link, ngx_str_t *user,
+    ngx_str_t *password, ngx_http_snap_redis_pt handler, void *data)
 {
-    ngx_queue_t                *q;
-    ngx_http_snap_redis_cmd_t  *cmd;
+    size_t                    n;
+    ngx_http_snap_resp_arg_t  args[3];
 
-    q = ngx_queue_head(&redis->pending);
-    ngx_queue_remove(q);
-    ngx_queue_insert_tail(&redis->free, q);
-    redis->npending--;
-
-    cmd = ngx_queue_data(q, ngx_http_snap_redis_cmd_t, queue);
-
-    if (cmd->handler) {
-        cmd->handler(cmd->data, event, reply);
+    if (password->len == 0) {
+        return NGX_OK;
     }
+
+    n = 1;
+
+    args[0].data = (u_char *) "AUTH";
+    args[0].len = 4;
+
+    if (user->len) {
+        args[n].data = user->data;
+        args[n++].len = user->len;
+    }
+
+    args[n].data = password->data;
+    args[n++].len = password->len;
+
+    return ngx_http_snap_redis_link_first(link, args, n, handler, data);
 }
 
 
-/* the timer follows the oldest command; an idle connection has none */
+/* AUTH and SELECT: an error reply leaves the connection of no use */
 
 static void
-ngx_http_snap_redis_arm(ngx_http_snap_redis_t *redis)
+ngx_http_snap_redis_refused(void *data, ngx_http_snap_redis_event_e event,
+    ngx_http_snap_resp_reply_t *reply)
 {
-    ngx_msec_int_t              left;
-    ngx_http_snap_redis_cmd_t  *cmd;
+    ngx_http_snap_redis_t  *redis = data;
 
-    if (redis->connecting) {
-        if (!redis->timer.timer_set) {
-            ngx_add_timer(&redis->timer, redis->conf->timeout);
-        }
+    ngx_http_snap_redis_auth_failed(redis, redis->link, event, reply, 0);
+}
 
+
+static void
+ngx_http_snap_redis_ask_refused(void *data, ngx_http_snap_redis_event_e event,
+    ngx_http_snap_resp_reply_t *reply)
+{
+    ngx_http_snap_redis_t  *redis = data;
+
+    ngx_http_snap_redis_auth_failed(redis, redis->ask, event, reply, 1);
+}
+
+
+static void
+ngx_http_snap_redis_auth_failed(ngx_http_snap_redis_t *redis,
+    ngx_http_snap_redis_link_t *link, ngx_http_snap_redis_event_e event,
+    ngx_http_snap_resp_reply_t *reply, ngx_uint_t sentinel)
+{
+    ngx_uint_t  level;
+
+    if (event != NGX_HTTP_SNAP_REDIS_REPLY
+        || reply->type != NGX_HTTP_SNAP_RESP_ERROR)
+    {
         return;
     }
 
-    if (ngx_queue_empty(&redis->pending)) {
-        if (redis->timer.timer_set) {
-            ngx_del_timer(&redis->timer);
-        }
+    level = ngx_http_snap_redis_level(&redis->burst);
+    ngx_log_error(level, redis->log, 0,
+                  "snap: redis %s%V refused %s: \"%*s\" (zone \"%V\")",
+                  sentinel ? "Sentinel " : "",
+                  ngx_http_snap_redis_link_name(link),
+                  sentinel ? "AUTH" : "the connection's AUTH or SELECT",
+                  ngx_min(reply->len, 128), reply->str, &redis->conf->label);
 
-        if (redis->c) {
-            /* nginx closes idle connections when the worker quits */
-            redis->c->idle = 1;
-        }
+    /* a Sentinel that refuses is passed over for the next one */
+    ngx_http_snap_redis_link_give_up(link, sentinel
+                                           ? NGX_HTTP_SNAP_REDIS_DOWN
+                                           : NGX_HTTP_SNAP_REDIS_CLOSED);
+}
 
+
+/* ROLE: only a primary is kept */
+
+static void
+ngx_http_snap_redis_role(void *data, ngx_http_snap_redis_event_e event,
+    ngx_http_snap_resp_reply_t *reply)
+{
+    ngx_http_snap_redis_t  *redis = data;
+
+    ngx_str_t                   *name;
+    ngx_uint_t                   level;
+    ngx_http_snap_resp_reply_t   role;
+
+    if (event != NGX_HTTP_SNAP_REDIS_REPLY
+        || !ngx_http_snap_redis_link_up(redis->link)
+        || ngx_http_snap_redis_master_ok(reply))
+    {
         return;
     }
 
-    cmd = ngx_queue_data(ngx_queue_head(&redis->pending),
-                         ngx_http_snap_redis_cmd_t, queue);
+    name = ngx_http_snap_redis_link_name(redis->link);
+    level = ngx_http_snap_redis_level(&redis->burst);
 
-    left = (ngx_msec_int_t) (cmd->deadline - ngx_current_msec);
+    if (reply->type == NGX_HTTP_SNAP_RESP_ERROR) {
+        ngx_log_error(level, redis->log, 0,
+                      "snap: redis %V refused ROLE: \"%*s\" (zone \"%V\"): "
+                      "the user needs +role", name,
+                      ngx_min(reply->len, 128), reply->str,
+                      &redis->conf->label);
 
-    ngx_add_timer(&redis->timer, left > 0 ? (ngx_msec_t) left : 1);
+    } else if (ngx_http_snap_resp_elements(reply, &role, 1) == 1
+               && role.type == NGX_HTTP_SNAP_RESP_BULK)
+    {
+        ngx_log_error(level, redis->log, 0,
+                      "snap: redis %V is a %*s, not the primary "
+                      "(zone \"%V\")", name, ngx_min(role.len, 32), role.str,
+                      &redis->conf->label);
+
+    } else {
+        ngx_log_error(level, redis->log, 0,
+                      "snap: redis %V answered ROLE with no role "
+                      "(zone \"%V\")", name, &redis->conf->label);
+    }
+
+    ngx_http_snap_redis_link_give_up(redis->link, NGX_HTTP_SNAP_REDIS_MOVED);
+}
+
+
+/* INFO cluster, the last check: a cluster node is refused, once said */
+
+static void
+ngx_http_snap_redis_info(void *data, ngx_http_snap_redis_event_e event,
+    ngx_http_snap_resp_reply_t *reply)
+{
+    ngx_http_snap_redis_t  *redis = data;
+
+    if (event != NGX_HTTP_SNAP_REDIS_REPLY
+        || !ngx_http_snap_redis_link_up(redis->link))
+    {
+        return;
+    }
+
+    if (reply->type == NGX_HTTP_SNAP_RESP_BULK
+        && ngx_http_snap_redis_cluster_ok(reply->str, reply->len))
+    {
+        if (!redis->cluster) {
+            redis->cluster = 1;
+            ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+                          "snap: redis %V runs in cluster mode, which "
+                          "\"snap_replay_redis\" does not support: every "
+                          "request of zone \"%V\" is refused; point it at "
+                          "a standalone primary, or at its Sentinels with "
+                          "\"sentinel=\"",
+                          ngx_http_snap_redis_link_name(redis->link),
+                          &redis->conf->label);
+        }
+
+        (void) ngx_http_snap_redis_level(&redis->burst);
+        ngx_http_snap_redis_link_give_up(redis->link,
+                                         NGX_HTTP_SNAP_REDIS_CLOSED);
+        return;
+    }
+
+    /* an error (an ACL without +info) says nothing of cluster mode */
+    ngx_http_snap_redis_up(redis);
 }
 
 
 /*
- * The oldest command had no reply in time: every later one waits behind
- * it, so the connection is given up and all of them fail now.
+ * A Sentinel's answer.  Asked for a primary: its address, or the next
+ * Sentinel.  Asked again: still the one in use, or the primary is found
+ * again, the commands that never went out kept for it.
  */
 
 static void
-ngx_http_snap_redis_timer_handler(ngx_event_t *ev)
+ngx_http_snap_redis_answer(void *data, ngx_http_snap_redis_event_e event,
+    ngx_http_snap_resp_reply_t *reply)
+{
+    ngx_http_snap_redis_t  *redis = data;
+
+    size_t                len;
+    unsigned              port;
+    ngx_int_t             rc;
+    ngx_str_t            *name;
+    ngx_uint_t            level;
+    const unsigned char  *host;
+
+    if (event != NGX_HTTP_SNAP_REDIS_REPLY
+        || !ngx_http_snap_redis_link_up(redis->ask))
+    {
+        return;
+    }
+
+    name = ngx_http_snap_redis_link_name(redis->ask);
+    rc = ngx_http_snap_redis_sentinel_master(reply, &host, &len, &port);
+
+    /* the connection stays, for the questions that follow */
+    ngx_http_snap_redis_link_release(redis->ask);
+
+    if (redis->state == NGX_HTTP_SNAP_REDIS_CONFIRM
+        || redis->state == NGX_HTTP_SNAP_REDIS_READY)
+    {
+        if (rc == NGX_HTTP_SNAP_LIB_OK && len == redis->host.len
+            && ngx_strncmp(host, redis->host.data, len) == 0
+            && port == redis->port)
+        {
+            if (redis->state == NGX_HTTP_SNAP_REDIS_CONFIRM) {
+                ngx_http_snap_redis_ready_up(redis);
+            }
+
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, redis->log, 0,
+                      "snap: redis Sentinel %V no longer names %V:%d as "
+                      "the primary \"%V\", finding it again (zone \"%V\")",
+                      name, &redis->host, (int) redis->port,
+                      &redis->conf->sentinel, &redis->conf->label);
+
+        ngx_http_snap_redis_link_drop(redis->link, NGX_HTTP_SNAP_REDIS_MOVED);
+        ngx_http_snap_redis_start(redis);
+        return;
+    }
+
+    if (redis->state != NGX_HTTP_SNAP_REDIS_ASK) {
+        return;
+    }
+
+    if (rc == NGX_HTTP_SNAP_LIB_OK) {
+        if (len == 0) {
+            redis->unknown = 1;
+            ngx_log_error(NGX_LOG_INFO, redis->log, 0,
+                          "snap: redis Sentinel %V does not know the "
+                          "primary \"%V\" (zone \"%V\")", name,
+                          &redis->conf->sentinel, &redis->conf->label);
+            ngx_http_snap_redis_link_give_up(redis->ask,
+                                             NGX_HTTP_SNAP_REDIS_DOWN);
+            return;
+        }
+
+        ngx_memcpy(redis->host_data, host, len);
+        redis->host.len = len;
+        redis->port = (in_port_t) port;
+
+        /* the next round asks this Sentinel first */
+        ngx_http_snap_redis_locate_keep(redis->locate, 0);
+
+        redis->state = NGX_HTTP_SNAP_REDIS_HOST;
+        ngx_http_snap_redis_locate_host(redis->locate, &redis->host,
+                                        redis->port);
+        return;
+    }
+
+    level = ngx_http_snap_redis_level(&redis->burst);
+
+    if (reply->type == NGX_HTTP_SNAP_RESP_ERROR) {
+        ngx_log_error(level, redis->log, 0,
+                      "snap: redis Sentinel %V answered \"%*s\" for \"%V\" "
+                      "(zone \"%V\")", name, ngx_min(reply->len, 128),
+                      reply->str, &redis->conf->sentinel,
+                      &redis->conf->label);
+
+    } else {
+        ngx_log_error(level, redis->log, 0,
+                      "snap: redis %V answered no address for \"%V\": is it "
+                      "a Sentinel? (zone \"%V\")", name,
+                      &redis->conf->sentinel, &redis->conf->label);
+    }
+
+    ngx_http_snap_redis_link_give_up(redis->ask, NGX_HTTP_SNAP_REDIS_DOWN);
+}
+
+
+/*
+ * The Sentinels asked again, on the connection that named the primary,
+ * or on a new one to the same Sentinel.
+ */
+
+static void
+ngx_http_snap_redis_ask_again(ngx_http_snap_redis_t *redis)
+{
+    ngx_http_snap_redis_addr_t  *addr;
+    ngx_http_snap_resp_arg_t     args[3];
+
+    if (ngx_http_snap_redis_link_up(redis->ask)) {
+        args[0].data = (u_char *) "SENTINEL";
+        args[0].len = 8;
+        args[1].data = (u_char *) "get-master-addr-by-name";
+        args[1].len = 23;
+        args[2].data = redis->conf->sentinel.data;
+        args[2].len = redis->conf->sentinel.len;
+
+        if (ngx_http_snap_redis_link_queue(redis->ask, args, 3,
+                                           ngx_http_snap_redis_answer, redis)
+            == NGX_OK)
+        {
+            ngx_http_snap_redis_link_send(redis->ask);
+            return;
+        }
+
+    } else {
+        addr = ngx_http_snap_redis_link_addr(redis->ask);
+
+        ngx_http_snap_redis_link_close(redis->ask, NGX_HTTP_SNAP_REDIS_DOWN);
+
+        if (ngx_http_snap_redis_link_open(redis->ask, addr) == NGX_OK
+            && ngx_http_snap_redis_question(redis) == NGX_OK)
+        {
+            return;
+        }
+
+        ngx_http_snap_redis_link_close(redis->ask, NGX_HTTP_SNAP_REDIS_DOWN);
+    }
+
+    if (redis->state == NGX_HTTP_SNAP_REDIS_CONFIRM) {
+        /* what was not confirmed is not used */
+        ngx_http_snap_redis_link_drop(redis->link, NGX_HTTP_SNAP_REDIS_MOVED);
+        ngx_http_snap_redis_later(redis);
+    }
+}
+
+
+static void
+ngx_http_snap_redis_watch_handler(ngx_event_t *ev)
 {
     ngx_http_snap_redis_t  *redis = ev->data;
 
-    ngx_log_error(NGX_LOG_ERR, redis->log, NGX_ETIMEDOUT,
-                  "snap: redis %V did not answer within %M ms",
-                  &redis->conf->url.url, redis->conf->timeout);
+    if (redis->state != NGX_HTTP_SNAP_REDIS_READY || ngx_exiting
+        || ngx_terminate || ngx_quit)
+    {
+        return;
+    }
 
-    ngx_http_snap_redis_close(redis, NGX_HTTP_SNAP_REDIS_TIMEOUT);
+    ngx_add_timer(&redis->watch, NGX_HTTP_SNAP_REDIS_WATCH);
+
+    ngx_http_snap_redis_ask_again(redis);
+}
+
+
+/*
+ * The checks passed.  A primary the Sentinels named is confirmed with
+ * them first; otherwise it is in use.
+ */
+
+static void
+ngx_http_snap_redis_up(ngx_http_snap_redis_t *redis)
+{
+    if (redis->ask) {
+        redis->state = NGX_HTTP_SNAP_REDIS_CONFIRM;
+        ngx_http_snap_redis_ask_again(redis);
+        return;
+    }
+
+    ngx_http_snap_redis_ready_up(redis);
+}
+
+
+/* the primary, in use */
+
+static void
+ngx_http_snap_redis_ready_up(ngx_http_snap_redis_t *redis)
+{
+    ngx_str_t  *addr;
+
+    addr = ngx_http_snap_redis_link_name(redis->link);
+
+    redis->state = NGX_HTTP_SNAP_REDIS_READY;
+    redis->backoff = NGX_HTTP_SNAP_REDIS_BACKOFF;
+
+    /* a name's address in use is watched: a managed Redis moves it */
+    ngx_http_snap_redis_locate_keep(redis->locate, redis->ask == NULL);
+
+    if (redis->ask && !redis->watch.timer_set) {
+        ngx_add_timer(&redis->watch, NGX_HTTP_SNAP_REDIS_WATCH);
+    }
+
+    if (redis->primary.len
+        && (redis->primary.len != addr->len
+            || ngx_strncmp(redis->primary.data, addr->data, addr->len) != 0))
+    {
+        ngx_log_error(NGX_LOG_WARN, redis->log, 0,
+                      "snap: redis zone \"%V\": the primary is now %V "
+                      "(was %V)", &redis->conf->label, addr,
+                      &redis->primary);
+
+    } else {
+        ngx_log_debug2(NGX_LOG_DEBUG_EVENT, redis->log, 0,
+                       "snap redis: zone \"%V\": primary %V",
+                       &redis->conf->label, addr);
+    }
+
+    redis->primary.len = ngx_min(addr->len, NGX_SOCKADDR_STRLEN);
+    ngx_memcpy(redis->primary.data, addr->data, redis->primary.len);
+
+    /* what waited for the primary goes to it */
+    ngx_http_snap_redis_link_release(redis->link);
+}
+
+
+/*
+ * An error reply to a command: what it says of the server.  A replica, a
+ * server loading its data or cut off from its primary is no writable
+ * primary: the reply goes to its command, the commands behind it fail,
+ * and the primary is found again.  A cluster node is said once.
+ */
+
+static void
+ngx_http_snap_redis_check(void *data, ngx_http_snap_redis_link_t *link,
+    ngx_http_snap_resp_reply_t *reply)
+{
+    ngx_http_snap_redis_t  *redis = data;
+
+    ngx_uint_t  level, kind;
+
+    kind = (reply->type == NGX_HTTP_SNAP_RESP_ERROR)
+           ? ngx_http_snap_redis_error(reply->str, reply->len)
+           : NGX_HTTP_SNAP_REDIS_ERR_OTHER;
+
+    if (redis->burst.failing && redis->state == NGX_HTTP_SNAP_REDIS_READY
+        && (kind == NGX_HTTP_SNAP_REDIS_ERR_OTHER
+            || kind == NGX_HTTP_SNAP_REDIS_ERR_NOREPLICAS))
+    {
+        /* a command's answer, not a check's: the burst is over */
+        redis->burst.failing = 0;
+        ngx_log_error(NGX_LOG_NOTICE, redis->log, 0,
+                      "snap: redis zone \"%V\": the primary %V answers, "
+                      "after %M ms of failures", &redis->conf->label,
+                      ngx_http_snap_redis_link_name(link),
+                      (ngx_msec_t) (ngx_current_msec - redis->burst.since));
+    }
+
+    if (reply->type != NGX_HTTP_SNAP_RESP_ERROR) {
+        return;
+    }
+
+    switch (kind) {
+
+    case NGX_HTTP_SNAP_REDIS_ERR_READONLY:
+    case NGX_HTTP_SNAP_REDIS_ERR_LOADING:
+    case NGX_HTTP_SNAP_REDIS_ERR_MASTERDOWN:
+        level = ngx_http_snap_redis_level(&redis->burst);
+        ngx_log_error(level, redis->log, 0,
+                      "snap: redis %V answered \"%*s\", finding the "
+                      "primary again (zone \"%V\")",
+                      ngx_http_snap_redis_link_name(link),
+                      ngx_min(reply->len, 128), reply->str,
+                      &redis->conf->label);
+        ngx_http_snap_redis_link_give_up(link, NGX_HTTP_SNAP_REDIS_MOVED);
+        return;
+
+    case NGX_HTTP_SNAP_REDIS_ERR_CLUSTER:
+        if (!redis->cluster) {
+            redis->cluster = 1;
+            ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+                          "snap: redis %V answered \"%*s\": Redis Cluster, "
+                          "which \"snap_replay_redis\" does not support: "
+                          "every request of zone \"%V\" is refused; point "
+                          "it at a standalone primary, or at its Sentinels "
+                          "with \"sentinel=\"",
+                          ngx_http_snap_redis_link_name(link),
+                          ngx_min(reply->len, 128), reply->str,
+                          &redis->conf->label);
+        }
+
+        (void) ngx_http_snap_redis_level(&redis->burst);
+        ngx_http_snap_redis_link_give_up(link, NGX_HTTP_SNAP_REDIS_CLOSED);
+        return;
+
+    default:
+        return;
+    }
+}
+
+
+/*
+ * The primary's connection ended.  A candidate that failed its checks or
+ * could not be reached gives way to the next, when the ADDRESSes are
+ * candidates; otherwise the primary is found again after a backoff.
+ */
+
+static void
+ngx_http_snap_redis_end(void *data, ngx_http_snap_redis_link_t *link)
+{
+    ngx_http_snap_redis_t  *redis = data;
+
+    if (redis->state == NGX_HTTP_SNAP_REDIS_HELLO && redis->ask == NULL
+        && !ngx_terminate && !ngx_quit)
+    {
+        redis->state = NGX_HTTP_SNAP_REDIS_FIND;
+        ngx_http_snap_redis_locate_next(redis->locate);
+        return;
+    }
+
+    ngx_http_snap_redis_later(redis);
+}
+
+
+/*
+ * A Sentinel's connection ended: while asking for a primary, the next
+ * Sentinel; while confirming one, it is not used; while watching, the
+ * next watch connects again.
+ */
+
+static void
+ngx_http_snap_redis_ask_end(void *data, ngx_http_snap_redis_link_t *link)
+{
+    ngx_http_snap_redis_t  *redis = data;
+
+    switch (redis->state) {
+
+    case NGX_HTTP_SNAP_REDIS_ASK:
+        if (ngx_terminate || ngx_quit) {
+            ngx_http_snap_redis_later(redis);
+            return;
+        }
+
+        redis->state = NGX_HTTP_SNAP_REDIS_FIND;
+        ngx_http_snap_redis_locate_next(redis->locate);
+        return;
+
+    case NGX_HTTP_SNAP_REDIS_CONFIRM:
+        ngx_http_snap_redis_link_drop(redis->link, NGX_HTTP_SNAP_REDIS_MOVED);
+        ngx_http_snap_redis_later(redis);
+        return;
+
+    default:
+        return;
+    }
+}
+
+
+/*
+ * No primary this round: what waits for it fails now, and the next round
+ * starts after a backoff that doubles up to a second, with jitter.
+ */
+
+static void
+ngx_http_snap_redis_later(ngx_http_snap_redis_t *redis)
+{
+    ngx_msec_t  delay;
+
+    redis->state = NGX_HTTP_SNAP_REDIS_IDLE;
+
+    if (redis->watch.timer_set) {
+        ngx_del_timer(&redis->watch);
+    }
+
+    ngx_http_snap_redis_link_close(redis->link, NGX_HTTP_SNAP_REDIS_DOWN);
+
+    if (ngx_exiting || ngx_terminate || ngx_quit || redis->retry.timer_set) {
+        return;
+    }
+
+    delay = redis->backoff + (ngx_random() % (redis->backoff / 2 + 1));
+
+    redis->backoff = ngx_min(redis->backoff * 2,
+                             NGX_HTTP_SNAP_REDIS_BACKOFF_MAX);
+
+    ngx_add_timer(&redis->retry, delay);
 }
 
 
@@ -785,63 +1076,5 @@ ngx_http_snap_redis_retry_handler(ngx_event_t *ev)
         return;
     }
 
-    ngx_http_snap_redis_connect(redis);
-}
-
-
-/*
- * Down: every pending command fails with event, in order, and a new
- * connection is tried after a backoff that doubles up to 5 s, with
- * jitter so that the workers of many nodes do not come back at once.
- */
-
-static void
-ngx_http_snap_redis_close(ngx_http_snap_redis_t *redis,
-    ngx_http_snap_redis_event_e event)
-{
-    ngx_pool_t                 *pool;
-    ngx_msec_t                  delay;
-    ngx_connection_t           *c;
-
-    c = redis->c;
-    redis->c = NULL;
-    redis->connecting = 0;
-
-    if (redis->fail.posted) {
-        ngx_delete_posted_event(&redis->fail);
-    }
-
-    if (c) {
-#if (NGX_SSL)
-        if (c->ssl) {
-            c->ssl->no_wait_shutdown = 1;
-            (void) ngx_ssl_shutdown(c);
-        }
-#endif
-        pool = c->pool;
-        ngx_close_connection(c);
-        ngx_destroy_pool(pool);
-    }
-
-    if (redis->timer.timer_set) {
-        ngx_del_timer(&redis->timer);
-    }
-
-    redis->out.pos = redis->out.last = redis->out.start;
-    redis->in.pos = redis->in.last = redis->in.start;
-
-    while (!ngx_queue_empty(&redis->pending)) {
-        ngx_http_snap_redis_done(redis, event, NULL);
-    }
-
-    if (ngx_exiting || ngx_terminate || ngx_quit || redis->retry.timer_set) {
-        return;
-    }
-
-    delay = redis->backoff + (ngx_random() % (redis->backoff / 2 + 1));
-
-    redis->backoff = ngx_min(redis->backoff * 2,
-                             NGX_HTTP_SNAP_REDIS_BACKOFF_MAX);
-
-    ngx_add_timer(&redis->retry, delay);
+    ngx_http_snap_redis_start(redis);
 }

@@ -3,9 +3,12 @@
  * Copyright (C) ngx_http_snap_module authors
  *
  * A small RESP2 client on nginx's own event loop: one persistent,
- * pipelined connection per worker and per server, replies matched to
- * commands in order, a timeout on the oldest command, reconnection with
- * backoff.  Nothing in it knows of requests or of replay stores.
+ * pipelined connection per worker to the primary, replies matched to
+ * commands in order, a timeout on the oldest command; the primary found
+ * among the ADDRESSes (the one whose ROLE is master) or asked of Redis
+ * Sentinels, and found again after every failure and whenever a reply
+ * says the server is no longer it.  Nothing in it knows of requests or of
+ * replay stores.
  */
 
 
@@ -19,30 +22,12 @@
 #include <ngx_event_connect.h>
 
 #include "ngx_http_snap_lib.h"
-
-
-/* commands waiting for their replies, per connection */
-#define NGX_HTTP_SNAP_REDIS_PENDING   4096
+#include "ngx_http_snap_redis_locate.h"
+#include "ngx_http_snap_redis_link.h"
 
 
 typedef struct ngx_http_snap_redis_s  ngx_http_snap_redis_t;
 
-
-/* what a command's callback is told when no reply came */
-typedef enum {
-    NGX_HTTP_SNAP_REDIS_REPLY = 0,
-    NGX_HTTP_SNAP_REDIS_DOWN,        /* not connected, or the queue full */
-    NGX_HTTP_SNAP_REDIS_TIMEOUT,
-    NGX_HTTP_SNAP_REDIS_CLOSED       /* the connection broke */
-} ngx_http_snap_redis_event_e;
-
-
-/*
- * A command's handler: called once, with the reply or what came instead,
- * never from inside the send that queued it.
- */
-typedef void (*ngx_http_snap_redis_pt)(void *data,
-    ngx_http_snap_redis_event_e event, ngx_http_snap_resp_reply_t *reply);
 
 /* a new connection: what its user sends ahead of anything else */
 typedef void (*ngx_http_snap_redis_connect_pt)(ngx_http_snap_redis_t *redis,
@@ -51,11 +36,17 @@ typedef void (*ngx_http_snap_redis_connect_pt)(ngx_http_snap_redis_t *redis,
 
 /* where the client connects, and how, from the configuration */
 typedef struct {
-    ngx_url_t                   url;
+    ngx_str_t                   label;        /* the zone, for the logs */
+    ngx_array_t                 servers;      /* ngx_http_snap_redis_server_t */
+    ngx_str_t                   sentinel;     /* the primary's name there */
+    ngx_str_t                   sentinel_user;
+    ngx_str_t                   sentinel_password;
     ngx_str_t                   user;
     ngx_str_t                   password;
     ngx_uint_t                  db;
     ngx_msec_t                  timeout;
+    ngx_resolver_t             *resolver;     /* NULL: names resolved once */
+    ngx_msec_t                  resolver_timeout;
 #if (NGX_SSL)
     ngx_ssl_t                  *ssl;          /* tls: the client context */
     ngx_flag_t                  ssl_verify;
@@ -72,6 +63,9 @@ ngx_int_t ngx_http_snap_redis_send(ngx_http_snap_redis_t *redis,
     void *data);
 void ngx_http_snap_redis_forget(ngx_http_snap_redis_t *redis, void *data);
 ngx_uint_t ngx_http_snap_redis_ready(ngx_http_snap_redis_t *redis);
+ngx_int_t ngx_http_snap_redis_primary(ngx_http_snap_redis_t *redis,
+    ngx_str_t *address);
+void ngx_http_snap_redis_stop(ngx_http_snap_redis_t *redis);
 
 
 #endif /* _NGX_HTTP_SNAP_REDIS_H_INCLUDED_ */

@@ -5,9 +5,10 @@
  * snap_replay, the zones the stores declare or back (a store names its
  * own zones: no store is known here by name), and the requests' side of
  * the replay store: the key once the headers have passed, the record
- * once every other check has, the release when the upstream failed.  The stores behind it know nothing of requests'
- * contexts; a store answers at once, or later through the done handler
- * the verification gave it.
+ * once every other check has, the release when the upstream failed.
+ * The stores behind it know nothing of requests' contexts; a store
+ * answers at once, or later through the done handler the verification
+ * gave it.
  */
 
 

@@ -4,14 +4,17 @@
  *
  * The Redis store, a store over the zone store (snap_replay_redis): the
  * node's zone first, so that a duplicate on the same node is refused
- * without a round trip, then "SET key value NX EXAT t" as the cross-node
- * first use wins.  Its answer is delivered through the request's done
- * handler, never from inside record().  When Redis cannot answer,
- * on_error decides: closed refuses the request (500xx00), local keeps
- * the node's zone alone; never is a request let through unchecked.  A
- * refused request's write that may have reached Redis (a timeout, a
- * broken connection) is taken back, by compare-and-delete on its own
- * writer value, first thing on the next connection.
+ * without a round trip, then "SET key value NX EXAT t" on the primary
+ * (the client finds it, and finds it again after a failover) as the
+ * cross-node first use wins; with wait=N, then "WAIT N", so that an id
+ * is accepted only once N replicas hold it.  Its answer is delivered
+ * through the request's done handler, never from inside record().  When
+ * Redis cannot answer, on_error decides: closed refuses the request
+ * (500xx00), local keeps the node's zone alone; never is a request let
+ * through unchecked.  A refused request's write that may have reached
+ * Redis (a timeout, a broken connection, too few replicas) is taken
+ * back, by compare-and-delete on its own writer value, first thing on
+ * the next connection.
  */
 
 
@@ -62,7 +65,11 @@ typedef struct {
     ngx_str_t                   zone;
     ngx_str_t                   prefix;
     ngx_flag_t                  fallback;     /* on_error=local */
+    ngx_uint_t                  wait;         /* replicas, wait=N */
     ngx_uint_t                  metrics;      /* the store's index */
+    ngx_array_t                *addresses;    /* ngx_str_t, as written */
+    ngx_str_t                   file;         /* where the directive is */
+    ngx_uint_t                  line;
 
     /* read by the directive's parameters, then set up as one */
     ngx_flag_t                  tls;
@@ -89,12 +96,21 @@ typedef struct {
     u_char                       value[NGX_HTTP_SNAP_REDIS_VALUE_MAX];
     size_t                       value_len;
     uint64_t                     start;       /* for the metrics */
+    ngx_int_t                    rc;          /* the SET's, for WAIT's */
+    ngx_uint_t                   reason;
     unsigned                     waiting:1;
     unsigned                     written:1;
+    unsigned                     wait:1;      /* a WAIT follows the SET */
 } ngx_http_snap_redis_write_t;
 
 
+static ngx_int_t ngx_http_snap_store_redis_address(ngx_conf_t *cf,
+    void *data, ngx_str_t *value, const ngx_http_snap_param_t *param);
+static ngx_int_t ngx_http_snap_store_redis_servers(ngx_conf_t *cf,
+    ngx_http_snap_store_redis_conf_t *rcf);
 static ngx_int_t ngx_http_snap_store_redis_password(ngx_conf_t *cf,
+    void *data, ngx_str_t *value, const ngx_http_snap_param_t *param);
+static ngx_int_t ngx_http_snap_store_redis_sentinel_password(ngx_conf_t *cf,
     void *data, ngx_str_t *value, const ngx_http_snap_param_t *param);
 static ngx_int_t ngx_http_snap_store_redis_prefix(ngx_conf_t *cf,
     void *data, ngx_str_t *value, const ngx_http_snap_param_t *param);
@@ -102,8 +118,14 @@ static ngx_int_t ngx_http_snap_store_redis_on_error(ngx_conf_t *cf,
     void *data, ngx_str_t *value, const ngx_http_snap_param_t *param);
 static ngx_int_t ngx_http_snap_store_redis_tls(ngx_conf_t *cf,
     ngx_http_snap_store_redis_conf_t *rcf);
+static ngx_int_t ngx_http_snap_store_redis_init_conf(ngx_conf_t *cf,
+    ngx_http_snap_zone_t *zone);
 static ngx_int_t ngx_http_snap_store_redis_init_process(ngx_cycle_t *cycle,
     ngx_http_snap_zone_t *zone);
+static void ngx_http_snap_store_redis_exit_process(ngx_cycle_t *cycle,
+    ngx_http_snap_zone_t *zone);
+static ngx_int_t ngx_http_snap_store_redis_primary(void *data,
+    ngx_str_t *address);
 static void ngx_http_snap_store_redis_prepare(ngx_http_snap_zone_t *zone,
     ngx_http_snap_replay_key_t *key);
 static ngx_int_t ngx_http_snap_store_redis_record(ngx_http_request_t *r,
@@ -113,6 +135,11 @@ static void ngx_http_snap_store_redis_release(ngx_http_request_t *r,
     ngx_http_snap_zone_t *zone, ngx_http_snap_replay_key_t *key);
 static void ngx_http_snap_store_redis_reply(void *data,
     ngx_http_snap_redis_event_e event, ngx_http_snap_resp_reply_t *reply);
+static void ngx_http_snap_store_redis_waited(void *data,
+    ngx_http_snap_redis_event_e event, ngx_http_snap_resp_reply_t *reply);
+static ngx_int_t ngx_http_snap_store_redis_kind(
+    ngx_http_snap_redis_event_e event, ngx_http_snap_resp_reply_t *reply,
+    const char **why);
 static ngx_int_t ngx_http_snap_store_redis_failed(ngx_http_request_t *r,
     ngx_http_snap_zone_t *zone, ngx_http_snap_replay_key_t *key,
     const char *why, ngx_uint_t *reason);
@@ -131,9 +158,9 @@ static ngx_int_t ngx_http_snap_store_redis_undo_send(
 const ngx_http_snap_store_t  ngx_http_snap_store_redis = {
     ngx_string("redis"),
     1,
-    ngx_http_snap_store_zone_init_conf,
+    ngx_http_snap_store_redis_init_conf,
     ngx_http_snap_store_redis_init_process,
-    NULL,
+    ngx_http_snap_store_redis_exit_process,
     ngx_http_snap_store_redis_prepare,
     ngx_http_snap_store_redis_record,
     ngx_http_snap_store_redis_release
@@ -154,6 +181,14 @@ static ngx_http_snap_param_t  ngx_http_snap_store_redis_params[] = {
     ngx_http_snap_param("timeout", ngx_http_snap_param_msec,
                         ngx_http_snap_rcf(client.timeout)),
     ngx_http_snap_param("on_error", ngx_http_snap_store_redis_on_error, 0),
+    ngx_http_snap_param("wait", ngx_http_snap_param_num,
+                        ngx_http_snap_rcf(wait)),
+    ngx_http_snap_param("sentinel", ngx_http_snap_param_str,
+                        ngx_http_snap_rcf(client.sentinel)),
+    ngx_http_snap_param("sentinel_user", ngx_http_snap_param_str,
+                        ngx_http_snap_rcf(client.sentinel_user)),
+    ngx_http_snap_param("sentinel_password_file",
+                        ngx_http_snap_store_redis_sentinel_password, 0),
     ngx_http_snap_param_flag("tls", ngx_http_snap_param_flag_on,
                              ngx_http_snap_rcf(tls)),
     ngx_http_snap_param("tls_verify", ngx_http_snap_param_on_off,
@@ -178,8 +213,10 @@ static ngx_pid_t   ngx_http_snap_redis_pid;
 
 
 /*
- * snap_replay_redis ZONE ADDRESS [user=NAME] [password_file=FILE] [db=N]
- * [prefix=STR] [timeout=TIME] [on_error=closed|local] [tls] ...
+ * snap_replay_redis ZONE ADDRESS [ADDRESS...] [user=NAME]
+ * [password_file=FILE] [db=N] [prefix=STR] [timeout=TIME]
+ * [on_error=closed|local] [wait=N] [sentinel=MASTER] [sentinel_user=NAME]
+ * [sentinel_password_file=FILE] [tls] ...
  */
 
 char *
@@ -203,35 +240,52 @@ ngx_http_snap_replay_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    rcf->addresses = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
+    if (rcf->addresses == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
     rcf->zone = value[1];
+    rcf->client.label = value[1];
     rcf->client.timeout = 200;
     rcf->tls_verify = NGX_CONF_UNSET;
     ngx_str_set(&rcf->prefix, "snap:");
+    rcf->file = cf->conf_file->file.name;
+    rcf->line = cf->conf_file->line;
 
-    /* resolved here, by the master: a worker never waits for DNS */
-    rcf->client.url.url = value[2];
-    rcf->client.url.default_port = 6379;
-    rcf->client.url.no_resolve = 0;
-
-    if (ngx_parse_url(cf->pool, &rcf->client.url) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid redis address \"%V\"%s%s", &value[2],
-                           rcf->client.url.err ? ": " : "",
-                           rcf->client.url.err ? rcf->client.url.err : "");
-        return NGX_CONF_ERROR;
-    }
-
-    if (rcf->client.url.naddrs == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "redis address \"%V\" resolves to nothing",
-                           &value[2]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_http_snap_conf_params(cf, 3, ngx_http_snap_store_redis_params,
-                                  NULL, rcf)
+    if (ngx_http_snap_conf_params(cf, 2, ngx_http_snap_store_redis_params,
+                                  ngx_http_snap_store_redis_address, rcf)
         != NGX_OK)
     {
+        return NGX_CONF_ERROR;
+    }
+
+    if (rcf->addresses->nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"snap_replay_redis\" needs an ADDRESS");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_snap_store_redis_servers(cf, rcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (rcf->client.sentinel.len == 0
+        && (rcf->client.sentinel_user.len
+            || rcf->client.sentinel_password.len))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sentinel_user=\" and "
+                           "\"sentinel_password_file=\" need \"sentinel=\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (rcf->client.sentinel_user.len
+        && rcf->client.sentinel_password.len == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sentinel_user=\" needs "
+                           "\"sentinel_password_file=\"");
         return NGX_CONF_ERROR;
     }
 
@@ -249,13 +303,22 @@ ngx_http_snap_replay_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (rcf->wait && rcf->client.timeout < 300) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"wait=\" with \"timeout=\" under 300ms: Redis "
+                           "ends a WAIT at its own ticks, 100 ms apart, so "
+                           "a missing replica may be reported as a timeout");
+    }
+
     if (rcf->client.user.len && rcf->client.password.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"user=\" needs \"password_file=\"");
         return NGX_CONF_ERROR;
     }
 
-    index = ngx_http_snap_metrics_add_store(cf, &rcf->zone);
+    index = ngx_http_snap_metrics_add_store(cf, &rcf->zone,
+                                            ngx_http_snap_store_redis_primary,
+                                            rcf);
     if (index == NGX_ERROR) {
         return NGX_CONF_ERROR;
     }
@@ -267,6 +330,76 @@ ngx_http_snap_replay_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* an ADDRESS: the arguments that are no NAME=VALUE, in order */
+
+static ngx_int_t
+ngx_http_snap_store_redis_address(ngx_conf_t *cf, void *data,
+    ngx_str_t *value, const ngx_http_snap_param_t *param)
+{
+    ngx_http_snap_store_redis_conf_t *rcf = data;
+
+    ngx_str_t  *a;
+
+    a = ngx_array_push(rcf->addresses);
+    if (a == NULL) {
+        return NGX_ERROR;
+    }
+
+    *a = *value;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Each ADDRESS parsed, once every parameter is read (a Sentinel's port is
+ * 26379 by default): an address, or a host name, which is resolved in
+ * the workers when the http block has a resolver, else once, by
+ * ngx_http_snap_store_redis_init_conf().
+ */
+
+static ngx_int_t
+ngx_http_snap_store_redis_servers(ngx_conf_t *cf,
+    ngx_http_snap_store_redis_conf_t *rcf)
+{
+    ngx_str_t                     *a;
+    ngx_uint_t                     i;
+    ngx_http_snap_redis_server_t  *s;
+
+    if (ngx_array_init(&rcf->client.servers, cf->pool, rcf->addresses->nelts,
+                       sizeof(ngx_http_snap_redis_server_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    a = rcf->addresses->elts;
+
+    for (i = 0; i < rcf->addresses->nelts; i++) {
+        s = ngx_array_push(&rcf->client.servers);
+        if (s == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(s, sizeof(ngx_http_snap_redis_server_t));
+
+        s->url.url = a[i];
+        s->url.default_port = rcf->client.sentinel.len ? 26379 : 6379;
+        s->url.no_resolve = 1;
+
+        if (ngx_parse_url(cf->pool, &s->url) != NGX_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid redis address \"%V\"%s%s", &a[i],
+                               s->url.err ? ": " : "",
+                               s->url.err ? s->url.err : "");
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_snap_store_redis_password(ngx_conf_t *cf, void *data,
     ngx_str_t *value, const ngx_http_snap_param_t *param)
@@ -274,6 +407,17 @@ ngx_http_snap_store_redis_password(ngx_conf_t *cf, void *data,
     ngx_http_snap_store_redis_conf_t *rcf = data;
 
     return ngx_http_snap_load_secret(cf, value, &rcf->client.password, 1);
+}
+
+
+static ngx_int_t
+ngx_http_snap_store_redis_sentinel_password(ngx_conf_t *cf, void *data,
+    ngx_str_t *value, const ngx_http_snap_param_t *param)
+{
+    ngx_http_snap_store_redis_conf_t *rcf = data;
+
+    return ngx_http_snap_load_secret(cf, value, &rcf->client.sentinel_password,
+                                     1);
 }
 
 
@@ -327,17 +471,22 @@ ngx_http_snap_store_redis_tls(ngx_conf_t *cf,
     ngx_http_snap_store_redis_conf_t *rcf)
 {
 #if (NGX_SSL)
-    ngx_str_t                   *name;
-    ngx_pool_cleanup_t          *cln;
-    ngx_http_snap_redis_conf_t  *rc;
+    ngx_str_t                     *name;
+    ngx_uint_t                     i;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_snap_redis_conf_t    *rc;
+    ngx_http_snap_redis_server_t  *s;
 
     rc = &rcf->client;
     name = &rcf->tls_name;
+    s = rc->servers.elts;
 
-    if (rc->url.family == AF_UNIX) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"tls\" is for a host:port address");
-        return NGX_ERROR;
+    for (i = 0; i < rc->servers.nelts; i++) {
+        if (s[i].url.family == AF_UNIX) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"tls\" is for host:port addresses");
+            return NGX_ERROR;
+        }
     }
 
     rc->ssl_verify = (rcf->tls_verify == NGX_CONF_UNSET) ? 1
@@ -352,7 +501,16 @@ ngx_http_snap_store_redis_tls(ngx_conf_t *cf,
     }
 
     if (name->len == 0) {
-        *name = rc->url.host;
+        if (rc->sentinel.len && rc->ssl_verify) {
+            /* the primary is what the Sentinels name, an address */
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"tls\" with \"sentinel=\" checks the "
+                               "primary's certificate against \"tls_name=\"; "
+                               "give it");
+            return NGX_ERROR;
+        }
+
+        *name = s[0].url.host;
     }
 
     /* NUL-terminated for SSL_set_tlsext_host_name() */
@@ -406,14 +564,92 @@ ngx_http_snap_store_redis_tls(ngx_conf_t *cf,
 }
 
 
-/* in each worker as it starts: its nonce, its writes to take back, and
- * its connection */
+/*
+ * Once every directive is read: the zone's own part, then the http
+ * block's resolver, if any, for the host names.  Without one, a name is
+ * resolved now, once, as nginx resolves an upstream's, and nginx -t says
+ * that it will not follow the name as it moves.
+ */
+
+static ngx_int_t
+ngx_http_snap_store_redis_init_conf(ngx_conf_t *cf,
+    ngx_http_snap_zone_t *zone)
+{
+    ngx_uint_t                         i, names;
+    ngx_url_t                          u;
+    ngx_http_core_loc_conf_t          *clcf;
+    ngx_http_snap_redis_server_t      *s;
+    ngx_http_snap_store_redis_conf_t  *rcf;
+
+    if (ngx_http_snap_store_zone_init_conf(cf, zone) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rcf = zone->conf;
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    /* the core module's merge, before this, gave a dummy one if none */
+    rcf->client.resolver = (clcf->resolver
+                            && clcf->resolver->connections.nelts)
+                           ? clcf->resolver : NULL;
+    rcf->client.resolver_timeout =
+                              (clcf->resolver_timeout == NGX_CONF_UNSET_MSEC)
+                              ? 30000 : clcf->resolver_timeout;
+
+    s = rcf->client.servers.elts;
+    names = 0;
+
+    for (i = 0; i < rcf->client.servers.nelts; i++) {
+        if (s[i].url.family == AF_UNIX || s[i].url.naddrs) {
+            continue;
+        }
+
+        if (rcf->client.resolver) {
+            s[i].resolve = 1;
+            continue;
+        }
+
+        ngx_memzero(&u, sizeof(ngx_url_t));
+        u.url = s[i].url.url;
+        u.default_port = s[i].url.default_port;
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "redis address \"%V\"%s%s in %V:%ui",
+                          &u.url, u.err ? ": " : " resolves to nothing",
+                          u.err ? u.err : "", &rcf->file, rcf->line);
+            return NGX_ERROR;
+        }
+
+        s[i].url = u;
+        names++;
+    }
+
+    if (names) {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "\"snap_replay_redis\" %V resolves its host names "
+                      "once, now, in %V:%ui: a \"resolver\" in the http "
+                      "block makes nginx follow them as they move (a "
+                      "managed Redis's failover)", &rcf->zone, &rcf->file,
+                      rcf->line);
+    }
+
+    return NGX_OK;
+}
+
+
+/* in each worker as it starts: the zone's own part (its pages mapped),
+ * then its nonce, its writes to take back, and its client */
 
 static ngx_int_t
 ngx_http_snap_store_redis_init_process(ngx_cycle_t *cycle,
     ngx_http_snap_zone_t *zone)
 {
     ngx_http_snap_store_redis_conf_t  *rcf;
+
+    if (ngx_http_snap_store_zone_init_process(cycle, zone) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     rcf = zone->conf;
 
@@ -441,6 +677,35 @@ ngx_http_snap_store_redis_init_process(ngx_cycle_t *cycle,
                                             rcf);
 
     return rcf->redis ? NGX_OK : NGX_ERROR;
+}
+
+
+static void
+ngx_http_snap_store_redis_exit_process(ngx_cycle_t *cycle,
+    ngx_http_snap_zone_t *zone)
+{
+    ngx_http_snap_store_redis_conf_t  *rcf;
+
+    rcf = zone->conf;
+
+    if (rcf->redis) {
+        ngx_http_snap_redis_stop(rcf->redis);
+    }
+}
+
+
+/* the primary this worker uses, for snap_replay_store_primary */
+
+static ngx_int_t
+ngx_http_snap_store_redis_primary(void *data, ngx_str_t *address)
+{
+    ngx_http_snap_store_redis_conf_t *rcf = data;
+
+    if (rcf->redis == NULL) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_snap_redis_primary(rcf->redis, address);
 }
 
 
@@ -555,14 +820,45 @@ ngx_http_snap_store_redis_record(ngx_http_request_t *r,
                                                 reason);
     }
 
+    if (rcf->wait) {
+        /*
+         * half of timeout=: Redis ends a WAIT at its own ticks (100 ms
+         * apart at hz 10), and its "0 of N" must reach the client before
+         * the client gives the connection up
+         */
+        p = ngx_sprintf(exat, "%ui", rcf->wait);
+
+        args[0].data = (u_char *) "WAIT";
+        args[0].len = 4;
+        args[1].data = exat;
+        args[1].len = p - exat;
+        args[2].data = p;
+        args[2].len = ngx_sprintf(p, "%M",
+                                  ngx_max(rcf->client.timeout / 2, 1))
+                      - p;
+
+        /* a WAIT the client did not take: the SET's reply decides alone,
+         * and refuses what it wrote */
+        w->wait = 1;
+
+        if (ngx_http_snap_redis_send(rcf->redis, args, 3,
+                                     ngx_http_snap_store_redis_waited, w)
+            != NGX_OK)
+        {
+            w->wait = 0;
+            w->rc = NGX_DECLINED;
+        }
+    }
+
     return NGX_AGAIN;
 }
 
 
 /*
- * The reply, inside the client's read loop: the verdict is worked out and
- * handed to the request's done handler, which resumes the request from its
- * own connection later.
+ * The SET's reply, inside the client's read loop: the verdict is worked
+ * out and handed to the request's done handler, which resumes the request
+ * from its own connection later; with wait=, it is kept for the WAIT's
+ * reply, which comes next.
  */
 
 static void
@@ -573,24 +869,27 @@ ngx_http_snap_store_redis_reply(void *data,
 
     const char                        *why;
     ngx_int_t                          rc, kind;
-    ngx_uint_t                         reason;
+    ngx_uint_t                         reason, lost;
     ngx_http_request_t                *r;
     ngx_http_snap_store_redis_conf_t  *rcf;
 
-    w->waiting = 0;
     r = w->r;
     rcf = w->zone->conf;
 
     reason = NGX_HTTP_SNAP_INTERNAL;
+    lost = (rcf->wait && !w->wait && w->rc == NGX_DECLINED);
 
     if (event == NGX_HTTP_SNAP_REDIS_REPLY
-        && reply->type == NGX_HTTP_SNAP_RESP_STATUS)
+        && reply->type == NGX_HTTP_SNAP_RESP_STATUS && !lost)
     {
         /* "OK": the first use of the id, on any node */
-        ngx_http_snap_metrics_store(r, rcf->metrics, w->start,
-                                    NGX_HTTP_SNAP_STORE_OK);
+        if (!w->wait) {
+            ngx_http_snap_metrics_store(r, rcf->metrics, w->start,
+                                        NGX_HTTP_SNAP_STORE_OK);
+            rcf->failing = 0;
+        }
+
         w->written = 1;
-        rcf->failing = 0;
         rc = NGX_OK;
 
     } else if (event == NGX_HTTP_SNAP_REDIS_REPLY
@@ -606,25 +905,25 @@ ngx_http_snap_store_redis_reply(void *data,
         ngx_http_snap_store_zone_release(r, w->zone, w->key);
         rc = ngx_http_snap_refuse(&reason, NGX_HTTP_SNAP_REPLAY);
 
+    } else if (lost && event == NGX_HTTP_SNAP_REDIS_REPLY
+               && reply->type == NGX_HTTP_SNAP_RESP_STATUS)
+    {
+        /* written, with no WAIT behind it to say how many replicas hold
+         * it: refused whatever on_error says, and taken back */
+        ngx_http_snap_metrics_store(r, rcf->metrics, w->start,
+                                    NGX_HTTP_SNAP_STORE_WAIT);
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "snap: redis zone \"%V\" could not take the WAIT "
+                      "after a write (wait=%ui), request refused",
+                      &rcf->zone, rcf->wait);
+        ngx_http_snap_store_zone_release(r, w->zone, w->key);
+        ngx_http_snap_store_redis_take_back(r->connection->log, rcf,
+                                            &w->name, w->value,
+                                            w->value_len);
+        rc = ngx_http_snap_refuse(&reason, NGX_HTTP_SNAP_REPLAY_STORE);
+
     } else {
-        switch (event) {
-        case NGX_HTTP_SNAP_REDIS_TIMEOUT:
-            why = "timed out";
-            kind = NGX_HTTP_SNAP_STORE_TIMEOUT;
-            break;
-        case NGX_HTTP_SNAP_REDIS_REPLY:
-            why = "answered an error";
-            kind = NGX_HTTP_SNAP_STORE_REPLY;
-            break;
-        case NGX_HTTP_SNAP_REDIS_DOWN:
-            why = "is down";
-            kind = NGX_HTTP_SNAP_STORE_DOWN;
-            break;
-        default:
-            why = "closed the connection";
-            kind = NGX_HTTP_SNAP_STORE_CLOSED;
-            break;
-        }
+        kind = ngx_http_snap_store_redis_kind(event, reply, &why);
 
         ngx_http_snap_metrics_store(r, rcf->metrics, w->start, kind);
 
@@ -634,7 +933,8 @@ ngx_http_snap_store_redis_reply(void *data,
         /* refused, but its write may have reached Redis: taken back */
         if (rc != NGX_OK
             && (event == NGX_HTTP_SNAP_REDIS_TIMEOUT
-                || event == NGX_HTTP_SNAP_REDIS_CLOSED))
+                || event == NGX_HTTP_SNAP_REDIS_CLOSED
+                || event == NGX_HTTP_SNAP_REDIS_MOVED))
         {
             ngx_http_snap_store_redis_take_back(r->connection->log, rcf,
                                                 &w->name, w->value,
@@ -642,7 +942,143 @@ ngx_http_snap_store_redis_reply(void *data,
         }
     }
 
+    if (w->wait) {
+        /* the WAIT's reply, next in order, ends it */
+        w->rc = rc;
+        w->reason = reason;
+        return;
+    }
+
+    w->waiting = 0;
     w->done(w->data, rc, reason);
+}
+
+
+/*
+ * WAIT's reply: the number of replicas that hold every write before it
+ * on this connection.  An id this request wrote is accepted only once
+ * wait= of them do; fewer refuse it, and its write is taken back.
+ */
+
+static void
+ngx_http_snap_store_redis_waited(void *data,
+    ngx_http_snap_redis_event_e event, ngx_http_snap_resp_reply_t *reply)
+{
+    ngx_http_snap_redis_write_t *w = data;
+
+    const char                        *why;
+    ngx_int_t                          rc, kind;
+    ngx_uint_t                         reason;
+    ngx_http_request_t                *r;
+    ngx_http_snap_store_redis_conf_t  *rcf;
+    u_char                             text[64];
+
+    r = w->r;
+    rcf = w->zone->conf;
+    rc = w->rc;
+    reason = w->reason;
+
+    w->waiting = 0;
+
+    if (rc != NGX_OK || !w->written) {
+        /* a replay, or a failure: the SET's verdict stands */
+        w->done(w->data, rc, reason);
+        return;
+    }
+
+    if (event == NGX_HTTP_SNAP_REDIS_REPLY
+        && reply->type == NGX_HTTP_SNAP_RESP_INTEGER
+        && reply->integer >= (int64_t) rcf->wait)
+    {
+        ngx_http_snap_metrics_store(r, rcf->metrics, w->start,
+                                    NGX_HTTP_SNAP_STORE_OK);
+        rcf->failing = 0;
+        w->done(w->data, NGX_OK, reason);
+        return;
+    }
+
+    if (event == NGX_HTTP_SNAP_REDIS_REPLY
+        && reply->type == NGX_HTTP_SNAP_RESP_INTEGER)
+    {
+        ngx_snprintf(text, sizeof(text), "has %L of %ui replicas%Z",
+                     reply->integer, rcf->wait);
+        why = (const char *) text;
+        kind = NGX_HTTP_SNAP_STORE_WAIT;
+
+    } else {
+        kind = ngx_http_snap_store_redis_kind(event, reply, &why);
+    }
+
+    ngx_http_snap_metrics_store(r, rcf->metrics, w->start, kind);
+
+    w->written = 0;
+
+    /* durability, not availability: on_error=local does not waive it */
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "snap: redis zone \"%V\" %s after a write (wait=%ui), "
+                  "request refused", &rcf->zone, why, rcf->wait);
+
+    ngx_http_snap_store_zone_release(r, w->zone, w->key);
+    ngx_http_snap_store_redis_take_back(r->connection->log, rcf, &w->name,
+                                        w->value, w->value_len);
+
+    rc = ngx_http_snap_refuse(&reason, NGX_HTTP_SNAP_REPLAY_STORE);
+
+    w->done(w->data, rc, reason);
+}
+
+
+/* what went wrong, for the metrics and the log */
+
+static ngx_int_t
+ngx_http_snap_store_redis_kind(ngx_http_snap_redis_event_e event,
+    ngx_http_snap_resp_reply_t *reply, const char **why)
+{
+    switch (event) {
+
+    case NGX_HTTP_SNAP_REDIS_TIMEOUT:
+        *why = "timed out";
+        return NGX_HTTP_SNAP_STORE_TIMEOUT;
+
+    case NGX_HTTP_SNAP_REDIS_DOWN:
+        *why = "is down";
+        return NGX_HTTP_SNAP_STORE_DOWN;
+
+    case NGX_HTTP_SNAP_REDIS_MOVED:
+        *why = "is finding its primary";
+        return NGX_HTTP_SNAP_STORE_FAILOVER;
+
+    case NGX_HTTP_SNAP_REDIS_REPLY:
+        break;
+
+    default:
+        *why = "closed the connection";
+        return NGX_HTTP_SNAP_STORE_CLOSED;
+    }
+
+    if (reply->type != NGX_HTTP_SNAP_RESP_ERROR) {
+        *why = "answered what SET does not";
+        return NGX_HTTP_SNAP_STORE_REPLY;
+    }
+
+    switch (ngx_http_snap_redis_error(reply->str, reply->len)) {
+
+    case NGX_HTTP_SNAP_REDIS_ERR_READONLY:
+        *why = "answered -READONLY";
+        return NGX_HTTP_SNAP_STORE_READONLY;
+
+    case NGX_HTTP_SNAP_REDIS_ERR_LOADING:
+        *why = "answered -LOADING";
+        return NGX_HTTP_SNAP_STORE_LOADING;
+
+    case NGX_HTTP_SNAP_REDIS_ERR_MASTERDOWN:
+        *why = "answered -MASTERDOWN";
+        return NGX_HTTP_SNAP_STORE_FAILOVER;
+
+    default:
+        *why = "answered an error";
+        return NGX_HTTP_SNAP_STORE_REPLY;
+    }
 }
 
 
@@ -668,8 +1104,8 @@ ngx_http_snap_store_redis_failed(ngx_http_request_t *r,
         if (!rcf->failing) {
             rcf->failing = 1;
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "snap: redis %V %s, replays are refused on this "
-                          "node only (on_error=local)", &rcf->client.url.url,
+                          "snap: redis zone \"%V\" %s, replays are refused "
+                          "on this node only (on_error=local)", &rcf->zone,
                           why);
         }
 
@@ -677,8 +1113,8 @@ ngx_http_snap_store_redis_failed(ngx_http_request_t *r,
     }
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "snap: redis %V %s, request refused (on_error=closed)",
-                  &rcf->client.url.url, why);
+                  "snap: redis zone \"%V\" %s, request refused "
+                  "(on_error=closed)", &rcf->zone, why);
 
     ngx_http_snap_store_zone_release(r, zone, key);
 
@@ -756,9 +1192,9 @@ ngx_http_snap_store_redis_take_back(ngx_log_t *log,
         if (!rcf->undo_full) {
             rcf->undo_full = 1;
             ngx_log_error(NGX_LOG_ERR, log, 0,
-                          "snap: redis %V has %d writes to take back "
+                          "snap: redis zone \"%V\" has %d writes to take back "
                           "waiting, more stay used until their day ends",
-                          &rcf->client.url.url, NGX_HTTP_SNAP_REDIS_UNDO);
+                          &rcf->zone, NGX_HTTP_SNAP_REDIS_UNDO);
         }
 
         return;
@@ -850,8 +1286,8 @@ ngx_http_snap_store_redis_undone(void *data,
 
     if (reply->type == NGX_HTTP_SNAP_RESP_INTEGER && reply->integer == 1) {
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
-                      "snap: redis %V took back 1 write of a request "
-                      "refused or failed: \"%*s\"", &rcf->client.url.url,
+                      "snap: redis zone \"%V\" took back 1 write of a request "
+                      "refused or failed: \"%*s\"", &rcf->zone,
                       u->key_len, u->key);
     }
 

@@ -138,8 +138,6 @@ static void *ngx_http_snap_replay_alloc(ngx_http_snap_replay_zone_t *zone,
     time_t now);
 static void ngx_http_snap_replay_free(ngx_http_snap_replay_zone_t *zone,
     void *slot);
-static ngx_int_t ngx_http_snap_store_zone_init_process(ngx_cycle_t *cycle,
-    ngx_http_snap_zone_t *zone);
 static void ngx_http_snap_replay_map_handler(ngx_event_t *ev);
 static void ngx_http_snap_store_zone_gauge(void *data, ngx_uint_t *live,
     ngx_uint_t *capacity);
@@ -381,7 +379,7 @@ ngx_http_snap_replay_map_handler(ngx_event_t *ev)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_snap_store_zone_init_process(ngx_cycle_t *cycle,
     ngx_http_snap_zone_t *entry)
 {

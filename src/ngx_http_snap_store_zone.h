@@ -25,6 +25,8 @@ time_t ngx_http_snap_store_zone_kept(ngx_http_snap_zone_t *zone);
 /* for a store over the zone: its own steps, which it runs first */
 ngx_int_t ngx_http_snap_store_zone_init_conf(ngx_conf_t *cf,
     ngx_http_snap_zone_t *zone);
+ngx_int_t ngx_http_snap_store_zone_init_process(ngx_cycle_t *cycle,
+    ngx_http_snap_zone_t *zone);
 void ngx_http_snap_store_zone_prepare(ngx_http_snap_zone_t *zone,
     ngx_http_snap_replay_key_t *key);
 ngx_int_t ngx_http_snap_store_zone_record(ngx_http_request_t *r,
