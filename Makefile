@@ -16,8 +16,8 @@ UNIT_FLAGS := -std=c99 -O1 -g -Wall -Wextra -Werror -Isrc/lib
 # `make test` (and its kin) alone
 BUILD_DEPS   := nginx nginx-dev libssl-dev pkg-config dpkg-dev gcc make
 TEST_DEPS    := libcjson-dev libcrypt-openssl-rsa-perl curl openssl \
-                faketime clang libclang-rt-14-dev redis-server iproute2 gdb \
-                prometheus
+                faketime clang libclang-rt-14-dev redis-server redis-sentinel \
+                iproute2 gdb prometheus
 DEB_PACKAGES ?= $(BUILD_DEPS)
 
 .PHONY: all deps test-deps install uninstall unit test run demo clean fuzz \
@@ -125,8 +125,13 @@ fuzz: test-deps $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
 	        ; test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done
 
+# the tests mostly wait (on Redis, on Sentinels' failovers, on clocks), so
+# two run side by side; each has its own ports and directory
+PROVE_JOBS ?= 2
+
 test: test-deps $(MODULE) unit fuzz-regress
-	SNAP_MODULE=$(CURDIR)/$(MODULE) NGINX_BIN=$(NGINX) prove -r t/
+	SNAP_MODULE=$(CURDIR)/$(MODULE) NGINX_BIN=$(NGINX) \
+	    prove -j$(PROVE_JOBS) -r t/
 
 # The whole suite against an nginx built from ../shared/nginx-src:
 # make test-nginx VERSION=1.30.4 builds that tree (configured --with-compat
@@ -145,7 +150,7 @@ test-nginx: test-deps
 	    -C $(CURDIR)/$(NGX_BUILD)/nginx-src -j$$(nproc) binary >/dev/null
 	$(CURDIR)/$(NGX_BUILD)/nginx -V 2>&1 | head -1
 	SNAP_MODULE=$(CURDIR)/$(NGX_BUILD)/ngx_http_snap_module.so \
-	    NGINX_BIN=$(CURDIR)/$(NGX_BUILD)/nginx prove -r t/
+	    NGINX_BIN=$(CURDIR)/$(NGX_BUILD)/nginx prove -j$(PROVE_JOBS) -r t/
 
 # The module with ASan and UBSan, their runtime preloaded into the stock
 # /usr/sbin/nginx (Debian ships no nginx sources to rebuild it with): the
@@ -161,7 +166,8 @@ $(ASAN_MODULE): $(ASAN_BUILD)/Makefile $(SOURCES)
 
 test-asan: test-deps $(ASAN_MODULE)
 	SNAP_MODULE=$(CURDIR)/$(ASAN_MODULE) NGINX_BIN=$(NGINX) \
-	SNAP_PRELOAD=$$($(CC) -print-file-name=libasan.so) prove -r t/
+	SNAP_PRELOAD=$$($(CC) -print-file-name=libasan.so) \
+	    prove -j$(PROVE_JOBS) -r t/
 
 # A representative subset under valgrind, one nginx process in the
 # foreground (master_process off): fails on an invalid access anywhere or a

@@ -302,6 +302,18 @@ like(redis('ACL', 'SETUSER', 'snapuser', 'on', '>acl-user-pass', '~t12:*',
     'an ACL user for the store');
 (my $acl = conf(pass => "$d/acl.pass")) =~ s/password_file=/user=snapuser password_file=/;
 $b->reload($acl);
+$r = send_to($b, external_id => external_id());
+for (1 .. 10) {
+    last if $b->read_file('error.log') =~ /refused ROLE/;
+    sleep 0.1;
+    $r = send_to($b, external_id => external_id());
+}
+is_snap_error($r, '5005200', 'General Error',
+    'an ACL user without +role: the primary cannot be confirmed, 500xx00');
+like($b->read_file('error.log'),
+    qr/redis 127\.0\.0\.1:\d+ refused ROLE: "NOPERM[^"]*" \(zone "ids"\): the user needs \+role/,
+    'and the error log says what the user needs');
+like(redis('ACL', 'SETUSER', 'snapuser', '+role'), qr/OK/, 'given +role');
 $ok = 0;
 for (1 .. 20) {
     $r = send_to($b, external_id => external_id());
@@ -449,6 +461,23 @@ for my $case (
       qr/need "tls"/, 'tls_name without tls' ],
     [ "snap_replay_redis ids 127.0.0.1:1 tls tls_trusted_certificate=$d/none;",
       qr/none/, 'a missing trusted certificate' ],
+    [ "snap_replay_redis ids timeout=200ms;",
+      qr/"snap_replay_redis" needs an ADDRESS/, 'no ADDRESS' ],
+    [ "snap_replay_redis ids 127.0.0.1:1 sentinel_user=s;",
+      qr/"sentinel_user=" and "sentinel_password_file=" need "sentinel="/,
+      'a Sentinel user without sentinel=' ],
+    [ "snap_replay_redis ids 127.0.0.1:1 sentinel=m sentinel_user=s;",
+      qr/"sentinel_user=" needs "sentinel_password_file="/,
+      'a Sentinel user without a password' ],
+    [ "snap_replay_redis ids 127.0.0.1:1 sentinel=m sentinel_password_file=$d/none;",
+      qr/none/, 'a missing Sentinel password file' ],
+    [ "snap_replay_redis ids 127.0.0.1:1 sentinel=m tls tls_trusted_certificate=$d/redis.pass;",
+      qr/"tls" with "sentinel=" checks the primary's certificate against "tls_name="; give it/,
+      'tls with sentinel= and no tls_name=' ],
+    [ "snap_replay_redis ids 127.0.0.1:1 wait=x;",
+      qr/invalid parameter "wait=x"/, 'a wait= that is no number' ],
+    [ "snap_replay_redis ids 127.0.0.1:1 unix:/tmp/r.sock tls tls_verify=off;",
+      qr/"tls" is for host:port addresses/, 'tls with a unix socket' ],
 ) {
     my $t = SnapTest->new;
     $t->config_fails(<<"EOF", $case->[1], $case->[2]);
@@ -458,6 +487,50 @@ for my $case (
     $case->[0]
     server { listen 127.0.0.1:%%PORT%%; location / { snap_verify 52; snap_replay ids; } }
 EOF
+}
+
+# the zone behind Redis is mapped in every worker from its start, as a
+# zone alone is: no request pays a page's first-use fault
+{
+    my $m = SnapTest->new;
+    $m->run(<<"EOF");
+    snap_client QoinSnap public_key=$p->{pem} secret_file=$p->{secret_file};
+    snap_replay_zone behind:6m;
+    snap_replay_redis behind 127.0.0.1:$rport password_file=$d/redis.pass
+                      prefix=t12m:;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location = /notify {
+            snap_verify 52 signature=rsa;
+            snap_replay behind;
+            return 204;
+        }
+    }
+EOF
+    my $said = 0;
+    for (1 .. 100) {
+        $said = () = $m->read_file('error.log')
+            =~ /\[info\].*snap: replay zones mapped in \d+ ms/g;
+        last if $said >= 2;
+        sleep 0.1;
+    }
+    is($said, 2, 'a zone behind Redis: each worker maps it');
+    for my $pid ($m->worker_pids) {
+        open my $fh, '<', "/proc/$pid/smaps" or die "smaps of $pid: $!";
+        my ($rss, $in);
+        while (<$fh>) {
+            if (/^[0-9a-f]+-[0-9a-f]+ (\S+)/) {
+                $in = $1 eq 'rw-s';
+            } elsif ($in && /^Size:\s+(\d+) kB/) {
+                $in = $1 == 6144;
+            } elsif ($in && /^Rss:\s+(\d+) kB/) {
+                $rss = $1;
+            }
+        }
+        is($rss, 6144, "worker $pid: all 6144 kB of the zone resident");
+    }
+    $m->stop;
+    $m->check_log;
 }
 
 $b->stop;

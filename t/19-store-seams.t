@@ -60,8 +60,9 @@ sub notify {
 # command's callback runs later, from an event, never inside the send, so
 # nothing it touches is left unset
 
-# a Redis of the harness's own: +OK to every command, and every connection
-# reset (RST) once the file "reset" appears
+# a Redis of the harness's own: a primary's answers to ROLE and INFO, +OK
+# to every other command, and every connection reset (RST) once the file
+# "reset" appears
 my $fport = SnapTest::free_port();
 my $fake = fork // die "fork: $!";
 if ($fake == 0) {
@@ -91,10 +92,16 @@ if ($fake == 0) {
                 close $h;
                 next;
             }
-            # one +OK a command: each starts with "*"
-            my $cmds = () = $buf{$h} =~ /^\*\d+\r\n/mg;
+            # a primary's answer to ROLE and INFO, +OK to the rest
+            my $out = '';
+            while ($buf{$h} =~ /^\*\d+\r\n\$\d+\r\n(\w+)\r\n/mg) {
+                my $cmd = uc $1;
+                $out .= $cmd eq 'ROLE' ? "*3\r\n\$6\r\nmaster\r\n:0\r\n*0\r\n"
+                    : $cmd eq 'INFO' ? "\$30\r\n# Cluster\r\ncluster_enabled:0\r\n\r\n"
+                    : "+OK\r\n";
+            }
             $buf{$h} = '';
-            syswrite $h, "+OK\r\n" x $cmds;
+            syswrite $h, $out;
         }
     }
 }
@@ -259,7 +266,7 @@ SKIP: {
     $r = notify($t, external_id => 'seam-4', timestamp => $ts);
     is_snap_error($r, '4095200', 'Conflict', 'seam 4: and then is a replay');
     like($t->read_file('error.log'),
-        qr/snap: redis 127\.0\.0\.1:\d+ took back 1 write/,
+        qr/snap: redis zone "ids" took back 1 write/,
         'seam 4: the error log says a write was taken back');
 }
 
