@@ -20,8 +20,10 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../t/lib", "$FindBin::Bin/lib";
 use POSIX qw(strftime);
+use Time::HiRes qw(time);
 use SnapTest;
 use SnapBench qw(notification app median main_conf mapped);
+use SnapRedisHA;
 
 my $secs = $ENV{BENCH_SECONDS} || 10;
 my $conns = $ENV{BENCH_CONNECTIONS} || 32;
@@ -96,6 +98,35 @@ if ($redis) {
         $zone_lines .= "    snap_replay_zone q$round:128m;\n"
             . "    snap_replay_redis q$round 127.0.0.1:$rport prefix=b$round:;\n";
     }
+}
+
+# (rs): the same through Redis Sentinel: a primary that three Sentinels
+# watch, the zone naming the Sentinels.  No replica, as (r) has none: what
+# is measured is the module's cost, not replication's, which is Redis's.
+# (h): a failover under load, measured once the rounds are done, on a
+# primary of its own with a replica and three Sentinels of their own.
+my $sentinel = $redis && -x '/usr/bin/redis-sentinel';
+my ($ha, $hh, $hh_primary);
+if ($sentinel) {
+    $ha = SnapRedisHA->new($t, name => 'rs');
+    my @sentinels = $ha->sentinels($ha->server);
+    for my $round (1 .. $rounds) {
+        $snap_locations .= verified("n$round", "n$round");
+        $zone_lines .= "    snap_replay_zone n$round:64m;\n"
+            . "    snap_replay_redis n$round @sentinels sentinel=mymaster "
+            . "prefix=s$round: timeout=200ms;\n";
+    }
+
+    $hh = SnapRedisHA->new($t, name => 'h');
+    $hh_primary = $hh->server;
+    my $replica = $hh->server(replicaof => $hh_primary);
+    $hh->wait_synced($replica) or die "the bench's replica did not sync\n";
+    my @hs = $hh->sentinels($hh_primary);
+    $hh->wait_replicas(1) or die "the bench's Sentinels see no replica\n";
+    $snap_locations .= verified('nh', 'nh');
+    $zone_lines .= "    snap_replay_zone nh:16m;\n"
+        . "    snap_replay_redis nh @hs sentinel=mymaster prefix=h: "
+        . "timeout=200ms;\n";
 }
 
 # (s): outbound, nginx signing the app's plain call (the token from this
@@ -221,6 +252,7 @@ my %label = (plain => 'plain proxy_pass', snap => 'snap_verify + snap_replay',
     full => 'the same, full zone', ret => 'return 200', token => 'token call',
     plain1 => 'plain proxy_pass, 1 conn', snap1 => 'snap_verify, 1 conn',
     redis => 'the same, zone on Redis', signed => 'snap_sign',
+    sentinel => 'the same, Redis by Sentinel',
     metrics => 'the same, metrics on', one2 => '(b), 1 worker, wrk -t2',
     two2 => '(b), 2 workers, wrk -t2', k10 => 'verified, 10 KB',
     p10 => 'plain, 10 KB', k99 => 'verified, 100 KB', p99 => 'plain, 100 KB');
@@ -238,8 +270,9 @@ $script{full} = lua('full', 'POST', "/f0$path", headers("/f0$path"),
 # BENCH_RUNS="snap metrics": only these runs (their keys below), for as many
 # rounds as a noisy machine needs; prints each round's ratio to the first
 # and their median, and writes no results.md
-my @only = split ' ', ($ENV{BENCH_RUNS} // '');
-my %only = map { $_ => 1 } @only;
+my %only = map { $_ => 1 } split ' ', ($ENV{BENCH_RUNS} // '');
+# (h) is no wrk run: asked for by name, reported on its own
+my @only = grep { $_ ne 'h' } split ' ', ($ENV{BENCH_RUNS} // '');
 
 my $live = 0;
 while ($live < $fill && (!@only || $only{full})) {
@@ -258,6 +291,11 @@ for my $round (1 .. $rounds) {
             headers("/q$round$path"), $body, 1);
     }
 
+    if ($sentinel) {
+        $script{sentinel} = lua("sentinel$round", 'POST', "/n$round$path",
+            headers("/n$round$path"), $body, 1);
+    }
+
     $script{metrics} = SnapBench::lua($tm, "metrics$round", 'POST',
         "/r$round$path", headers("/r$round$path"), $body, 1);
     $script{two2} = SnapBench::lua($tw, "two$round", 'POST',
@@ -270,7 +308,8 @@ for my $round (1 .. $rounds) {
     }
 
     for my $k (qw(plain snap metrics full ret token plain1 snap1 signed
-        one2 two2 p10 k10 p99 k99), $redis ? ('redis') : ())
+        one2 two2 p10 k10 p99 k99), $redis ? ('redis') : (),
+        $sentinel ? ('sentinel') : ())
     {
         next if @only && !$only{$k};
         my $run = $k eq 'metrics'
@@ -295,6 +334,42 @@ my $counted = metric($tm->scrape, 'snap_requests_total', outcome => 'accepted');
 my $sent = 0;
 $sent += $_->{requests} for @{$runs{metrics} || []};
 die "metrics: $counted accepted counted, $sent sent\n" if $counted < $sent;
+
+# (h): requests one after another through the Sentinel zone while its
+# primary is killed: how long they got 500xx00, against when the
+# Sentinels promoted the replica
+my %fo;
+if ($sentinel && (!@only || $only{h})) {
+    my $hpath = "/nh$path";
+    my ($killed, $first_500, $promoted, $back);
+    my $deadline = time + 30;
+    my $sent_h = 0;
+    while (time < $deadline) {
+        my $r = $t->snap($p, path => $hpath, body => $body, token => $token,
+            external_id => external_id());
+        my $now = time;
+        $sent_h++;
+        if (!$killed && $sent_h == 50) {
+            $hh->signal('KILL', $hh_primary);
+            $killed = $now;
+        }
+        $first_500 //= $now if $killed && $r->{status} != 200;
+        if ($killed && !$promoted && $sent_h % 5 == 0) {
+            my $now_primary = $hh->primary;
+            $promoted = time if $now_primary && $now_primary ne $hh_primary;
+        }
+        if ($promoted && $r->{status} == 200) {
+            $back = $now;
+            last;
+        }
+    }
+    die "(h): no failover measured\n" unless $back && $first_500;
+    %fo = (refused => $back - $first_500, promotion => $promoted - $killed,
+        after => $back - $promoted);
+    printf STDERR "(h) 500xx00 for %.1f s; promotion %.1f s after the kill, "
+        . "accepted again %.2f s after it\n", @fo{qw(refused promotion after)};
+}
+$_->stop for grep { $_ } $ha, $hh;
 
 if (@only) {
     my $base = $only[0];
@@ -351,6 +426,8 @@ my $md = "# Benchmark results\n\n"
         [ '(a1)', $r{plain1} ])
     . ($redis ? row('(r) (b) with the zone on Redis (loopback, '
         . 'snap_replay_redis)', $r{redis}, [ '(b)', $r{snap} ]) : '')
+    . ($sentinel ? row('(rs) (r) with the primary found through three '
+        . 'Sentinels (sentinel=)', $r{sentinel}, [ '(b)', $r{snap} ]) : '')
     . row('(m) (b) with snap_metrics_zone: every request counted',
         $r{metrics}, [ '(b)', $r{snap} ])
     . row('(f1) (b), 1 worker, wrk 2 threads', $r{one2})
@@ -370,6 +447,11 @@ my $md = "# Benchmark results\n\n"
     . ($redis ? sprintf("p99 of (r) minus p99 of (b): %.3f ms "
         . "(target: (r) >= 85%% of (b), p99 + 0.5 ms at most).\n",
         $r{redis}{p99} - $r{snap}{p99}) : '')
+    . (%fo ? sprintf("(h) a Sentinel failover under load (the primary "
+        . "killed; down-after-milliseconds 2000, loopback): 500xx00 for "
+        . "%.1f s, the promotion %.1f s after the kill, requests accepted "
+        . "again %.2f s after the promotion.\n",
+        @fo{qw(refused promotion after)}) : '')
     . "Targets: (b) >= 90% of (a); p99 (b) - (a) <= 0.1 ms; "
     . "(c) >= 95% of (b); (e) >= 25% of (d).\n"
     . ceilings();
