@@ -85,6 +85,7 @@ typedef enum {
     NGX_HTTP_SNAP_BAD_REQUEST,
     NGX_HTTP_SNAP_FORBIDDEN,
     NGX_HTTP_SNAP_REPLAY_STORE,
+    NGX_HTTP_SNAP_CLIENT_NOT_ALLOWED,
     NGX_HTTP_SNAP_REASONS
 } ngx_http_snap_reason_e;
 
@@ -119,7 +120,22 @@ typedef struct {
     ngx_uint_t                  compat;       /* NGX_HTTP_SNAP_COMPAT_* */
     u_char                     *compat_log;   /* for the mismatch line */
     ngx_array_t                *allow;        /* ngx_cidr_t, NULL: any */
+    ngx_uint_t                  index;        /* in clients, snap_clients */
+    ngx_uint_t                  signature;    /* 0, or NGX_HTTP_SNAP_SIG_RSA */
+    ngx_uint_t                  rate;         /* rate=, requests per 1000 s */
+    ngx_uint_t                  burst;        /* excess allowed, * 1000 */
+    ngx_str_t                   file;         /* of the directive */
+    ngx_uint_t                  line;
 } ngx_http_snap_client_t;
+
+
+/* snap_clients ID [ID...]: resolved once every snap_client is known */
+typedef struct {
+    ngx_array_t                 ids;          /* ngx_str_t, as written */
+    u_char                     *allowed;      /* a bit a client, by index */
+    ngx_str_t                   file;
+    ngx_uint_t                  line;
+} ngx_http_snap_clients_t;
 
 
 typedef struct {
@@ -140,6 +156,7 @@ typedef struct {
     ngx_str_t                     hmac_file;   /* the first HMAC snap_verify */
     ngx_uint_t                    hmac_line;
     ngx_flag_t                    rsa_used;    /* a signature=rsa location */
+    ngx_shm_zone_t               *rates;       /* when a client has rate= */
 } ngx_http_snap_main_conf_t;
 
 
@@ -192,6 +209,10 @@ typedef struct {
     ngx_http_complex_value_t   *signed_path;
 
     ngx_http_snap_replay_conf_t  *replay;
+    ngx_flag_t                  replay_off;   /* "snap_replay off" said */
+    ngx_str_t                   verify_file;  /* where snap_verify is */
+    ngx_uint_t                  verify_line;
+    ngx_http_snap_clients_t    *clients;      /* snap_clients, NULL: all */
 
     ngx_http_snap_sign_conf_t  *sign;
     ngx_http_snap_provider_t   *provider_token;
@@ -246,6 +267,10 @@ typedef struct {
     ngx_http_snap_loc_conf_t   *conf;
     /* the store the id was recorded in, for release */
     ngx_http_snap_replay_conf_t  *replay;
+    ngx_flag_t                  replay_off;   /* "snap_replay off" said */
+    ngx_str_t                   verify_file;  /* where snap_verify is */
+    ngx_uint_t                  verify_line;
+    ngx_http_snap_clients_t    *clients;      /* snap_clients, NULL: all */
     ngx_http_snap_replay_key_t    key;
 
     /* the store's answer, waited for; and the event that resumes it */

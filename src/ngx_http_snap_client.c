@@ -13,6 +13,7 @@
 #include "ngx_http_snap_conf.h"
 #include "ngx_http_snap_keys.h"
 #include "ngx_http_snap_client.h"
+#include "ngx_http_snap_rate.h"
 
 
 static ngx_int_t ngx_http_snap_client_id(ngx_conf_t *cf,
@@ -29,8 +30,14 @@ static ngx_int_t ngx_http_snap_client_compat(ngx_conf_t *cf, void *data,
     ngx_str_t *value, const ngx_http_snap_param_t *param);
 static ngx_int_t ngx_http_snap_client_allow(ngx_conf_t *cf, void *data,
     ngx_str_t *value, const ngx_http_snap_param_t *param);
+static ngx_int_t ngx_http_snap_client_signature(ngx_conf_t *cf, void *data,
+    ngx_str_t *value, const ngx_http_snap_param_t *param);
+static ngx_int_t ngx_http_snap_client_rate(ngx_conf_t *cf, void *data,
+    ngx_str_t *value, const ngx_http_snap_param_t *param);
 static char *ngx_http_snap_client_check(ngx_conf_t *cf,
     ngx_http_snap_main_conf_t *smcf, ngx_http_snap_client_t *c);
+static ngx_int_t ngx_http_snap_clients_shared(ngx_conf_t *cf,
+    ngx_http_snap_main_conf_t *smcf);
 static ngx_int_t ngx_http_snap_clients_check(ngx_conf_t *cf,
     ngx_http_snap_main_conf_t *smcf);
 static ngx_int_t ngx_http_snap_client_hashes(ngx_conf_t *cf,
@@ -43,6 +50,8 @@ static ngx_http_snap_param_t  ngx_http_snap_client_params[] = {
     ngx_http_snap_param("partner_id", ngx_http_snap_client_partner_id, 0),
     ngx_http_snap_param("compat", ngx_http_snap_client_compat, 0),
     ngx_http_snap_param_repeat("allow", ngx_http_snap_client_allow),
+    ngx_http_snap_param("signature", ngx_http_snap_client_signature, 0),
+    ngx_http_snap_param("rate", ngx_http_snap_client_rate, 0),
     ngx_http_snap_param_end
 };
 
@@ -74,6 +83,9 @@ ngx_http_snap_client(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_memzero(c, sizeof(ngx_http_snap_client_t));
 
     c->id = value[1];
+    c->index = smcf->clients.nelts - 1;
+    c->file = cf->conf_file->file.name;
+    c->line = cf->conf_file->line;
 
     if (ngx_array_init(&c->pkeys, cf->pool, 1, sizeof(EVP_PKEY_CTX *)) != NGX_OK
         || ngx_array_init(&c->secrets, cf->pool, 1,
@@ -297,6 +309,71 @@ ngx_http_snap_client_compat(ngx_conf_t *cf, void *data, ngx_str_t *value,
 }
 
 
+/* signature=rsa: a partner that signs with its RSA key only */
+
+static ngx_int_t
+ngx_http_snap_client_signature(ngx_conf_t *cf, void *data, ngx_str_t *value,
+    const ngx_http_snap_param_t *param)
+{
+    ngx_http_snap_client_t *c = data;
+
+    if (value->len != 3 || ngx_strncmp(value->data, "rsa", 3) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"signature=%V\" for client \"%V\", "
+                           "expected \"signature=rsa\" (a partner with "
+                           "secret_file= signs either way)", value, &c->id);
+        return NGX_ERROR;
+    }
+
+    c->signature = NGX_HTTP_SNAP_SIG_RSA;
+
+    return NGX_OK;
+}
+
+
+/*
+ * rate=Nr/s or Nr/m: verified requests a second or a minute, with a
+ * burst of one second's worth (at least one request) at once
+ */
+
+static ngx_int_t
+ngx_http_snap_client_rate(ngx_conf_t *cf, void *data, ngx_str_t *value,
+    const ngx_http_snap_param_t *param)
+{
+    ngx_http_snap_client_t *c = data;
+
+    size_t     len;
+    ngx_int_t  n, scale;
+
+    len = value->len;
+    scale = 0;
+
+    if (len > 3 && ngx_strncmp(value->data + len - 3, "r/s", 3) == 0) {
+        scale = 1;
+
+    } else if (len > 3 && ngx_strncmp(value->data + len - 3, "r/m", 3) == 0) {
+        scale = 60;
+    }
+
+    n = scale ? ngx_atoi(value->data, len - 3) : NGX_ERROR;
+
+    if (n <= 0 || n > 1000000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"rate=%V\" for client \"%V\", "
+                           "expected requests a second or a minute, "
+                           "from 1 to 1000000, as in \"rate=10r/s\" or "
+                           "\"rate=300r/m\"", value, &c->id);
+        return NGX_ERROR;
+    }
+
+    /* as limit_req counts: the excess beyond the request being served */
+    c->rate = n * 1000 / scale;
+    c->burst = c->rate > 1000 ? c->rate - 1000 : 0;
+
+    return NGX_OK;
+}
+
+
 /* allow=CIDR[,CIDR...]: the only addresses this partner calls from */
 
 static ngx_int_t
@@ -363,6 +440,23 @@ ngx_http_snap_client_check(ngx_conf_t *cf, ngx_http_snap_main_conf_t *smcf,
         return NGX_CONF_ERROR;
     }
 
+    if (c->signature == NGX_HTTP_SNAP_SIG_RSA) {
+        if (c->pkeys.nelts == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "snap_client \"%V\" with \"signature=rsa\" "
+                               "needs public_key=", &c->id);
+            return NGX_CONF_ERROR;
+        }
+
+        if (c->secrets.nelts) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "snap_client \"%V\" with \"signature=rsa\" "
+                               "takes no secret_file=: it is refused in "
+                               "HMAC locations", &c->id);
+            return NGX_CONF_ERROR;
+        }
+    }
+
     if (c->partner_id.data == NULL) {
         c->partner_id = c->id;
     }
@@ -395,6 +489,122 @@ ngx_http_snap_client_check(ngx_conf_t *cf, ngx_http_snap_main_conf_t *smcf,
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * snap_clients ID [ID...]: the partners a location accepts.  Its ids are
+ * matched once every snap_client is read, since snap_client may come
+ * later in the http block.
+ */
+
+char *
+ngx_http_snap_clients(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_snap_loc_conf_t *slcf = conf;
+
+    ngx_str_t                *value, *id;
+    ngx_uint_t                i;
+    ngx_http_snap_clients_t  *list;
+
+    if (slcf->clients != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    list = ngx_pcalloc(cf->pool, sizeof(ngx_http_snap_clients_t));
+    if (list == NULL
+        || ngx_array_init(&list->ids, cf->pool, cf->args->nelts - 1,
+                          sizeof(ngx_str_t))
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        id = ngx_array_push(&list->ids);
+        if (id == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *id = value[i];
+    }
+
+    list->file = cf->conf_file->file.name;
+    list->line = cf->conf_file->line;
+
+    slcf->clients = list;
+
+    return NGX_CONF_OK;
+}
+
+
+/* a bit for each partner snap_clients names; each id must be declared */
+
+ngx_int_t
+ngx_http_snap_clients_resolve(ngx_conf_t *cf, ngx_http_snap_clients_t *list)
+{
+    ngx_str_t                  *id;
+    ngx_uint_t                  i, k;
+    ngx_http_snap_client_t     *c;
+    ngx_http_snap_main_conf_t  *smcf;
+
+    if (list == NULL || list == NGX_CONF_UNSET_PTR || list->allowed) {
+        return NGX_OK;
+    }
+
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_snap_module);
+
+    list->allowed = ngx_pcalloc(cf->pool, smcf->clients.nelts / 8 + 1);
+    if (list->allowed == NULL) {
+        return NGX_ERROR;
+    }
+
+    id = list->ids.elts;
+    c = smcf->clients.elts;
+
+    for (i = 0; i < list->ids.nelts; i++) {
+
+        for (k = 0; k < smcf->clients.nelts; k++) {
+            if (c[k].id.len == id[i].len
+                && ngx_strncmp(c[k].id.data, id[i].data, id[i].len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (k == smcf->clients.nelts) {
+            for (k = 0; k < smcf->clients.nelts; k++) {
+                if (c[k].id.len == id[i].len
+                    && ngx_strncasecmp(c[k].id.data, id[i].data, id[i].len)
+                       == 0)
+                {
+                    break;
+                }
+            }
+
+            if (k < smcf->clients.nelts) {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "\"snap_clients\" names \"%V\", which no "
+                              "snap_client declares (\"%V\" differs in "
+                              "case) in %V:%ui", &id[i], &c[k].id,
+                              &list->file, list->line);
+
+            } else {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "\"snap_clients\" names \"%V\", which no "
+                              "snap_client declares in %V:%ui", &id[i],
+                              &list->file, list->line);
+            }
+
+            return NGX_ERROR;
+        }
+
+        list->allowed[k / 8] |= (u_char) (1 << (k % 8));
+    }
+
+    return NGX_OK;
 }
 
 
@@ -434,6 +644,10 @@ ngx_http_snap_clients_check(ngx_conf_t *cf, ngx_http_snap_main_conf_t *smcf)
     ngx_uint_t               i;
     ngx_http_snap_client_t  *c;
 
+    if (ngx_http_snap_clients_shared(cf, smcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (smcf->hmac_file.len == 0) {
         return NGX_OK;
     }
@@ -441,7 +655,7 @@ ngx_http_snap_clients_check(ngx_conf_t *cf, ngx_http_snap_main_conf_t *smcf)
     c = smcf->clients.elts;
 
     for (i = 0; i < smcf->clients.nelts; i++) {
-        if (c[i].secrets.nelts) {
+        if (c[i].secrets.nelts || c[i].signature == NGX_HTTP_SNAP_SIG_RSA) {
             continue;
         }
 
@@ -449,7 +663,8 @@ ngx_http_snap_clients_check(ngx_conf_t *cf, ngx_http_snap_main_conf_t *smcf)
             ngx_log_error(NGX_LOG_WARN, cf->log, 0,
                           "snap_client \"%V\" has no secret_file: the "
                           "HMAC \"snap_verify\" locations (%V:%ui) will "
-                          "refuse all its requests", &c[i].id,
+                          "refuse all its requests; \"signature=rsa\" "
+                          "says it is meant to", &c[i].id,
                           &smcf->hmac_file, smcf->hmac_line);
             continue;
         }
@@ -457,9 +672,82 @@ ngx_http_snap_clients_check(ngx_conf_t *cf, ngx_http_snap_main_conf_t *smcf)
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "snap_client \"%V\" has no secret_file, and the HMAC "
                       "\"snap_verify\" in %V:%ui would refuse all its "
-                      "requests: give it secret_file=", &c[i].id,
-                      &smcf->hmac_file, smcf->hmac_line);
+                      "requests: give it secret_file=, or "
+                      "\"signature=rsa\" with an RSA location for it",
+                      &c[i].id, &smcf->hmac_file, smcf->hmac_line);
         return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Two partners with one public key or one secret: X-PARTNER-ID is not in
+ * the RSA string to sign, nor X-CLIENT-KEY's owner in a token call's, so
+ * either could send the other's captured request as its own, with an
+ * X-EXTERNAL-ID the replay store has not seen for it.
+ */
+
+static ngx_int_t
+ngx_http_snap_clients_shared(ngx_conf_t *cf, ngx_http_snap_main_conf_t *smcf)
+{
+    int                      eq;
+    EVP_PKEY                *ka, *kb;
+    ngx_uint_t               i, j, m, n;
+    EVP_PKEY_CTX           **pa, **pb;
+    ngx_http_snap_key_t     *sa, *sb;
+    ngx_http_snap_client_t  *c;
+
+    c = smcf->clients.elts;
+
+    for (i = 0; i < smcf->clients.nelts; i++) {
+        for (j = i + 1; j < smcf->clients.nelts; j++) {
+
+            pa = c[i].pkeys.elts;
+            pb = c[j].pkeys.elts;
+
+            for (m = 0; m < c[i].pkeys.nelts; m++) {
+                for (n = 0; n < c[j].pkeys.nelts; n++) {
+                    ka = EVP_PKEY_CTX_get0_pkey(pa[m]);
+                    kb = EVP_PKEY_CTX_get0_pkey(pb[n]);
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+                    eq = EVP_PKEY_eq(ka, kb);
+#else
+                    eq = EVP_PKEY_cmp(ka, kb);
+#endif
+                    if (eq == 1) {
+                        goto shared;
+                    }
+                }
+            }
+
+            sa = c[i].secrets.elts;
+            sb = c[j].secrets.elts;
+
+            for (m = 0; m < c[i].secrets.nelts; m++) {
+                for (n = 0; n < c[j].secrets.nelts; n++) {
+                    if (sa[m].len == sb[n].len
+                        && ngx_memcmp(sa[m].data, sb[n].data, sa[m].len) == 0)
+                    {
+                        goto shared;
+                    }
+                }
+            }
+
+            continue;
+
+        shared:
+
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "snap_client \"%V\" (%V:%ui) and \"%V\" "
+                          "(%V:%ui) share a public key or a secret: either "
+                          "could send the other's requests as its own; "
+                          "give each partner its own keys",
+                          &c[i].id, &c[i].file, c[i].line,
+                          &c[j].id, &c[j].file, c[j].line);
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;
@@ -471,7 +759,9 @@ ngx_http_snap_clients_check(ngx_conf_t *cf, ngx_http_snap_main_conf_t *smcf)
 ngx_int_t
 ngx_http_snap_clients_init(ngx_conf_t *cf, ngx_http_snap_main_conf_t *smcf)
 {
-    if (ngx_http_snap_clients_check(cf, smcf) != NGX_OK) {
+    if (ngx_http_snap_clients_check(cf, smcf) != NGX_OK
+        || ngx_http_snap_rate_init_conf(cf, smcf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -566,6 +856,34 @@ ngx_int_t
 ngx_http_snap_client_allowed(ngx_http_request_t *r,
     ngx_http_snap_client_t *client, ngx_uint_t *reason)
 {
+    ngx_http_snap_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
+
+    if (slcf->clients
+        && !(slcf->clients->allowed[client->index / 8]
+             & (1 << (client->index % 8))))
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "snap: client \"%V\" is not among this location's "
+                      "\"snap_clients\" (%V:%ui)", &client->id,
+                      &slcf->clients->file, slcf->clients->line);
+
+        return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_CLIENT_NOT_ALLOWED);
+    }
+
+    if (client->signature == NGX_HTTP_SNAP_SIG_RSA
+        && slcf->role == NGX_HTTP_SNAP_ROLE_VERIFY
+        && slcf->check.signature == NGX_HTTP_SNAP_SIG_HMAC)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "snap: client \"%V\" signs with RSA only "
+                      "(\"signature=rsa\"), and this location verifies "
+                      "HMAC signatures", &client->id);
+
+        return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_CLIENT_NOT_ALLOWED);
+    }
+
     if (client->allow == NULL
         || ngx_cidr_match(r->connection->sockaddr, client->allow) == NGX_OK)
     {

@@ -2,8 +2,9 @@
 /*
  * Copyright (C) ngx_http_snap_module authors
  *
- * The partners: snap_client and snap_token_key at configuration time, the
- * hashes a partner is found by, the addresses it may call from.
+ * The partners: snap_client, snap_clients and snap_token_key at
+ * configuration time, the hashes a partner is found by, the locations and
+ * the addresses it may call from.
  */
 
 
@@ -17,6 +18,9 @@
 char *ngx_http_snap_client(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_snap_token_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_http_snap_clients(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_snap_clients_resolve(ngx_conf_t *cf,
+    ngx_http_snap_clients_t *list);
 ngx_int_t ngx_http_snap_clients_init(ngx_conf_t *cf,
     ngx_http_snap_main_conf_t *smcf);
 ngx_http_snap_client_t *ngx_http_snap_find_client(

@@ -79,6 +79,8 @@ static ngx_http_snap_reason_t  ngx_http_snap_reasons[] = {
     { 401, 0, ngx_string("Unauthorized. [Connection not allowed]"), 0,
       ngx_string("forbidden") },
     { 500, 0, ngx_string("General Error"), 0, ngx_string("replay_store") },
+    { 401, 0, ngx_string("Unauthorized. [Unknown client]"), 0,
+      ngx_string("client_not_allowed") },
 };
 
 

@@ -72,6 +72,13 @@ static ngx_command_t  ngx_http_snap_commands[] = {
       0,
       NULL },
 
+    { ngx_string("snap_clients"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_snap_clients,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("snap_token_key"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_snap_token_key,
@@ -526,6 +533,8 @@ ngx_http_snap_create_loc_conf(ngx_conf_t *cf)
     conf->log_level = NGX_CONF_UNSET_UINT;
     conf->signed_path = NGX_CONF_UNSET_PTR;
     conf->replay = NGX_CONF_UNSET_PTR;
+    conf->replay_off = NGX_CONF_UNSET;
+    conf->clients = NGX_CONF_UNSET_PTR;
     conf->require = NGX_CONF_UNSET_PTR;
     conf->errors = NGX_CONF_UNSET_PTR;
 
@@ -570,6 +579,28 @@ ngx_http_snap_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     /* as one, like limit_req's limits: "snap_replay off" stops it */
     ngx_conf_merge_ptr_value(conf->replay, prev->replay, NULL);
+    ngx_conf_merge_value(conf->replay_off, prev->replay_off, 0);
+
+    if (ngx_http_snap_clients_resolve(cf, prev->clients) != NGX_OK
+        || ngx_http_snap_clients_resolve(cf, conf->clients) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_merge_ptr_value(conf->clients, prev->clients, NULL);
+
+    /* where snap_verify is written, not where a nested location has it */
+    if (conf->role == NGX_HTTP_SNAP_ROLE_VERIFY && conf->verify_line
+        && conf->replay == NULL && !conf->replay_off)
+    {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "\"snap_verify\" in %V:%ui has no \"snap_replay\": "
+                      "a request sent again with the same X-EXTERNAL-ID "
+                      "reaches the app again; name a zone with "
+                      "\"snap_replay\", or say \"snap_replay off;\" if the "
+                      "app refuses repeats itself",
+                      &conf->verify_file, conf->verify_line);
+    }
 
     if (conf->replay) {
         ngx_http_snap_replay_skew(conf->replay, conf->clock_skew);

@@ -110,6 +110,7 @@ ngx_http_snap_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         slcf->replay = NULL;
+        slcf->replay_off = 1;
         return NGX_CONF_OK;
     }
 

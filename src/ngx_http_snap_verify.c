@@ -16,6 +16,7 @@
 #include "ngx_http_snap_client.h"
 #include "ngx_http_snap_error.h"
 #include "ngx_http_snap_token.h"
+#include "ngx_http_snap_rate.h"
 #include "ngx_http_snap_replay.h"
 #include "ngx_http_snap_verify.h"
 
@@ -465,6 +466,11 @@ ngx_http_snap_body_handler(ngx_http_request_t *r)
     ngx_str_null(&field);
 
     rc = ngx_http_snap_verify_body(r, ctx, slcf, &reason, &field);
+
+    /* counted once verified, before the store: a retry's id stays new */
+    if (rc == NGX_OK && ctx->client) {
+        rc = ngx_http_snap_rate_check(r, ctx->client, &reason);
+    }
 
     if (rc == NGX_OK && slcf->replay) {
         /*
