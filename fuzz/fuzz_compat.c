@@ -1,7 +1,10 @@
 /*
  * The compat= canonicalisers: any bytes as a query canonicalise within
  * the predicted length, and canonicalising again changes nothing; any
- * bytes as a body hash escaped when, and only when, they are JSON.
+ * bytes as a body hash escaped when, and only when, they are JSON; any
+ * bytes as X-TIMESTAMP: the looser forms only add, never change, what
+ * the strict form reads; any bytes as a path signed without a hash field
+ * fit the predicted length and leave the field and its colon out.
  */
 
 #include <stdlib.h>
@@ -59,6 +62,58 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 
     if ((rc == NGX_HTTP_SNAP_LIB_OK) != json) {
         abort();
+    }
+
+    if (ngx_http_snap_body_hash_raw(data, size, hex) != 0) {
+        abort();
+    }
+
+    {
+        int64_t   t, t2;
+        unsigned  forms;
+
+        for (forms = 1; forms <= 3; forms++) {
+            if (ngx_http_snap_parse_timestamp(data, size, &t) == 0
+                && (ngx_http_snap_parse_timestamp_as(data, size, forms, &t2)
+                    != 0 || t2 != t))
+            {
+                abort();
+            }
+
+            /* a looser form read: it is one of those the flags allow */
+            if (ngx_http_snap_parse_timestamp(data, size, &t) != 0
+                && ngx_http_snap_parse_timestamp_as(data, size, forms, &t2)
+                   == 0
+                && !((forms & NGX_HTTP_SNAP_TS_WIB) && size >= 19
+                     && data[size - 1] >= '0' && data[size - 1] <= '9')
+                && !((forms & NGX_HTTP_SNAP_TS_BASIC_OFFSET) && size >= 24
+                     && (data[size - 5] == '+' || data[size - 5] == '-')))
+            {
+                abort();
+            }
+        }
+    }
+
+    {
+        size_t          max, n;
+        unsigned char  *sts;
+
+        max = ngx_http_snap_string_to_sign_len(3, size, 5, 1, 4);
+        sts = malloc(max);
+
+        n = ngx_http_snap_string_to_sign(sts, (const unsigned char *) "GET",
+                                         3, data, size,
+                                         (const unsigned char *) "token", 5,
+                                         1, ngx_http_snap_no_hash_field,
+                                         (const unsigned char *) "ts00", 4);
+
+        if (n != 3 + 1 + size + 1 + 5 + 1 + 4 || n > max
+            || memcmp(sts + n - 11, ":token:ts00", 11) != 0)
+        {
+            abort();
+        }
+
+        free(sts);
     }
 
     return 0;

@@ -14,6 +14,7 @@
 #include "ngx_http_snap_keys.h"
 #include "ngx_http_snap_client.h"
 #include "ngx_http_snap_rate.h"
+#include "ngx_http_snap_request.h"
 
 
 static ngx_int_t ngx_http_snap_client_id(ngx_conf_t *cf,
@@ -265,6 +266,11 @@ ngx_http_snap_client_compat(ngx_conf_t *cf, void *data, ngx_str_t *value,
         { ngx_string("php_json"), NGX_HTTP_SNAP_COMPAT_PHP_JSON },
         { ngx_string("ascii_json"), NGX_HTTP_SNAP_COMPAT_ASCII_JSON },
         { ngx_string("hex_signature"), NGX_HTTP_SNAP_COMPAT_HEX_SIGNATURE },
+        { ngx_string("raw_body"), NGX_HTTP_SNAP_COMPAT_RAW_BODY },
+        { ngx_string("no_hash_field"), NGX_HTTP_SNAP_COMPAT_NO_HASH_FIELD },
+        { ngx_string("timestamp_basic_offset"),
+          NGX_HTTP_SNAP_COMPAT_TS_BASIC_OFFSET },
+        { ngx_string("timestamp_wib"), NGX_HTTP_SNAP_COMPAT_TS_WIB },
         { ngx_null_string, 0 }
     };
 
@@ -288,7 +294,9 @@ ngx_http_snap_client_compat(ngx_conf_t *cf, void *data, ngx_str_t *value,
                                "\"%V\", expected long_ids, "
                                "empty_hash_field, sorted_query, "
                                "path_without_query, rsa_empty_token, "
-                               "php_json, ascii_json or hex_signature",
+                               "php_json, ascii_json, hex_signature, "
+                               "raw_body, no_hash_field, "
+                               "timestamp_basic_offset or timestamp_wib",
                                &name, &c->id);
             return NGX_ERROR;
         }
@@ -807,6 +815,50 @@ ngx_http_snap_find_client(ngx_http_snap_main_conf_t *smcf, ngx_str_t *id,
     }
 
     return c;
+}
+
+
+/*
+ * X-TIMESTAMP within the skew, in the strict form; when that form is not
+ * what arrived, in the looser ones the partner named by id (X-PARTNER-ID,
+ * or X-CLIENT-KEY on the token call) has in its compat=, for it alone.
+ */
+
+ngx_int_t
+ngx_http_snap_client_timestamp(ngx_http_request_t *r,
+    ngx_http_snap_ctx_t *ctx, time_t skew, ngx_str_t *id,
+    ngx_uint_t by_partner, ngx_uint_t *reason)
+{
+    ngx_int_t                   rc;
+    unsigned                    forms;
+    ngx_http_snap_client_t     *c;
+    ngx_http_snap_main_conf_t  *smcf;
+
+    rc = ngx_http_snap_check_timestamp(r, ctx, skew, 0, reason);
+
+    if (rc != NGX_DECLINED || *reason != NGX_HTTP_SNAP_BAD_FORMAT
+        || id == NULL)
+    {
+        return rc;
+    }
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_snap_module);
+
+    c = ngx_http_snap_find_client(smcf, id, by_partner);
+    if (c == NULL) {
+        return rc;
+    }
+
+    forms = ((c->compat & NGX_HTTP_SNAP_COMPAT_TS_BASIC_OFFSET)
+             ? NGX_HTTP_SNAP_TS_BASIC_OFFSET : 0)
+            | ((c->compat & NGX_HTTP_SNAP_COMPAT_TS_WIB)
+               ? NGX_HTTP_SNAP_TS_WIB : 0);
+
+    if (forms == 0) {
+        return rc;
+    }
+
+    return ngx_http_snap_check_timestamp(r, ctx, skew, forms, reason);
 }
 
 

@@ -60,6 +60,8 @@ static ngx_int_t ngx_http_snap_provider_key(ngx_conf_t *cf, void *data,
     ngx_str_t *value, const ngx_http_snap_param_t *param);
 static ngx_int_t ngx_http_snap_provider_token_uri(ngx_conf_t *cf,
     void *data, ngx_str_t *value, const ngx_http_snap_param_t *param);
+static void ngx_http_snap_provider_zone_full(ngx_shm_zone_t *shm_zone,
+    ngx_http_snap_out_token_sh_t *sh, ngx_http_snap_main_conf_t *smcf);
 static ngx_int_t ngx_http_snap_provider_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_snap_out_token_call(ngx_http_request_t *r,
@@ -439,6 +441,41 @@ ngx_http_snap_providers_init(ngx_conf_t *cf)
 
 
 /*
+ * What the zone holds, when it holds too few slots: a slot keeps a token
+ * of up to NGX_HTTP_SNAP_OUT_TOKEN_MAX bytes, in whole slab pages
+ */
+
+static void
+ngx_http_snap_provider_zone_full(ngx_shm_zone_t *shm_zone,
+    ngx_http_snap_out_token_sh_t *sh, ngx_http_snap_main_conf_t *smcf)
+{
+    size_t                           per;
+    ngx_uint_t                       n;
+    ngx_http_snap_out_token_slot_t  *slot;
+
+    n = 0;
+
+    for (slot = sh->slots; slot; slot = slot->next) {
+        n++;
+    }
+
+    /* slots of providers a reload removed count too: they stay */
+    per = ngx_align(sizeof(ngx_http_snap_out_token_slot_t), ngx_pagesize);
+
+    ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                  "snap_provider_zone \"%V\" of %uzk holds the tokens of "
+                  "%ui providers (a token of up to %d bytes takes %uz), not "
+                  "the %ui configured: make it at least %uzk",
+                  &shm_zone->shm.name, shm_zone->shm.size / 1024, n,
+                  NGX_HTTP_SNAP_OUT_TOKEN_MAX, per, smcf->providers.nelts,
+                  (shm_zone->shm.size
+                   + (smcf->providers.nelts > n
+                      ? smcf->providers.nelts - n : 1) * per
+                   + 1023) / 1024);
+}
+
+
+/*
  * A slot a provider, found by name in a zone kept across reloads: a
  * reload keeps its token unless the provider's client or endpoint
  * changed.  Slots of providers no longer configured stay; they are a few
@@ -493,10 +530,7 @@ ngx_http_snap_provider_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             slot = ngx_slab_calloc(shpool,
                                    sizeof(ngx_http_snap_out_token_slot_t));
             if (slot == NULL) {
-                ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                              "snap_provider_zone \"%V\" is too small for "
-                              "%ui providers", &shm_zone->shm.name,
-                              smcf->providers.nelts);
+                ngx_http_snap_provider_zone_full(shm_zone, sh, smcf);
                 return NGX_ERROR;
             }
 
@@ -964,7 +998,17 @@ ngx_http_snap_out_token_answer(ngx_http_request_t *r, ngx_http_snap_out_t *out)
         ngx_http_snap_metrics_fetch(r, prov->index,
                                     NGX_HTTP_SNAP_FETCH_REFUSED);
 
-        if (reply->has_code && ngx_strncmp(reply->code, "200", 3) != 0) {
+        if (reply->token_over) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "snap: the token call of provider \"%V\" was "
+                          "answered with an accessToken of %uz bytes, more "
+                          "than the %d a token is kept in: refused, not "
+                          "cut", &prov->name, reply->token_over,
+                          NGX_HTTP_SNAP_OUT_TOKEN_MAX);
+
+        } else if (reply->has_code
+                   && ngx_strncmp(reply->code, "200", 3) != 0)
+        {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "snap: the token call of provider \"%V\" was "
                           "answered with responseCode %*s", &prov->name,

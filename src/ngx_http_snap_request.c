@@ -243,12 +243,13 @@ ngx_http_snap_collect_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
 
 ngx_int_t
 ngx_http_snap_check_timestamp(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
-    time_t skew, ngx_uint_t *reason)
+    time_t skew, unsigned forms, ngx_uint_t *reason)
 {
     int64_t   diff;
 
-    if (ngx_http_snap_parse_timestamp(ctx->timestamp->value.data,
-                                      ctx->timestamp->value.len, &ctx->ts)
+    if (ngx_http_snap_parse_timestamp_as(ctx->timestamp->value.data,
+                                         ctx->timestamp->value.len, forms,
+                                         &ctx->ts)
         != 0)
     {
         return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_BAD_FORMAT);

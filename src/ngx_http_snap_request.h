@@ -22,7 +22,8 @@ ngx_int_t ngx_http_snap_collect_headers(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, const ngx_http_snap_header_t *required,
     ngx_uint_t *reason, ngx_str_t *field);
 ngx_int_t ngx_http_snap_check_timestamp(ngx_http_request_t *r,
-    ngx_http_snap_ctx_t *ctx, time_t skew, ngx_uint_t *reason);
+    ngx_http_snap_ctx_t *ctx, time_t skew, unsigned forms,
+    ngx_uint_t *reason);
 ngx_int_t ngx_http_snap_read_body(ngx_http_request_t *r, ngx_str_t *body);
 
 

@@ -186,7 +186,8 @@ ngx_http_snap_token_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
 
-    if (ngx_http_snap_check_timestamp(r, ctx, slcf->clock_skew, reason)
+    if (ngx_http_snap_client_timestamp(r, ctx, slcf->clock_skew,
+                                       &ctx->client_key->value, 0, reason)
         != NGX_OK)
     {
         ngx_str_set(field, "X-TIMESTAMP");

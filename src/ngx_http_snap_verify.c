@@ -83,6 +83,8 @@ static ngx_int_t ngx_http_snap_signatures(ngx_http_request_t *r,
 static ngx_int_t ngx_http_snap_verify_variants(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_http_snap_forms_t *forms, ngx_str_t *body,
     u_char **tried);
+static ngx_int_t ngx_http_snap_raw_hash(ngx_http_request_t *r,
+    ngx_http_snap_forms_t *forms, ngx_str_t *body);
 static ngx_int_t ngx_http_snap_escaped_hash(ngx_http_request_t *r,
     ngx_http_snap_forms_t *forms, ngx_str_t *body, unsigned escape);
 static ngx_int_t ngx_http_snap_verify_form(ngx_http_request_t *r,
@@ -356,7 +358,8 @@ ngx_http_snap_verify_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
         return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_TOKEN_NOT_FOUND);
     }
 
-    if (ngx_http_snap_check_timestamp(r, ctx, slcf->clock_skew, reason)
+    if (ngx_http_snap_client_timestamp(r, ctx, slcf->clock_skew,
+                                       &ctx->partner_id->value, 1, reason)
         != NGX_OK)
     {
         ngx_str_set(field, "X-TIMESTAMP");
@@ -920,6 +923,21 @@ ngx_http_snap_verify_variants(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
         return NGX_ERROR;
     }
 
+    if (body->len == 0 && (compat & NGX_HTTP_SNAP_COMPAT_NO_HASH_FIELD)
+        && ngx_http_snap_form_add(forms, hex, nhex,
+                                  (u_char *) ngx_http_snap_no_hash_field)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (body->len && (compat & NGX_HTTP_SNAP_COMPAT_RAW_BODY)) {
+        rc = ngx_http_snap_raw_hash(r, forms, body);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
     if (body->len && (compat & NGX_HTTP_SNAP_COMPAT_PHP_JSON)) {
         rc = ngx_http_snap_escaped_hash(r, forms, body,
                                         NGX_HTTP_SNAP_ESCAPE_SLASH
@@ -968,6 +986,33 @@ ngx_http_snap_verify_variants(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     }
 
     return NGX_DECLINED;
+}
+
+
+/* the bytes as received, when they are not what minify gives */
+
+static ngx_int_t
+ngx_http_snap_raw_hash(ngx_http_request_t *r, ngx_http_snap_forms_t *forms,
+    ngx_str_t *body)
+{
+    u_char  *hex;
+
+    hex = ngx_pnalloc(r->pool, NGX_HTTP_SNAP_SHA256_HEX_LEN);
+    if (hex == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_snap_body_hash_raw(body->data, body->len, hex) != 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "snap: SHA-256 of the body failed in OpenSSL");
+        return NGX_ERROR;
+    }
+
+    if (ngx_memcmp(hex, forms->hex[0], NGX_HTTP_SNAP_SHA256_HEX_LEN) == 0) {
+        return NGX_OK;
+    }
+
+    return ngx_http_snap_form_add(forms, hex, nhex, hex);
 }
 
 

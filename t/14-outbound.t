@@ -254,6 +254,18 @@ EOF
         qr/unknown SNAP service "qr-nothing"/, 'an unknown service');
     $t->config_fails($prov_line->($ok . " client_id=N") . $loc,
         qr/duplicate parameter "client_id"/, 'a repeated parameter');
+
+    # a token of up to 4 KB a provider: a zone says how many it holds
+    my ($many, $locs) = ('', '');
+    for my $i (0 .. 9) {
+        $many .= "snap_provider p$i client_id=M $ok token=/t$i;\n";
+        $locs .= "location = /t$i { internal; snap_provider_token p$i; "
+            . "proxy_pass http://127.0.0.1:1; }\n";
+    }
+    $t->config_fails($many . "snap_provider_zone tok:32k;\n"
+        . "server { listen 127.0.0.1:%%PORT%%;\n$locs}\n",
+        qr/snap_provider_zone "tok" of 32k holds the tokens of \d providers \(a token of up to 4096 bytes takes \d+\), not the 10 configured: make it at least \d+k/,
+        'a token zone too small for its providers, with what it holds');
 }
 
 ##############################################################################
@@ -605,6 +617,40 @@ $tbefore = tokens();
     $prov->set(token_status => undef);
 }
 $prov->set(expires_in => undef);
+
+##############################################################################
+# tokens as providers really answer them: 3000 characters, expiresIn an
+# integer, tokenType in lower case; one longer than a slot is refused
+
+$prov->set(token_length => 3000);
+$prov->set(expires_int => 1);
+$prov->set(token_type => 'bearer');
+# the token above expired, its refresh failed: the next fetch, once the
+# back-off is over
+$tbefore = tokens();
+$r = after_backoff();
+is($r->{status}, 200, 'a 3000-character token, expiresIn 900 as a number, '
+    . 'tokenType "bearer": accepted end to end');
+is(tokens(), $tbefore + 1, 'after one token call');
+like(last_tx()->{headers}{authorization}, qr/^Bearer tok[a-z0-9]{2997}$/,
+    'the provider got the whole token');
+$r = app($QRY, $query);
+is($r->{status}, 200, 'and it is kept: the next request uses it');
+is(tokens(), $tbefore + 1, 'without another token call');
+
+$prov->set(token_length => 5000);
+$prov->set(revoke => 1);
+$r = app($QRY, $query);
+is($r->{json}{responseCode}, '4015101', 'revoked again');
+$before = txs();
+$r = app($QRY, $query);
+is_snap_error($r, '5000002', 'External Server Error',
+    'a 5000-character token: refused, 500xx02');
+is(txs(), $before, 'no transaction was sent with a cut token');
+like($a->read_file('error.log'),
+    qr/snap: the token call of provider "qoinhub" was answered with an accessToken of 5000 bytes, more than the 4096 a token is kept in: refused, not cut/,
+    'the error log says why');
+$prov->set($_) for qw(token_length expires_int token_type);
 
 ##############################################################################
 # nothing secret in the logs

@@ -85,6 +85,36 @@ test_hmac_vector(const char *method, const char *url, const char *body,
 
     ngx_http_snap_test_hmac_sha512((const unsigned char *) "myclientsecret", 14,
                               sts, n, mac);
+
+    if (body[0] == '\0') {
+        /* compat=no_hash_field: the field and its colon left out */
+        n = ngx_http_snap_string_to_sign(sts, (const unsigned char *) method,
+                                         strlen(method),
+                                         (const unsigned char *) url,
+                                         strlen(url),
+                                         (const unsigned char *)
+                                         "myaccesstoken", 13, 1,
+                                         ngx_http_snap_no_hash_field,
+                                         (const unsigned char *) ts,
+                                         strlen(ts));
+        snprintf(buf, sizeof(buf), "%s:%s:myaccesstoken:%s", method, url,
+                 ts);
+        is_str((char *) sts, n, buf, "no hash field: METHOD:path:token:ts");
+        ok(n <= len, "no hash field: within the predicted length");
+
+    }
+
+    if (body[0] != '\0') {
+        unsigned char  raw[64];
+
+        ok(ngx_http_snap_body_hash_raw((const unsigned char *) body,
+                                       strlen(body), raw) == 0,
+           "raw body hash computed");
+        snprintf(buf, sizeof(buf), "%s: raw body hash", name);
+        ok((memcmp(raw, hex, 64) == 0)
+           == (strchr(body, ' ') == NULL && strchr(body, '\n') == NULL),
+           buf);
+    }
     n = ngx_http_snap_base64_encode(b64, mac, 64, 0);
     snprintf(buf, sizeof(buf), "%s: X-SIGNATURE", name);
     is_str((char *) b64, n, want_sig, buf);
@@ -130,6 +160,21 @@ test_vectors(void)
         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
         "nrm0zF33cbWX+pSNLCHIeZrcPlZDTyphW0HNIBYNXC3NTo1Tilf0L02MZgewbeLl"
         "FIYM7dUaoIL8n9Z2B65rQQ==", "GET empty body");
+
+    /* compat=raw_body: Python's json.dumps, hashed as sent */
+    {
+        unsigned char  raw[64];
+        const char    *py = "{\"originalReferenceNo\": \"T1\", \"amount\": "
+                            "{\"value\": \"10.00\", \"currency\": \"IDR\"}}";
+
+        ok(ngx_http_snap_body_hash_raw((const unsigned char *) py,
+                                       strlen(py), raw) == 0,
+           "raw hash of json.dumps computed");
+        is_str((char *) raw, 64,
+               "88a80acb1a2ed892cb27b5f1285a0e22"
+               "13c03b1f634abcdfd7ebfcbbcb4c7a17",
+               "raw hash: SHA-256 of the bytes as sent");
+    }
 
     /* V2: access-token signature, Midtrans RSA-2048 key */
     bio = BIO_new_mem_buf(midtrans_pub, -1);
@@ -278,6 +323,26 @@ ts_case(const char *s, int valid, int64_t want, const char *name)
 
 
 static void
+ts_as(const char *s, unsigned forms, int valid, int64_t want,
+    const char *name)
+{
+    int      rc;
+    int64_t  t;
+
+    t = 0;
+    rc = ngx_http_snap_parse_timestamp_as((const unsigned char *) s,
+                                          strlen(s), forms, &t);
+
+    ok(valid ? rc == 0 && t == want : rc != 0, name);
+
+    if (valid && (rc != 0 || t != want)) {
+        printf("#   %s: rc %d, t %lld, want %lld\n", s, rc, (long long) t,
+               (long long) want);
+    }
+}
+
+
+static void
 test_timestamp(void)
 {
     unsigned char  buf[25];
@@ -308,6 +373,34 @@ test_timestamp(void)
     ts_case("+024-03-05T10:37:16Z", 0, 0, "sign in year");
     ts_case("2024-3-05T10:37:16Z", 0, 0, "short month");
     ts_case("", 0, 0, "empty");
+
+    /* the looser forms, for a partner with them only */
+    ts_as("2024-03-05T10:37:16+0700", NGX_HTTP_SNAP_TS_BASIC_OFFSET, 1,
+          1709609836, "basic offset +0700");
+    ts_as("2024-03-05T10:37:16.123-0130", NGX_HTTP_SNAP_TS_BASIC_OFFSET, 1,
+          1709640436, "basic offset -0130 after a fraction");
+    ts_as("2024-03-05T10:37:16+07:00", NGX_HTTP_SNAP_TS_BASIC_OFFSET, 1,
+          1709609836, "basic offset: the extended form still");
+    ts_as("2024-03-05T10:37:16+1401", NGX_HTTP_SNAP_TS_BASIC_OFFSET, 0, 0,
+          "basic offset past +1400");
+    ts_as("2024-03-05T10:37:16+070", NGX_HTTP_SNAP_TS_BASIC_OFFSET, 0, 0,
+          "basic offset of 3 digits");
+    ts_as("2024-03-05T10:37:16+07:0", NGX_HTTP_SNAP_TS_BASIC_OFFSET, 0, 0,
+          "basic offset: a colon in 5 characters");
+    ts_as("2024-03-05T10:37:16", NGX_HTTP_SNAP_TS_BASIC_OFFSET, 0, 0,
+          "basic offset: no offset still refused");
+    ts_as("2024-03-05T10:37:16", NGX_HTTP_SNAP_TS_WIB, 1, 1709609836,
+          "no offset read as WIB");
+    ts_as("2024-03-05T10:37:16.5", NGX_HTTP_SNAP_TS_WIB, 1, 1709609836,
+          "no offset after a fraction, WIB");
+    ts_as("2024-03-05T10:37:16Z", NGX_HTTP_SNAP_TS_WIB, 1, 1709635036,
+          "WIB flag: Z still UTC");
+    ts_as("2024-03-05T10:37:16+0700", NGX_HTTP_SNAP_TS_WIB, 0, 0,
+          "WIB flag alone: no basic offset");
+    ts_as("2024-03-05T10:37:1", NGX_HTTP_SNAP_TS_WIB, 0, 0,
+          "WIB flag: 18 characters");
+    ts_as("2024-03-05T10:37:16.", NGX_HTTP_SNAP_TS_WIB, 0, 0,
+          "WIB flag: an empty fraction");
 
     ngx_http_snap_format_wib(1608177300, buf);
     is_str((char *) buf, 25, "2020-12-17T10:55:00+07:00", "format in WIB");
@@ -1157,6 +1250,37 @@ code_of(const char *json, char *code)
 }
 
 
+/* an answer with a token of len characters, expiresIn an integer */
+
+static int
+token_of_len(size_t len, ngx_http_snap_token_reply_t *reply)
+{
+    int     rc;
+    char   *json;
+    size_t  i, n;
+
+    json = malloc(len + 128);
+    if (json == NULL) {
+        return -1;
+    }
+
+    n = sprintf(json, "{\"responseCode\":\"2007300\",\"tokenType\":"
+                      "\"bearer\",\"expiresIn\":900,\"accessToken\":\"");
+
+    for (i = 0; i < len; i++) {
+        json[n++] = "abcdefghij0123456789.-_"[i % 23];
+    }
+
+    strcpy(json + n, "\"}");
+
+    rc = ngx_http_snap_token_reply((const unsigned char *) json, n + 2,
+                                   reply);
+    free(json);
+
+    return rc;
+}
+
+
 static void
 test_outbound(void)
 {
@@ -1185,6 +1309,17 @@ test_outbound(void)
     ok(reply_rc("{\"responseCode\":\"2007300\",\"accessToken\":\"t\"}", &r)
        == NGX_HTTP_SNAP_LIB_OK && r.expires_in == NGX_HTTP_SNAP_OUT_EXPIRES,
        "token reply: no expiresIn, SNAP's 900");
+    ok(token_of_len(3000, &r) == NGX_HTTP_SNAP_LIB_OK && r.token_len == 3000
+       && r.expires_in == 900 && r.token_over == 0,
+       "token reply: a token of 3000 characters, integer expiresIn, "
+       "tokenType in lower case");
+    ok(token_of_len(NGX_HTTP_SNAP_OUT_TOKEN_MAX, &r) == NGX_HTTP_SNAP_LIB_OK
+       && r.token_len == NGX_HTTP_SNAP_OUT_TOKEN_MAX,
+       "token reply: a token as long as a slot holds");
+    ok(token_of_len(NGX_HTTP_SNAP_OUT_TOKEN_MAX + 1, &r)
+       == NGX_HTTP_SNAP_LIB_INVALID
+       && r.token_over == NGX_HTTP_SNAP_OUT_TOKEN_MAX + 1,
+       "token reply: one byte longer refused, with its length");
     ok(reply_rc("{\"responseCode\":\"4017300\",\"responseMessage\":"
                 "\"Unauthorized. [Signature]\"}", &r)
        == NGX_HTTP_SNAP_LIB_INVALID && r.has_code

@@ -31,6 +31,10 @@ ngx_http_snap_string_to_sign_len(size_t method, size_t url, size_t token,
 }
 
 
+/* compat=no_hash_field: the hash field and its colon left out */
+const unsigned char  ngx_http_snap_no_hash_field[1];
+
+
 /* METHOD:EndpointUrl[:AccessToken]:hex(sha256(minify(body))):X-TIMESTAMP */
 
 size_t
@@ -63,12 +67,14 @@ ngx_http_snap_string_to_sign(unsigned char *dst,
     }
 
     /* NULL: the empty field some senders sign an empty body with */
-    if (hex) {
-        memcpy(p, hex, NGX_HTTP_SNAP_SHA256_HEX_LEN);
-        p += NGX_HTTP_SNAP_SHA256_HEX_LEN;
-    }
+    if (hex != ngx_http_snap_no_hash_field) {
+        if (hex) {
+            memcpy(p, hex, NGX_HTTP_SNAP_SHA256_HEX_LEN);
+            p += NGX_HTTP_SNAP_SHA256_HEX_LEN;
+        }
 
-    *p++ = ':';
+        *p++ = ':';
+    }
 
     memcpy(p, ts, ts_len);
     p += ts_len;

@@ -24,6 +24,10 @@ typedef struct {
 } ngx_http_snap_key_t;
 
 
+/* as hex: the string to sign without a hash field (compat=no_hash_field) */
+NGX_HTTP_SNAP_API extern const unsigned char  ngx_http_snap_no_hash_field[1];
+
+
 NGX_HTTP_SNAP_API size_t ngx_http_snap_string_to_sign_len(size_t method,
     size_t url, size_t token, int with_token, size_t ts);
 NGX_HTTP_SNAP_API size_t ngx_http_snap_string_to_sign(unsigned char *dst,

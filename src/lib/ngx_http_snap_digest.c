@@ -16,6 +16,8 @@
 #include "ngx_http_snap_minify.h"
 
 
+static int ngx_http_snap_hash(const unsigned char *body, size_t len, int raw,
+    unsigned char *hex);
 static int ngx_http_snap_digest_emit(void *data, const unsigned char *p,
     size_t len);
 static int ngx_http_snap_digest_init(ngx_http_snap_digest_t *d);
@@ -136,8 +138,30 @@ ngx_http_snap_digest_final(ngx_http_snap_digest_t *d, unsigned char *hex)
 }
 
 
+/*
+ * compat=raw_body: the hash of the bytes as sent, whitespace and all, as
+ * a sender that hashes its own serialisation (Python's json.dumps with
+ * ", " and ": ") gives it.
+ */
+
+int
+ngx_http_snap_body_hash_raw(const unsigned char *body, size_t len,
+    unsigned char *hex)
+{
+    return ngx_http_snap_hash(body, len, 1, hex);
+}
+
+
 int
 ngx_http_snap_body_hash(const unsigned char *body, size_t len,
+    unsigned char *hex)
+{
+    return ngx_http_snap_hash(body, len, 0, hex);
+}
+
+
+static int
+ngx_http_snap_hash(const unsigned char *body, size_t len, int raw,
     unsigned char *hex)
 {
     ngx_http_snap_digest_t  d;
@@ -148,7 +172,8 @@ ngx_http_snap_body_hash(const unsigned char *body, size_t len,
     }
 
     if (ngx_http_snap_digest_init(&d) == 0
-        && ngx_http_snap_digest_update(&d, body, len) == 0
+        && (raw ? (EVP_DigestUpdate(d.md, body, len) == 1 ? 0 : -1)
+                : ngx_http_snap_digest_update(&d, body, len)) == 0
         && ngx_http_snap_digest_final(&d, hex) == 0)
     {
         return 0;

@@ -32,6 +32,8 @@ NGX_HTTP_SNAP_API void ngx_http_snap_lib_cleanup(void);
 
 NGX_HTTP_SNAP_API int ngx_http_snap_body_hash(const unsigned char *body,
     size_t len, unsigned char *hex);
+NGX_HTTP_SNAP_API int ngx_http_snap_body_hash_raw(const unsigned char *body,
+    size_t len, unsigned char *hex);
 /* what a sender's serialiser escapes that SNAP's minify leaves as it is */
 #define NGX_HTTP_SNAP_ESCAPE_SLASH    1     /* "/" as "\/", PHP */
 #define NGX_HTTP_SNAP_ESCAPE_UNICODE  2     /* non-ASCII as "\u00e9" */

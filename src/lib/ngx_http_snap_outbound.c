@@ -263,6 +263,7 @@ ngx_http_snap_response_code(const unsigned char *p, size_t len,
  * accessToken of visible ASCII that fits a header (JSON escapes other
  * than "\/" are refused, not decoded: no real token needs them), and
  * expiresIn in seconds, as a string or a number, 900 when absent.
+ * tokenType is not read: providers write "Bearer" in any case.
  */
 
 int
@@ -277,6 +278,7 @@ ngx_http_snap_token_reply(const unsigned char *p, size_t len,
 
     reply->has_code = 0;
     reply->token_len = 0;
+    reply->token_over = 0;
     reply->expires_in = NGX_HTTP_SNAP_OUT_EXPIRES;
     have_token = 0;
 
@@ -315,9 +317,13 @@ ngx_http_snap_token_reply(const unsigned char *p, size_t len,
                     s++;
                 }
 
-                if (*s < 0x21 || *s > 0x7e
-                    || reply->token_len == NGX_HTTP_SNAP_OUT_TOKEN_MAX)
-                {
+                if (*s < 0x21 || *s > 0x7e) {
+                    return NGX_HTTP_SNAP_LIB_INVALID;
+                }
+
+                if (reply->token_len == NGX_HTTP_SNAP_OUT_TOKEN_MAX) {
+                    /* refused whole, never cut: says how long it was */
+                    reply->token_over = m.value_len;
                     return NGX_HTTP_SNAP_LIB_INVALID;
                 }
 

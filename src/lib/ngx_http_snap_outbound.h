@@ -14,8 +14,11 @@
 #include "ngx_http_snap_api.h"
 
 
-/* the longest provider token kept; SNAP's are JWTs of a few hundred bytes */
-#define NGX_HTTP_SNAP_OUT_TOKEN_MAX     2048
+/*
+ * the longest provider token kept: SNAP's are JWTs of a few hundred bytes,
+ * some providers' up to 3000 characters
+ */
+#define NGX_HTTP_SNAP_OUT_TOKEN_MAX     4096
 /* SNAP's expiresIn when a provider leaves it out */
 #define NGX_HTTP_SNAP_OUT_EXPIRES       900
 /* per worker random digits, then a counter: 36 digits, SNAP's maximum */
@@ -29,6 +32,7 @@ typedef struct {
     int                       has_code;
     unsigned char             token[NGX_HTTP_SNAP_OUT_TOKEN_MAX];
     size_t                    token_len;
+    size_t                    token_over;  /* a longer token's length */
     int64_t                   expires_in;
 } ngx_http_snap_token_reply_t;
 

@@ -81,6 +81,20 @@ ngx_http_snap_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 int
 ngx_http_snap_parse_timestamp(const unsigned char *p, size_t len, int64_t *t)
 {
+    return ngx_http_snap_parse_timestamp_as(p, len, 0, t);
+}
+
+
+/*
+ * The same, with the looser forms a partner's sender may write:
+ * NGX_HTTP_SNAP_TS_BASIC_OFFSET takes "+hhmm" (Java's SimpleDateFormat
+ * "Z"), NGX_HTTP_SNAP_TS_WIB a time without an offset as WIB (+07:00).
+ */
+
+int
+ngx_http_snap_parse_timestamp_as(const unsigned char *p, size_t len,
+    unsigned forms, int64_t *t)
+{
     int                   year, mon, day, hour, min, sec, oh, om, mdays;
     int64_t               days, off;
     const unsigned char  *end;
@@ -89,7 +103,7 @@ ngx_http_snap_parse_timestamp(const unsigned char *p, size_t len, int64_t *t)
         31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
     };
 
-    if (len < 20 || len > 35) {
+    if (len < ((forms & NGX_HTTP_SNAP_TS_WIB) ? 19 : 20) || len > 35) {
         return NGX_HTTP_SNAP_LIB_INVALID;
     }
 
@@ -125,7 +139,7 @@ ngx_http_snap_parse_timestamp(const unsigned char *p, size_t len, int64_t *t)
 
     p += 19;
 
-    if (*p == '.') {
+    if (p < end && *p == '.') {
         p++;
 
         if (p == end || *p < '0' || *p > '9') {
@@ -138,10 +152,13 @@ ngx_http_snap_parse_timestamp(const unsigned char *p, size_t len, int64_t *t)
     }
 
     if (p == end) {
-        return NGX_HTTP_SNAP_LIB_INVALID;
-    }
+        if (!(forms & NGX_HTTP_SNAP_TS_WIB)) {
+            return NGX_HTTP_SNAP_LIB_INVALID;
+        }
 
-    if (*p == 'Z') {
+        off = NGX_HTTP_SNAP_WIB_OFFSET;
+
+    } else if (*p == 'Z') {
         if (p + 1 != end) {
             return NGX_HTTP_SNAP_LIB_INVALID;
         }
@@ -149,11 +166,21 @@ ngx_http_snap_parse_timestamp(const unsigned char *p, size_t len, int64_t *t)
         off = 0;
 
     } else if (*p == '+' || *p == '-') {
-        if (end - p != 6 || p[3] != ':'
-            || ngx_http_snap_digits(p + 1, 2, &oh) != 0
-            || ngx_http_snap_digits(p + 4, 2, &om) != 0
-            || oh > 14 || om > 59 || (oh == 14 && om != 0))
+        if (end - p == 5 && (forms & NGX_HTTP_SNAP_TS_BASIC_OFFSET)) {
+            if (ngx_http_snap_digits(p + 1, 2, &oh) != 0
+                || ngx_http_snap_digits(p + 3, 2, &om) != 0)
+            {
+                return NGX_HTTP_SNAP_LIB_INVALID;
+            }
+
+        } else if (end - p != 6 || p[3] != ':'
+                   || ngx_http_snap_digits(p + 1, 2, &oh) != 0
+                   || ngx_http_snap_digits(p + 4, 2, &om) != 0)
         {
+            return NGX_HTTP_SNAP_LIB_INVALID;
+        }
+
+        if (oh > 14 || om > 59 || (oh == 14 && om != 0)) {
             return NGX_HTTP_SNAP_LIB_INVALID;
         }
 

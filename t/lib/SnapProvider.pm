@@ -46,7 +46,9 @@ sub port { $_[0]{port} }
 # before the token call is answered), revoke (refuse every token issued so
 # far, once), revoke_all (answer every transaction 401xx01, whatever its
 # token), refuse (answer the next transaction 401xx00, once), tx_append
-# (text added to every accepted transaction's answer)
+# (text added to every accepted transaction's answer), token_length (the
+# issued token's characters, 43 by default), token_type (tokenType, Bearer
+# by default), expires_int (expiresIn as a JSON number, not a string)
 sub set {
     my ($self, $name, $value) = @_;
     my $f = "$self->{dir}/ctl/$name";
@@ -203,11 +205,14 @@ sub token {
         unless ($grant->{grantType} // '') eq 'client_credentials';
 
     my $expires = $self->ctl('expires_in') // 900;
-    my $token = 'tok' . join '', map { ('a' .. 'z', 0 .. 9)[rand 36] } 1 .. 40;
+    my $token = 'tok' . join '', map { ('a' .. 'z', 0 .. 9)[rand 36] }
+        1 .. (($self->ctl('token_length') // 43) - 3);
     $self->{tokens}{$token} = time + $expires;
     my $answer = $json->encode({ responseCode => '2007300',
         responseMessage => 'Successful', accessToken => $token,
-        tokenType => 'Bearer', expiresIn => "$expires" });
+        tokenType => $self->ctl('token_type') // 'Bearer',
+        expiresIn => $self->ctl('expires_int') ? $expires + 0
+                                               : "$expires" });
     my $pad = $self->ctl('token_pad') // 0;
     $answer =~ s/\}$/' ' x $pad . '}'/e if $pad;
     return (200, $answer, 'issued');

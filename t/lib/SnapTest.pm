@@ -671,6 +671,33 @@ sub request {
     return parse_response($self->http($raw, port => $a{port}));
 }
 
+# One request over HTTP/2 (curl, prior knowledge) to the listener at
+# port(port_index, 1 by default); returns { status, version, json, body }.
+# A request refused before nginx reads its body is best sent without one:
+# nginx then resets the stream it no longer reads (RST_STREAM NO_ERROR
+# after the whole answer), which curl 7.88 may report as error 92.
+sub h2 {
+    my ($self, %a) = @_;
+    my @args = ('-sS', '--http2-prior-knowledge', '-o', '-', '-w',
+        '\n%{http_version} %{http_code}', '-X', $a{method} // 'POST');
+    my @h = @{$a{headers} || []};
+    while (my ($k, $v) = splice @h, 0, 2) { push @args, '-H', "$k: $v" }
+    my $body = $a{body} // '';
+    if (length $body) {
+        $self->write_file('h2body', $body);
+        push @args, '--data-binary', "\@$self->{dir}/h2body";
+    }
+    my $url = 'http://127.0.0.1:' . $self->port($a{port} // 1) . $a{path};
+    open my $fh, '-|', 'curl', @args, $url or die "curl: $!";
+    my $out = do { local $/; <$fh> };
+    close $fh;
+    my ($got, $version, $status) = $out =~ /^(.*)\n(\S+) (\d+)$/s;
+    my $r = { status => ($status // 0) + 0, version => $version // '',
+        body => $got // $out };
+    $r->{json} = eval { $json->decode($r->{body}) };
+    return $r;
+}
+
 sub parse_response {
     my ($raw) = @_;
     my ($head, $body) = $raw =~ /^(.*?)\r\n\r\n(.*)$/s;
