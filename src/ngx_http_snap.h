@@ -272,10 +272,6 @@ typedef struct {
     ngx_http_snap_loc_conf_t   *conf;
     /* the store the id was recorded in, for release */
     ngx_http_snap_replay_conf_t  *replay;
-    ngx_flag_t                  replay_off;   /* "snap_replay off" said */
-    ngx_str_t                   verify_file;  /* where snap_verify is */
-    ngx_uint_t                  verify_line;
-    ngx_http_snap_clients_t    *clients;      /* snap_clients, NULL: all */
     ngx_http_snap_replay_key_t    key;
 
     /* the store's answer, waited for; and the event that resumes it */
