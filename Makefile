@@ -21,6 +21,7 @@ TEST_DEPS    := libcjson-dev libcrypt-openssl-rsa-perl curl openssl \
 DEB_PACKAGES ?= $(BUILD_DEPS)
 
 .PHONY: all deps test-deps install uninstall unit test run demo clean fuzz \
+        alerts \
         fuzz-regress test-asan valgrind bench bench-compare test-nginx deb \
         deb-check check ci
 
@@ -129,7 +130,12 @@ fuzz: test-deps $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
 # two run side by side; each has its own ports and directory
 PROVE_JOBS ?= 2
 
-test: test-deps $(MODULE) unit fuzz-regress
+# the shipped alert rules: they parse, and each fires when it should
+alerts: test-deps
+	promtool check rules contrib/snap-alerts.yml
+	cd contrib && promtool test rules snap-alerts.test.yml
+
+test: test-deps $(MODULE) unit fuzz-regress alerts
 	SNAP_MODULE=$(CURDIR)/$(MODULE) NGINX_BIN=$(NGINX) \
 	    prove -j$(PROVE_JOBS) -r t/
 

@@ -280,6 +280,12 @@ typedef struct {
     ngx_event_t                 wake;
 
     ngx_http_snap_client_t     *client;
+    /* the configured partner the request names, before it is verified:
+     * what its refusals are attributed to */
+    ngx_http_snap_client_t     *claimed;
+    /* the key that verified it: 1 + its index, in secrets or pkeys */
+    ngx_uint_t                  key_used;
+    unsigned                    key_rsa:1;
 
     ngx_table_elt_t            *timestamp;
     ngx_table_elt_t            *signature;

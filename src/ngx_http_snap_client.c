@@ -820,32 +820,26 @@ ngx_http_snap_find_client(ngx_http_snap_main_conf_t *smcf, ngx_str_t *id,
 
 /*
  * X-TIMESTAMP within the skew, in the strict form; when that form is not
- * what arrived, in the looser ones the partner named by id (X-PARTNER-ID,
- * or X-CLIENT-KEY on the token call) has in its compat=, for it alone.
+ * what arrived, in the looser ones the partner the request names
+ * (X-PARTNER-ID, or X-CLIENT-KEY on the token call) has in its compat=,
+ * for it alone.
  */
 
 ngx_int_t
 ngx_http_snap_client_timestamp(ngx_http_request_t *r,
-    ngx_http_snap_ctx_t *ctx, time_t skew, ngx_str_t *id,
-    ngx_uint_t by_partner, ngx_uint_t *reason)
+    ngx_http_snap_ctx_t *ctx, time_t skew, ngx_uint_t *reason)
 {
-    ngx_int_t                   rc;
-    unsigned                    forms;
-    ngx_http_snap_client_t     *c;
-    ngx_http_snap_main_conf_t  *smcf;
+    ngx_int_t                rc;
+    unsigned                 forms;
+    ngx_http_snap_client_t  *c;
 
     rc = ngx_http_snap_check_timestamp(r, ctx, skew, 0, reason);
 
+    c = ctx->claimed;
+
     if (rc != NGX_DECLINED || *reason != NGX_HTTP_SNAP_BAD_FORMAT
-        || id == NULL)
+        || c == NULL)
     {
-        return rc;
-    }
-
-    smcf = ngx_http_get_module_main_conf(r, ngx_http_snap_module);
-
-    c = ngx_http_snap_find_client(smcf, id, by_partner);
-    if (c == NULL) {
         return rc;
     }
 
@@ -871,7 +865,7 @@ ngx_http_snap_client_timestamp(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_snap_client_rsa_verify(ngx_http_request_t *r,
     ngx_http_snap_client_t *client, ngx_str_t *msg, u_char *sig,
-    size_t sig_len)
+    size_t sig_len, ngx_uint_t *key)
 {
     int             rc;
     EVP_PKEY_CTX  **pkey;
@@ -883,6 +877,7 @@ ngx_http_snap_client_rsa_verify(ngx_http_request_t *r,
         rc = ngx_http_snap_rsa_verify(pkey[i], msg->data, msg->len, sig,
                                       sig_len);
         if (rc == NGX_HTTP_SNAP_LIB_OK) {
+            *key = i + 1;
             return NGX_OK;
         }
 

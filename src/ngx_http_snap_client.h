@@ -28,11 +28,10 @@ ngx_http_snap_client_t *ngx_http_snap_find_client(
 ngx_int_t ngx_http_snap_client_allowed(ngx_http_request_t *r,
     ngx_http_snap_client_t *client, ngx_uint_t *reason);
 ngx_int_t ngx_http_snap_client_timestamp(ngx_http_request_t *r,
-    ngx_http_snap_ctx_t *ctx, time_t skew, ngx_str_t *id,
-    ngx_uint_t by_partner, ngx_uint_t *reason);
+    ngx_http_snap_ctx_t *ctx, time_t skew, ngx_uint_t *reason);
 ngx_int_t ngx_http_snap_client_rsa_verify(ngx_http_request_t *r,
     ngx_http_snap_client_t *client, ngx_str_t *msg, u_char *sig,
-    size_t sig_len);
+    size_t sig_len, ngx_uint_t *key);
 
 
 #endif /* _NGX_HTTP_SNAP_CLIENT_H_INCLUDED_ */

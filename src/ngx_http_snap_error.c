@@ -14,6 +14,10 @@
 #include "ngx_http_snap_error.h"
 
 
+/* what a rejection's log line adds: a partner, a timestamp, a value */
+#define NGX_HTTP_SNAP_DETAIL_MAX  384
+
+
 typedef struct {
     ngx_uint_t                  status;
     ngx_uint_t                  code;
@@ -29,6 +33,13 @@ static ngx_int_t ngx_http_snap_error_body(ngx_http_request_t *r,
 static ngx_int_t ngx_http_snap_error_log(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, ngx_uint_t reason, ngx_str_t *field,
     const char *what);
+static u_char *ngx_http_snap_error_detail(ngx_http_request_t *r,
+    ngx_http_snap_ctx_t *ctx, ngx_http_snap_loc_conf_t *slcf,
+    ngx_uint_t reason, ngx_str_t *field, u_char *p, u_char *last);
+static ngx_str_t *ngx_http_snap_error_header(ngx_http_snap_ctx_t *ctx,
+    ngx_str_t *field);
+static u_char *ngx_http_snap_error_value(ngx_str_t *v, u_char *p,
+    u_char *last);
 static ngx_int_t ngx_http_snap_add_timestamp(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_snap_server_errors(ngx_http_request_t *r);
 static ngx_int_t ngx_http_snap_header_filter(ngx_http_request_t *r);
@@ -268,24 +279,174 @@ static ngx_int_t
 ngx_http_snap_error_log(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     ngx_uint_t reason, ngx_str_t *field, const char *what)
 {
+    u_char                    *p;
+    u_char                     detail[NGX_HTTP_SNAP_DETAIL_MAX];
     ngx_http_snap_loc_conf_t  *slcf;
 
     slcf = ngx_http_snap_conf(r);
 
+    p = ngx_http_snap_error_detail(r, ctx, slcf, reason, field, detail,
+                                   detail + sizeof(detail));
+
     if (field) {
         ngx_log_error(slcf->log_level, r->connection->log, 0,
-                      "snap: request %s with %*s, %V \"%V\"", what,
+                      "snap: request %s with %*s, %V \"%V\"%*s", what,
                       (size_t) 7, ctx->response_code,
-                      &ngx_http_snap_reasons[reason].name, field);
+                      &ngx_http_snap_reasons[reason].name, field,
+                      (size_t) (p - detail), detail);
 
     } else {
         ngx_log_error(slcf->log_level, r->connection->log, 0,
-                      "snap: request %s with %*s, %V", what,
+                      "snap: request %s with %*s, %V%*s", what,
                       (size_t) 7, ctx->response_code,
-                      &ngx_http_snap_reasons[reason].name);
+                      &ngx_http_snap_reasons[reason].name,
+                      (size_t) (p - detail), detail);
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * What an on-call engineer needs to tie a refusal to a partner and its
+ * cause, where it is no secret: the partner the request names, the
+ * X-TIMESTAMP received and how far off it is, the id no snap_client
+ * declares, what is wrong with a malformed field.  Never a signature, a
+ * token or a key.
+ */
+
+static u_char *
+ngx_http_snap_error_detail(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
+    ngx_http_snap_loc_conf_t *slcf, ngx_uint_t reason, ngx_str_t *field,
+    u_char *p, u_char *last)
+{
+    int64_t                  diff;
+    ngx_str_t               *v;
+    ngx_table_elt_t         *h;
+    ngx_http_snap_client_t  *c;
+
+    c = ctx->client ? ctx->client : ctx->claimed;
+
+    if (c) {
+        p = ngx_slprintf(p, last, ", partner \"%V\"", &c->id);
+    }
+
+    switch (reason) {
+
+    case NGX_HTTP_SNAP_TIMESTAMP:
+        if (ctx->timestamp == NULL) {
+            break;
+        }
+
+        diff = (int64_t) ngx_time() - ctx->ts;
+
+        p = ngx_slprintf(p, last, ", X-TIMESTAMP \"%V\" is %L s %s "
+                         "this node's clock (snap_clock_skew %T s)",
+                         &ctx->timestamp->value, diff < 0 ? -diff : diff,
+                         diff < 0 ? "ahead of" : "behind",
+                         slcf->clock_skew);
+        break;
+
+    case NGX_HTTP_SNAP_UNKNOWN_CLIENT:
+        h = ctx->client_key ? ctx->client_key : ctx->partner_id;
+
+        if (h == NULL) {
+            break;
+        }
+
+        p = ngx_slprintf(p, last, ", %V \"", &h->key);
+        p = ngx_http_snap_error_value(&h->value, p, last);
+        p = ngx_slprintf(p, last, "\" names no snap_client");
+        break;
+
+    case NGX_HTTP_SNAP_BAD_FORMAT:
+    case NGX_HTTP_SNAP_MISSING_FIELD:
+        if (field == NULL || field->len == 0) {
+            break;
+        }
+
+        v = ngx_http_snap_error_header(ctx, field);
+
+        if (v == NULL) {
+            break;
+        }
+
+        p = ngx_slprintf(p, last, ", received \"");
+        p = ngx_http_snap_error_value(v, p, last);
+        p = ngx_slprintf(p, last, "\" (%uz characters%s)", v->len,
+                         ngx_http_snap_header_value_ok(v->data, v->len,
+                                                       v->len ? v->len : 1)
+                         ? "" : ", not all printable ASCII");
+        break;
+
+    default:
+        break;
+    }
+
+    return p;
+}
+
+
+/* the received value of a header the module checks, by its name */
+
+static ngx_str_t *
+ngx_http_snap_error_header(ngx_http_snap_ctx_t *ctx, ngx_str_t *field)
+{
+    ngx_uint_t  i;
+
+    static const struct {
+        const char  *name;
+        size_t       offset;
+    } headers[] = {
+        { "X-TIMESTAMP", offsetof(ngx_http_snap_ctx_t, timestamp) },
+        { "X-EXTERNAL-ID", offsetof(ngx_http_snap_ctx_t, external_id) },
+        { "X-PARTNER-ID", offsetof(ngx_http_snap_ctx_t, partner_id) },
+        { "CHANNEL-ID", offsetof(ngx_http_snap_ctx_t, channel_id) },
+        { "X-CLIENT-KEY", offsetof(ngx_http_snap_ctx_t, client_key) },
+        { NULL, 0 }
+    };
+
+    ngx_table_elt_t  *h;
+
+    for (i = 0; headers[i].name; i++) {
+        if (field->len == ngx_strlen(headers[i].name)
+            && ngx_strncasecmp(field->data, (u_char *) headers[i].name,
+                               field->len)
+               == 0)
+        {
+            h = *(ngx_table_elt_t **) ((u_char *) ctx + headers[i].offset);
+            return h ? &h->value : NULL;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * A received value as the log may show it: at most 64 bytes, anything
+ * but printable ASCII (and the quote and backslash that would end or
+ * escape it) as "?"
+ */
+
+static u_char *
+ngx_http_snap_error_value(ngx_str_t *v, u_char *p, u_char *last)
+{
+    size_t  i, n;
+
+    n = ngx_min(v->len, 64);
+
+    for (i = 0; i < n && p < last; i++) {
+        *p++ = (v->data[i] < 0x20 || v->data[i] >= 0x7f
+                || v->data[i] == '"' || v->data[i] == '\\')
+               ? '?' : v->data[i];
+    }
+
+    if (v->len > n) {
+        p = ngx_slprintf(p, last, "...");
+    }
+
+    return p;
 }
 
 

@@ -24,6 +24,8 @@ typedef enum {
     NGX_HTTP_SNAP_M_REQUESTS = 0,
     NGX_HTTP_SNAP_M_TOKENS,
     NGX_HTTP_SNAP_M_NGINX,
+    NGX_HTTP_SNAP_M_UPSTREAM,
+    NGX_HTTP_SNAP_M_KEYS,
     NGX_HTTP_SNAP_M_RECORDED,
     NGX_HTTP_SNAP_M_DUPLICATES,
     NGX_HTTP_SNAP_M_FULL,
@@ -145,6 +147,16 @@ struct ngx_http_snap_metrics_s {
     ngx_uint_t                  first[NGX_HTTP_SNAP_M_FAMILIES];
     ngx_uint_t                  partners;     /* clients, and "unknown" */
     ngx_uint_t                  services;
+    ngx_uint_t                 *keys;         /* a client's first key */
+};
+
+
+/* an answer's status, counted by its class */
+#define NGX_HTTP_SNAP_M_CLASSES  5
+
+static ngx_str_t  ngx_http_snap_classes[NGX_HTTP_SNAP_M_CLASSES] = {
+    ngx_string("1xx"), ngx_string("2xx"), ngx_string("3xx"),
+    ngx_string("4xx"), ngx_string("5xx")
 };
 
 
@@ -191,7 +203,13 @@ static ngx_http_snap_family_t  ngx_http_snap_families[] = {
       "Access Token B2B calls, by partner and outcome." },
     { "snap_nginx_errors_total", NGX_HTTP_SNAP_M_COUNTER,
       "Errors nginx made itself in snap locations, answered as SNAP JSON, "
-      "by reason." },
+      "by partner and reason." },
+    { "snap_upstream_responses_total", NGX_HTTP_SNAP_M_COUNTER,
+      "Answers to the requests passed on, by partner, service code and "
+      "status class: what the application behind answered." },
+    { "snap_verified_keys_total", NGX_HTTP_SNAP_M_COUNTER,
+      "Signatures verified, by partner and the key of its snap_client "
+      "line that verified them (secretN, keyN)." },
     { "snap_replay_recorded_total", NGX_HTTP_SNAP_M_COUNTER,
       "X-EXTERNAL-IDs recorded in the replay store." },
     { "snap_replay_duplicates_total", NGX_HTTP_SNAP_M_COUNTER,
@@ -244,6 +262,9 @@ static ngx_http_snap_metrics_t *ngx_http_snap_metrics_conf(ngx_conf_t *cf);
 static ngx_uint_t ngx_http_snap_outcome(ngx_http_snap_ctx_t *ctx);
 static ngx_int_t ngx_http_snap_metrics_add(ngx_conf_t *cf,
     ngx_http_snap_metrics_t *m, ngx_uint_t family, ngx_uint_t n, ...);
+static ngx_int_t ngx_http_snap_metrics_keys(ngx_conf_t *cf,
+    ngx_http_snap_metrics_t *m, ngx_http_snap_client_t *clients,
+    ngx_uint_t nclients);
 static ngx_str_t *ngx_http_snap_outcome_name(ngx_uint_t outcome,
     ngx_uint_t sign);
 static ngx_int_t ngx_http_snap_metrics_init_zone(ngx_shm_zone_t *shm_zone,
@@ -597,13 +618,41 @@ ngx_http_snap_metrics_init(ngx_conf_t *cf)
 
     m->first[NGX_HTTP_SNAP_M_NGINX] = m->series.nelts;
 
-    for (o = 0; o < NGX_HTTP_SNAP_REASONS; o++) {
-        if (ngx_http_snap_metrics_add(cf, m, NGX_HTTP_SNAP_M_NGINX, 1,
-                                      "reason", ngx_http_snap_reason_name(o))
-            != NGX_OK)
-        {
-            return NGX_ERROR;
+    for (i = 0; i < m->partners; i++) {
+        partner = (i < nclients) ? &clients[i].id : &ngx_http_snap_unknown;
+
+        for (o = 0; o < NGX_HTTP_SNAP_REASONS; o++) {
+            if (ngx_http_snap_metrics_add(cf, m, NGX_HTTP_SNAP_M_NGINX, 2,
+                                          "partner", partner, "reason",
+                                          ngx_http_snap_reason_name(o))
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
         }
+    }
+
+    m->first[NGX_HTTP_SNAP_M_UPSTREAM] = m->series.nelts;
+
+    for (i = 0; i < m->partners; i++) {
+        partner = (i < nclients) ? &clients[i].id : &ngx_http_snap_unknown;
+
+        for (s = 0; s < m->services; s++) {
+            for (o = 0; o < NGX_HTTP_SNAP_M_CLASSES; o++) {
+                if (ngx_http_snap_metrics_add(cf, m,
+                        NGX_HTTP_SNAP_M_UPSTREAM, 3,
+                        "partner", partner, "service", &code[s],
+                        "status", &ngx_http_snap_classes[o])
+                    != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+            }
+        }
+    }
+
+    if (ngx_http_snap_metrics_keys(cf, m, clients, nclients) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     zones = m->zones.elts;
@@ -692,6 +741,58 @@ ngx_http_snap_metrics_init(ngx_conf_t *cf)
             }
         }
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A series a key of each partner: its secrets, then its public keys, in
+ * the order of its snap_client line, named as $snap_key names them
+ */
+
+static ngx_int_t
+ngx_http_snap_metrics_keys(ngx_conf_t *cf, ngx_http_snap_metrics_t *m,
+    ngx_http_snap_client_t *clients, ngx_uint_t nclients)
+{
+    u_char      *p;
+    ngx_str_t    key;
+    ngx_uint_t   i, k, n;
+
+    m->first[NGX_HTTP_SNAP_M_KEYS] = m->series.nelts;
+
+    m->keys = ngx_palloc(cf->pool, (nclients + 1) * sizeof(ngx_uint_t));
+    if (m->keys == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < nclients; i++) {
+        m->keys[i] = m->series.nelts;
+        n = clients[i].secrets.nelts + clients[i].pkeys.nelts;
+
+        for (k = 0; k < n; k++) {
+            p = ngx_pnalloc(cf->pool, sizeof("secret") + NGX_INT_T_LEN);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            key.data = p;
+            key.len = (k < clients[i].secrets.nelts)
+                      ? ngx_sprintf(p, "secret%ui", k + 1) - p
+                      : ngx_sprintf(p, "key%ui",
+                                    k - clients[i].secrets.nelts + 1) - p;
+
+            if (ngx_http_snap_metrics_add(cf, m, NGX_HTTP_SNAP_M_KEYS, 2,
+                                          "partner", &clients[i].id,
+                                          "key", &key)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    m->keys[nclients] = m->series.nelts;
 
     return NGX_OK;
 }
@@ -1124,13 +1225,12 @@ ngx_http_snap_outcome(ngx_http_snap_ctx_t *ctx)
 void
 ngx_http_snap_metrics_log(ngx_http_request_t *r)
 {
-    ngx_uint_t                  p, o, i;
+    ngx_uint_t                  p, o, i, status;
     ngx_http_snap_ctx_t        *ctx;
+    ngx_http_snap_client_t     *c;
     ngx_http_snap_metrics_t    *m;
     ngx_http_snap_loc_conf_t   *slcf;
-    ngx_http_snap_main_conf_t  *smcf;
 
-    smcf = ngx_http_get_module_main_conf(r, ngx_http_snap_module);
     m = ngx_http_snap_metrics_get(r);
     ctx = ngx_http_snap_get_ctx(r);
 
@@ -1138,9 +1238,28 @@ ngx_http_snap_metrics_log(ngx_http_request_t *r)
         return;
     }
 
+    /*
+     * the partner the request names, once it is a configured one, even
+     * when a check refused it: a partner's refusals are counted as its
+     * own; any other id is "unknown", so the label set stays bounded
+     */
+    c = ctx->client ? ctx->client : ctx->claimed;
+    p = c ? c->index : m->partners - 1;
+
     if (ctx->nginx_error) {
         ngx_http_snap_metrics_inc(m, m->first[NGX_HTTP_SNAP_M_NGINX]
+                                     + p * NGX_HTTP_SNAP_REASONS
                                      + ctx->error_reason, 1);
+    }
+
+    /* which of its keys verified it, in token calls and transactions */
+    if (ctx->key_used && ctx->client) {
+        i = m->keys[ctx->client->index] + ctx->key_used - 1
+            + (ctx->key_rsa ? ctx->client->secrets.nelts : 0);
+
+        if (i < m->keys[ctx->client->index + 1]) {
+            ngx_http_snap_metrics_inc(m, i, 1);
+        }
     }
 
     o = ngx_http_snap_outcome(ctx);
@@ -1151,11 +1270,6 @@ ngx_http_snap_metrics_log(ngx_http_request_t *r)
     }
 
     o--;
-
-    p = ctx->client ? (ngx_uint_t) (ctx->client
-                                    - (ngx_http_snap_client_t *)
-                                      smcf->clients.elts)
-                    : m->partners - 1;
 
     switch (slcf->role) {
 
@@ -1186,6 +1300,17 @@ ngx_http_snap_metrics_log(ngx_http_request_t *r)
            * NGX_HTTP_SNAP_M_OUTCOMES + o) * 2
         + (slcf->enforce ? 1 : 0);
     ngx_http_snap_metrics_inc(m, i, 1);
+
+    /* passed on: what came back, the app's answer or nginx's 502/504 */
+    status = r->headers_out.status;
+
+    if (ctx->state == NGX_HTTP_SNAP_PASSED && status >= 100 && status < 600) {
+        i = m->first[NGX_HTTP_SNAP_M_UPSTREAM]
+            + (p * m->services + slcf->metrics_service)
+              * NGX_HTTP_SNAP_M_CLASSES
+            + status / 100 - 1;
+        ngx_http_snap_metrics_inc(m, i, 1);
+    }
 
     if (slcf->replay == NULL) {
         return;

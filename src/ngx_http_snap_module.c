@@ -52,6 +52,8 @@ static void ngx_http_snap_exit_master(ngx_cycle_t *cycle);
 #define NGX_HTTP_SNAP_VAR_OUT_TS       7
 #define NGX_HTTP_SNAP_VAR_OUT_PROVIDER 8
 #define NGX_HTTP_SNAP_VAR_OUT_SOURCE   9
+#define NGX_HTTP_SNAP_VAR_VERIFIED     10
+#define NGX_HTTP_SNAP_VAR_KEY          11
 
 
 static ngx_conf_enum_t  ngx_http_snap_log_levels[] = {
@@ -267,6 +269,12 @@ static ngx_http_variable_t  ngx_http_snap_vars[] = {
     { ngx_string("snap_reject_reason"), NULL, ngx_http_snap_variable,
       NGX_HTTP_SNAP_VAR_REASON, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("snap_verified"), NULL, ngx_http_snap_variable,
+      NGX_HTTP_SNAP_VAR_VERIFIED, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("snap_key"), NULL, ngx_http_snap_variable,
+      NGX_HTTP_SNAP_VAR_KEY, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
     { ngx_string("snap_out_external_id"), NULL, ngx_http_snap_out_variable,
       NGX_HTTP_SNAP_VAR_OUT_ID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
@@ -306,27 +314,58 @@ static ngx_int_t
 ngx_http_snap_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     uintptr_t data)
 {
-    u_char               *p;
-    ngx_str_t             s;
-    ngx_http_snap_ctx_t  *ctx;
+    u_char                  *p;
+    ngx_str_t                s;
+    ngx_http_snap_ctx_t     *ctx;
+    ngx_http_snap_client_t  *c;
 
     ctx = ngx_http_snap_get_ctx(r);
 
     ngx_str_null(&s);
 
     if (ctx) {
+        /* a refusal is the named partner's too: its claim, not proof */
+        c = ctx->client ? ctx->client : ctx->claimed;
+
         switch (data) {
 
         case NGX_HTTP_SNAP_VAR_CLIENT_ID:
-            if (ctx->client) {
-                s = ctx->client->id;
+            if (c) {
+                s = c->id;
             }
             break;
 
         case NGX_HTTP_SNAP_VAR_PARTNER_ID:
-            if (ctx->client) {
-                s = ctx->client->partner_id;
+            if (c) {
+                s = c->partner_id;
             }
+            break;
+
+        case NGX_HTTP_SNAP_VAR_VERIFIED:
+            /* what an app may trust: every check passed and was enforced */
+            if (ctx->state == NGX_HTTP_SNAP_PASSED && !ctx->reported
+                && ctx->conf
+                && (ctx->conf->role == NGX_HTTP_SNAP_ROLE_VERIFY
+                    || ctx->conf->role == NGX_HTTP_SNAP_ROLE_TOKEN))
+            {
+                ngx_str_set(&s, "1");
+            }
+            break;
+
+        case NGX_HTTP_SNAP_VAR_KEY:
+            if (ctx->key_used == 0) {
+                break;
+            }
+
+            p = ngx_pnalloc(r->pool, sizeof("secret") + NGX_INT_T_LEN);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            s.data = p;
+            s.len = ngx_sprintf(p, "%s%ui", ctx->key_rsa ? "key" : "secret",
+                                ctx->key_used)
+                    - p;
             break;
 
         case NGX_HTTP_SNAP_VAR_EXTERNAL_ID:

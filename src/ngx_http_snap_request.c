@@ -142,8 +142,9 @@ ngx_http_snap_collect_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     size_t             len;
     ngx_uint_t         i, k;
     ngx_list_part_t   *part;
-    ngx_table_elt_t   *h, **slot;
+    ngx_table_elt_t   *h, **slot, *dup;
 
+    dup = NULL;
     part = &r->headers_in.headers.part;
     h = part->elts;
 
@@ -216,13 +217,22 @@ ngx_http_snap_collect_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
             continue;
         }
 
+        /* the whole list is read first: the partner it names is known
+         * whatever the refusal */
         if (*slot) {
-            *field = h[i].key;
-            return ngx_http_snap_refuse(reason,
-                                        NGX_HTTP_SNAP_DUPLICATE_HEADER);
+            if (dup == NULL) {
+                dup = &h[i];
+            }
+
+            continue;
         }
 
         *slot = &h[i];
+    }
+
+    if (dup) {
+        *field = dup->key;
+        return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_DUPLICATE_HEADER);
     }
 
     /* present and not empty, in the order of the list */

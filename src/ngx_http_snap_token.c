@@ -177,26 +177,30 @@ ngx_http_snap_token_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     ngx_http_snap_loc_conf_t   *slcf;
     ngx_http_snap_main_conf_t  *smcf;
 
-    if (ngx_http_snap_collect_headers(r, ctx, ngx_http_snap_token_required,
-                                      reason, field)
-        != NGX_OK)
-    {
+    rc = ngx_http_snap_collect_headers(r, ctx, ngx_http_snap_token_required,
+                                       reason, field);
+
+    /* whatever fails next is the named partner's, if it is one */
+    if (ctx->client_key) {
+        smcf = ngx_http_get_module_main_conf(r, ngx_http_snap_module);
+        ctx->claimed = ngx_http_snap_find_client(smcf,
+                                                 &ctx->client_key->value, 0);
+    }
+
+    if (rc != NGX_OK) {
         return NGX_DECLINED;
     }
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_snap_module);
 
-    if (ngx_http_snap_client_timestamp(r, ctx, slcf->clock_skew,
-                                       &ctx->client_key->value, 0, reason)
+    if (ngx_http_snap_client_timestamp(r, ctx, slcf->clock_skew, reason)
         != NGX_OK)
     {
         ngx_str_set(field, "X-TIMESTAMP");
         return NGX_DECLINED;
     }
 
-    smcf = ngx_http_get_module_main_conf(r, ngx_http_snap_module);
-
-    ctx->client = ngx_http_snap_find_client(smcf, &ctx->client_key->value, 0);
+    ctx->client = ctx->claimed;
     if (ctx->client == NULL || ctx->client->pkeys.nelts == 0) {
         ctx->client = NULL;
         return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_UNKNOWN_CLIENT);
@@ -227,9 +231,17 @@ ngx_http_snap_token_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
         return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_SIGNATURE);
     }
 
-    rc = ngx_http_snap_client_rsa_verify(r, ctx->client, &msg, sig, sig_len);
+    ctx->key_rsa = 1;
+
+    rc = ngx_http_snap_client_rsa_verify(r, ctx->client, &msg, sig, sig_len,
+                                         &ctx->key_used);
 
     if (rc == NGX_DECLINED) {
+        /* the string verified holds no secret: the sender compares it */
+        ngx_log_error(slcf->log_level, r->connection->log, 0,
+                      "snap: token call signature mismatch for client "
+                      "\"%V\", string to sign \"%V\"", &ctx->client->id,
+                      &msg);
         return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_SIGNATURE);
     }
 

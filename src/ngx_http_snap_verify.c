@@ -342,12 +342,20 @@ ngx_http_snap_verify_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     ngx_http_snap_loc_conf_t *slcf, ngx_uint_t *reason, ngx_str_t *field)
 {
     u_char                     *p, *last;
+    ngx_int_t                   rc;
     ngx_http_snap_main_conf_t  *smcf;
 
-    if (ngx_http_snap_collect_headers(r, ctx, ngx_http_snap_verify_required,
-                                      reason, field)
-        != NGX_OK)
-    {
+    rc = ngx_http_snap_collect_headers(r, ctx, ngx_http_snap_verify_required,
+                                       reason, field);
+
+    /* whatever fails next is the named partner's, if it is one */
+    if (ctx->partner_id) {
+        smcf = ngx_http_get_module_main_conf(r, ngx_http_snap_module);
+        ctx->claimed = ngx_http_snap_find_client(smcf,
+                                                 &ctx->partner_id->value, 1);
+    }
+
+    if (rc != NGX_OK) {
         return NGX_DECLINED;
     }
 
@@ -358,8 +366,7 @@ ngx_http_snap_verify_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
         return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_TOKEN_NOT_FOUND);
     }
 
-    if (ngx_http_snap_client_timestamp(r, ctx, slcf->clock_skew,
-                                       &ctx->partner_id->value, 1, reason)
+    if (ngx_http_snap_client_timestamp(r, ctx, slcf->clock_skew, reason)
         != NGX_OK)
     {
         ngx_str_set(field, "X-TIMESTAMP");
@@ -386,9 +393,7 @@ ngx_http_snap_verify_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
         }
     }
 
-    smcf = ngx_http_get_module_main_conf(r, ngx_http_snap_module);
-
-    ctx->client = ngx_http_snap_find_client(smcf, &ctx->partner_id->value, 1);
+    ctx->client = ctx->claimed;
     if (ctx->client == NULL) {
         return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_UNKNOWN_CLIENT);
     }
@@ -1113,6 +1118,8 @@ ngx_http_snap_verify_keys(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
             if (sig->len == sizeof(mac)
                 && ngx_http_snap_ct_equal(mac, sig->data, sizeof(mac)))
             {
+                ctx->key_used = i + 1;
+                ctx->key_rsa = 0;
                 return NGX_OK;
             }
         }
@@ -1120,8 +1127,10 @@ ngx_http_snap_verify_keys(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
+    ctx->key_rsa = 1;
+
     return ngx_http_snap_client_rsa_verify(r, ctx->client, sts, sig->data,
-                                            sig->len);
+                                            sig->len, &ctx->key_used);
 }
 
 

@@ -164,19 +164,22 @@ expect(notify(), 200, 'QoinSnap', 52, 'accepted', 'accepted');
 $rec{$ODD} += 3;
 $accepted_up += 3;
 
-# refused before the partner is known: "unknown"
-expect(notify(override => { 'X-SIGNATURE' => undef }), 400, 'unknown', 52,
+# refused before the partner is verified: counted under the configured
+# partner X-PARTNER-ID names (its claim), "unknown" for any other id
+expect(notify(override => { 'X-SIGNATURE' => undef }), 400, 'QoinSnap', 52,
     'missing_field', 'missing X-SIGNATURE');
-expect(notify(override => { 'X-TIMESTAMP' => 'garbage' }), 400, 'unknown',
+expect(notify(override => { 'X-TIMESTAMP' => 'garbage' }), 400, 'QoinSnap',
     52, 'bad_format', 'a malformed X-TIMESTAMP');
-expect(notify(extra => [ 'X-SIGNATURE' => 'x' ]), 400, 'unknown', 52,
+expect(notify(extra => [ 'X-SIGNATURE' => 'x' ]), 400, 'QoinSnap', 52,
     'duplicate_header', 'X-SIGNATURE twice');
-expect(notify(override => { Authorization => undef }), 401, 'unknown', 52,
+expect(notify(override => { Authorization => undef }), 401, 'QoinSnap', 52,
     'token_missing', 'no token');
-expect(notify(timestamp => timestamp(-1000)), 401, 'unknown', 52,
+expect(notify(timestamp => timestamp(-1000)), 401, 'QoinSnap', 52,
     'timestamp', 'an old timestamp');
 expect(notify(override => { 'X-PARTNER-ID' => 'Nobody' }), 401, 'unknown',
     52, 'unknown_client', 'an unknown partner');
+expect(notify(override => { 'X-PARTNER-ID' => undef }), 400, 'unknown', 52,
+    'missing_field', 'no X-PARTNER-ID');
 
 # refused once the partner is known
 expect($t->snap($s, path => '/notify', token => $token, body => $seed), 401,
@@ -197,7 +200,7 @@ $dup{$ODD}++;
 # nginx refuses it by its Content-Length, before the module reads a header
 expect(notify(body => '{"a":"' . ('x' x 3000) . '"}'), 400, 'unknown', 52,
     'too_large', 'a body over client_max_body_size (nginx\'s 413)');
-$ngx{too_large}++;
+$ngx{'unknown/too_large'}++;
 sleep 2.1;
 expect(notify(token => $tshort), 401, 'QoinSnap', 52, 'token_expired',
     'an expired token');
@@ -208,14 +211,14 @@ expect($t->snap($p, path => '/limited', token => $token, body => '{}'), 200,
 $accepted_up++;
 expect($t->snap($p, path => '/limited', token => $token, body => '{}'), 429,
     'unknown', 47, 'rate_limited', 'the second is limit_req\'s 429');
-$ngx{rate_limited}++;
+$ngx{'unknown/rate_limited'}++;
 expect($t->snap($p, path => '/down', token => $token, body => '{}'), 500,
     'QoinSnap', 47, 'accepted', 'verified, then the upstream is down');
-$ngx{upstream}++;
+$ngx{'QoinSnap/upstream'}++;
 $r = $t->http("POST /notify HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
     . "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n");
 like($r, qr{^HTTP/1.1 400}, 'a malformed request, before any location');
-$ngx{bad_request}++;
+$ngx{'unknown/bad_request'}++;
 
 # the tiny zone: filled, then full
 my $m = $t->scrape;
@@ -303,7 +306,8 @@ is(metric($m, 'snap_requests_total', enforced => 'false'), 0,
     'all of them enforced');
 exact($m, 'snap_token_requests_total', \%tok,
     sub { "$_[0]{partner}/$_[0]{outcome}" }, 'snap_token_requests_total');
-exact($m, 'snap_nginx_errors_total', \%ngx, sub { $_[0]{reason} },
+exact($m, 'snap_nginx_errors_total', \%ngx,
+    sub { "$_[0]{partner}/$_[0]{reason}" },
     'snap_nginx_errors_total');
 exact($m, 'snap_replay_recorded_total', \%rec, sub { $_[0]{zone} },
     'snap_replay_recorded_total');
@@ -366,7 +370,7 @@ SKIP: {
     my $i = 0;
     for (@exprs) {
         (my $e = $_) =~ s/\$__rate_interval/5m/g;
-        $e =~ s/\$enforced/.*/g;
+        $e =~ s/\$(enforced|instance|partner)\b/.*/g;
         $e =~ s/'/''/g;
         $rules .= "      - record: snap:dashboard:" . $i++ . "\n"
             . "        expr: '$e'\n";
