@@ -215,8 +215,8 @@ typedef struct {
 
     ngx_http_snap_replay_conf_t  *replay;
     ngx_flag_t                  replay_off;   /* "snap_replay off" said */
-    ngx_str_t                   verify_file;  /* where snap_verify is */
-    ngx_uint_t                  verify_line;
+    ngx_str_t                   role_file;    /* where its role is set */
+    ngx_uint_t                  role_line;
     ngx_http_snap_clients_t    *clients;      /* snap_clients, NULL: all */
 
     ngx_http_snap_sign_conf_t  *sign;

@@ -271,6 +271,8 @@ ngx_http_snap_conf_role(ngx_conf_t *cf, ngx_command_t *cmd,
 
     slcf->role = role;
     slcf->role_name = cmd->name;
+    slcf->role_file = cf->conf_file->file.name;
+    slcf->role_line = cf->conf_file->line;
 
     return NGX_OK;
 }

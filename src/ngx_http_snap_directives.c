@@ -39,8 +39,6 @@ ngx_http_snap_verify(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     slcf->check.signature = NGX_HTTP_SNAP_SIG_HMAC;
-    slcf->verify_file = cf->conf_file->file.name;
-    slcf->verify_line = cf->conf_file->line;
 
     if (cf->args->nelts == 3) {
         if (ngx_strcmp(value[2].data, "signature=hmac") == 0) {

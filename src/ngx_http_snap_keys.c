@@ -21,7 +21,8 @@
 
 
 static ngx_int_t ngx_http_snap_read_file(ngx_conf_t *cf, ngx_str_t *name,
-    ngx_str_t *out);
+    ngx_str_t *out, ngx_uint_t secret);
+static EVP_PKEY *ngx_http_snap_pkcs1_as_spki(ngx_conf_t *cf, ngx_str_t *pem);
 static void ngx_http_snap_pkey_ctx_cleanup(void *data);
 static EVP_PKEY *ngx_http_snap_decode_rsa(ngx_str_t *pem, int selection);
 static EVP_PKEY_CTX *ngx_http_snap_keep_pkey_ctx(ngx_conf_t *cf,
@@ -30,7 +31,8 @@ static void ngx_http_snap_key_cleanup(void *data);
 
 
 static ngx_int_t
-ngx_http_snap_read_file(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *out)
+ngx_http_snap_read_file(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *out,
+    ngx_uint_t secret)
 {
     ssize_t          n;
     ngx_fd_t         fd;
@@ -57,6 +59,16 @@ ngx_http_snap_read_file(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *out)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
                            ngx_fd_info_n " \"%V\" failed", name);
         goto failed;
+    }
+
+    /* as ssh warns of a private key others may read */
+    if (secret && (fi.st_mode & S_IRWXO)) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"%V\" holds a secret and others may read it "
+                           "(mode 0%ui%ui%ui): chmod 600 it, owned by root",
+                           name, (ngx_uint_t) (fi.st_mode >> 6) & 7,
+                           (ngx_uint_t) (fi.st_mode >> 3) & 7,
+                           (ngx_uint_t) fi.st_mode & 7);
     }
 
     if (ngx_file_size(&fi) > NGX_HTTP_SNAP_MAX_KEY_FILE) {
@@ -117,7 +129,7 @@ ngx_http_snap_load_public_key(ngx_conf_t *cf, ngx_str_t *file)
 
     name = *file;
 
-    if (ngx_http_snap_read_file(cf, &name, &pem) != NGX_OK) {
+    if (ngx_http_snap_read_file(cf, &name, &pem, 0) != NGX_OK) {
         return NULL;
     }
 
@@ -146,6 +158,10 @@ ngx_http_snap_load_public_key(ngx_conf_t *cf, ngx_str_t *file)
     } else {
         /* SPKI and PKCS#1 alike */
         pkey = ngx_http_snap_decode_rsa(&pem, EVP_PKEY_PUBLIC_KEY);
+
+        if (pkey == NULL) {
+            pkey = ngx_http_snap_pkcs1_as_spki(cf, &pem);
+        }
     }
 
     BIO_free(bio);
@@ -155,7 +171,11 @@ ngx_http_snap_load_public_key(ngx_conf_t *cf, ngx_str_t *file)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" holds no PEM public key (expected "
                            "\"BEGIN PUBLIC KEY\", \"BEGIN RSA PUBLIC KEY\" "
-                           "or \"BEGIN CERTIFICATE\")", &name);
+                           "or \"BEGIN CERTIFICATE\"); a bare base64 key "
+                           "is wrapped as \"BEGIN PUBLIC KEY\" when it "
+                           "starts with MIIBIj (SPKI) and as \"BEGIN RSA "
+                           "PUBLIC KEY\" when it starts with MIIBCg "
+                           "(PKCS#1), 64 characters a line", &name);
         return NULL;
     }
 
@@ -190,6 +210,49 @@ ngx_http_snap_load_public_key(ngx_conf_t *cf, ngx_str_t *file)
 }
 
 
+/*
+ * A PKCS#1 body (MIIBCg...) under the SPKI armour ("BEGIN PUBLIC KEY"), as
+ * a bare base64 key given by a partner ends up when wrapped with the SPKI
+ * recipe: read under the armour it is
+ */
+
+static EVP_PKEY *
+ngx_http_snap_pkcs1_as_spki(ngx_conf_t *cf, ngx_str_t *pem)
+{
+    u_char     *p, *b, *e, *q;
+    ngx_str_t   fixed;
+
+    static char  begin[] = "-----BEGIN PUBLIC KEY-----";
+    static char  end[] = "-----END PUBLIC KEY-----";
+
+    b = (u_char *) ngx_strstr(pem->data, begin);
+    e = (u_char *) ngx_strstr(pem->data, end);
+
+    if (b == NULL || e == NULL || e < b) {
+        return NULL;
+    }
+
+    p = ngx_pnalloc(cf->temp_pool, pem->len + 2 * sizeof(" RSA"));
+    if (p == NULL) {
+        return NULL;
+    }
+
+    q = ngx_cpymem(p, pem->data, b - pem->data);
+    q = ngx_cpymem(q, "-----BEGIN RSA PUBLIC KEY-----",
+                   sizeof("-----BEGIN RSA PUBLIC KEY-----") - 1);
+    q = ngx_cpymem(q, b + sizeof(begin) - 1, e - b - (sizeof(begin) - 1));
+    q = ngx_cpymem(q, "-----END RSA PUBLIC KEY-----",
+                   sizeof("-----END RSA PUBLIC KEY-----") - 1);
+    q = ngx_cpymem(q, e + sizeof(end) - 1,
+                   pem->data + pem->len - (e + sizeof(end) - 1));
+
+    fixed.data = p;
+    fixed.len = q - p;
+
+    return ngx_http_snap_decode_rsa(&fixed, EVP_PKEY_PUBLIC_KEY);
+}
+
+
 /* the file's bytes with surrounding whitespace trimmed, at least min long */
 
 ngx_int_t
@@ -201,7 +264,7 @@ ngx_http_snap_load_secret(ngx_conf_t *cf, ngx_str_t *file, ngx_str_t *secret,
 
     name = *file;
 
-    if (ngx_http_snap_read_file(cf, &name, &data) != NGX_OK) {
+    if (ngx_http_snap_read_file(cf, &name, &data, 1) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -300,7 +363,7 @@ ngx_http_snap_load_private_key(ngx_conf_t *cf, ngx_str_t *file,
 
     name = *file;
 
-    if (ngx_http_snap_read_file(cf, &name, &pem) != NGX_OK) {
+    if (ngx_http_snap_read_file(cf, &name, &pem, 1) != NGX_OK) {
         return NULL;
     }
 

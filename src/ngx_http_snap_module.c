@@ -65,6 +65,18 @@ static ngx_conf_enum_t  ngx_http_snap_log_levels[] = {
 };
 
 
+static char *ngx_http_snap_log_level(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_snap_check_skew(ngx_conf_t *cf, void *post, void *data);
+static char *ngx_http_snap_check_ttl(ngx_conf_t *cf, void *post, void *data);
+
+
+static ngx_conf_post_handler_pt  ngx_http_snap_clock_skew_post =
+    ngx_http_snap_check_skew;
+static ngx_conf_post_handler_pt  ngx_http_snap_token_ttl_post =
+    ngx_http_snap_check_ttl;
+
+
 static ngx_command_t  ngx_http_snap_commands[] = {
 
     { ngx_string("snap_client"),
@@ -93,7 +105,7 @@ static ngx_command_t  ngx_http_snap_commands[] = {
       ngx_conf_set_sec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_snap_loc_conf_t, token_ttl),
-      NULL },
+      &ngx_http_snap_token_ttl_post },
 
     { ngx_string("snap_token"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -135,7 +147,7 @@ static ngx_command_t  ngx_http_snap_commands[] = {
       ngx_conf_set_sec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_snap_loc_conf_t, clock_skew),
-      NULL },
+      &ngx_http_snap_clock_skew_post },
 
     { ngx_string("snap_signed_path"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -209,7 +221,7 @@ static ngx_command_t  ngx_http_snap_commands[] = {
 
     { ngx_string("snap_log_level"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_snap_log_level,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_snap_loc_conf_t, log_level),
       &ngx_http_snap_log_levels },
@@ -247,6 +259,84 @@ ngx_module_t  ngx_http_snap_module = {
     ngx_http_snap_exit_master,             /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+/* as ngx_conf_set_enum_slot, saying which values there are */
+
+static char *
+ngx_http_snap_log_level(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t        *value;
+    ngx_uint_t        i;
+    ngx_conf_enum_t  *e;
+
+    value = cf->args->elts;
+    e = cmd->post;
+
+    for (i = 0; e[i].name.len; i++) {
+        if (e[i].name.len == value[1].len
+            && ngx_strcasecmp(e[i].name.data, value[1].data) == 0)
+        {
+            return ngx_conf_set_enum_slot(cf, cmd, conf);
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"snap_log_level\", expected "
+                       "info, notice, warn or error (the module's debug "
+                       "lines are in nginx's debug log: error_log ... debug)",
+                       &value[1]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * snap_clock_skew 0 refuses every request not signed in this node's own
+ * second; a skew of hours keeps a captured request fresh for hours
+ */
+
+static char *
+ngx_http_snap_check_skew(ngx_conf_t *cf, void *post, void *data)
+{
+    time_t  *skew = data;
+
+    if (*skew < 1) {
+        return "must be at least 1s: 0 refuses every request whose clock is "
+               "not this node's to the second (300s, the default, is what "
+               "providers use)";
+    }
+
+    if (*skew > 3600) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"snap_clock_skew\" of %T s accepts a request "
+                           "that old, or that far ahead: fix the partner's "
+                           "clock rather than widen it past 300s", *skew);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* a token is a bearer's for its whole life: SNAP's is 900s */
+
+static char *
+ngx_http_snap_check_ttl(ngx_conf_t *cf, void *post, void *data)
+{
+    time_t  *ttl = data;
+
+    if (*ttl < 1 || *ttl > 86400) {
+        return "must be from 1s to 1d (SNAP's tokens live 900s)";
+    }
+
+    if (*ttl > 3600) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"snap_token_ttl\" of %T s lets a leaked token be "
+                           "used that long; SNAP's tokens live 900s", *ttl);
+    }
+
+    return NGX_CONF_OK;
+}
 
 
 static ngx_http_variable_t  ngx_http_snap_vars[] = {
@@ -629,7 +719,7 @@ ngx_http_snap_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->clients, prev->clients, NULL);
 
     /* where snap_verify is written, not where a nested location has it */
-    if (conf->role == NGX_HTTP_SNAP_ROLE_VERIFY && conf->verify_line
+    if (conf->role == NGX_HTTP_SNAP_ROLE_VERIFY && conf->role_line
         && conf->replay == NULL && !conf->replay_off)
     {
         ngx_log_error(NGX_LOG_WARN, cf->log, 0,
@@ -638,7 +728,7 @@ ngx_http_snap_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                       "reaches the app again; name a zone with "
                       "\"snap_replay\", or say \"snap_replay off;\" if the "
                       "app refuses repeats itself",
-                      &conf->verify_file, conf->verify_line);
+                      &conf->role_file, conf->role_line);
     }
 
     if (conf->replay) {
@@ -663,14 +753,22 @@ ngx_http_snap_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         }
     }
 
+    if (conf->role == NGX_HTTP_SNAP_ROLE_SIGN
+        && ngx_http_snap_sign_merge(cf, conf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->role == NGX_HTTP_SNAP_ROLE_PROVIDER_TOKEN) {
         clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
         /* the provider's token goes to no one who asks for it */
         if (!clcf->internal) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "the location with \"snap_provider_token\" "
-                               "must be \"internal\"");
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "the location \"%V\" with \"snap_provider_token\" "
+                          "must be \"internal\" in %V:%ui: add \"internal;\" "
+                          "to it", &clcf->name, &conf->role_file,
+                          conf->role_line);
             return NGX_CONF_ERROR;
         }
     }
@@ -687,12 +785,6 @@ ngx_http_snap_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         } else if (ngx_http_snap_build_schema(cf, conf) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
-    }
-
-    if (conf->token_ttl < 1) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"snap_token_ttl\" must be at least 1s");
-        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;

@@ -58,6 +58,8 @@ static ngx_int_t ngx_http_snap_provider_id(ngx_conf_t *cf, void *data,
     ngx_str_t *value, const ngx_http_snap_param_t *param);
 static ngx_int_t ngx_http_snap_provider_key(ngx_conf_t *cf, void *data,
     ngx_str_t *value, const ngx_http_snap_param_t *param);
+static ngx_uint_t ngx_http_snap_provider_reaches(
+    ngx_http_snap_provider_t *prov, ngx_http_core_loc_conf_t *clcf);
 static ngx_int_t ngx_http_snap_provider_token_uri(ngx_conf_t *cf,
     void *data, ngx_str_t *value, const ngx_http_snap_param_t *param);
 static void ngx_http_snap_provider_zone_full(ngx_shm_zone_t *shm_zone,
@@ -362,8 +364,41 @@ ngx_http_snap_provider_ref(ngx_conf_t *cf, ngx_str_t *name,
     ref->file = cf->conf_file->file.name;
     ref->line = cf->conf_file->line;
     ref->token = token;
+    ref->clcf = token ? ngx_http_conf_get_module_loc_conf(cf,
+                                                          ngx_http_core_module)
+                      : NULL;
 
     return NGX_OK;
+}
+
+
+/*
+ * Whether a provider's token= leads to this token location: an exact
+ * location by its name, a prefix one by its start; a regex location is
+ * taken on trust
+ */
+
+static ngx_uint_t
+ngx_http_snap_provider_reaches(ngx_http_snap_provider_t *prov,
+    ngx_http_core_loc_conf_t *clcf)
+{
+    ngx_str_t  *uri;
+
+    uri = &prov->token_uri;
+
+#if (NGX_PCRE)
+    if (clcf->regex) {
+        return 1;
+    }
+#endif
+
+    if (clcf->exact_match) {
+        return uri->len == clcf->name.len
+               && ngx_strncmp(uri->data, clcf->name.data, uri->len) == 0;
+    }
+
+    return uri->len >= clcf->name.len
+           && ngx_strncmp(uri->data, clcf->name.data, clcf->name.len) == 0;
 }
 
 
@@ -422,6 +457,8 @@ ngx_http_snap_providers_init(ngx_conf_t *cf)
 
             if (ref[i].token) {
                 prov->token_locations++;
+                prov->token_reached |= ngx_http_snap_provider_reaches(prov,
+                                                                ref[i].clcf);
 
             } else if (prov->token_locations == 0) {
                 ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
@@ -433,6 +470,26 @@ ngx_http_snap_providers_init(ngx_conf_t *cf)
             }
 
             *ref[i].provider = prov;
+        }
+
+        if (pass == 2) {
+            break;
+        }
+
+        /* a typo in token= would pass nginx -t and fail every call */
+        for (i = 0; i < smcf->provider_refs.nelts; i++) {
+            prov = ref[i].token ? *ref[i].provider : NULL;
+
+            if (prov && !prov->token_reached) {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "token=%V of snap_provider \"%V\" does not "
+                              "lead to the location \"%V\" that has "
+                              "\"snap_provider_token %V\" in %V:%ui: make "
+                              "them the same path", &prov->token_uri,
+                              &prov->name, &ref[i].clcf->name, &prov->name,
+                              &ref[i].file, ref[i].line);
+                return NGX_ERROR;
+            }
         }
     }
 

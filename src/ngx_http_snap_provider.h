@@ -39,6 +39,7 @@ struct ngx_http_snap_provider_s {
     ngx_http_snap_out_token_slot_t *slot;
     ngx_slab_pool_t            *shpool;
     ngx_uint_t                  token_locations;
+    ngx_uint_t                  token_reached; /* token= leads to one */
     ngx_uint_t                  index;        /* in the metrics */
     ngx_queue_t                 waiters;      /* this worker's */
 };
@@ -59,6 +60,8 @@ typedef struct {
     ngx_str_t                   file;
     ngx_uint_t                  line;
     ngx_uint_t                  token;        /* snap_provider_token */
+    /* the token location, to tell whether token= leads to it */
+    ngx_http_core_loc_conf_t   *clcf;
 } ngx_http_snap_provider_ref_t;
 
 

@@ -195,6 +195,97 @@ ngx_http_snap_sign_path(ngx_conf_t *cf, void *data, ngx_str_t *value,
  * refused.  Subrequests go to the token location's check.
  */
 
+/*
+ * A signing location's own proxy_set_header of Authorization or
+ * X-SIGNATURE would replace what nginx adds: every call would reach the
+ * provider without its token or signature.  The proxy module is found by
+ * name and its headers through its directive's own offset, so a build
+ * without it, or a newer one, is read as nginx itself would.
+ */
+
+ngx_int_t
+ngx_http_snap_sign_merge(ngx_conf_t *cf, ngx_http_snap_loc_conf_t *slcf)
+{
+    void                      *plcf;
+    ngx_uint_t                 i, k;
+    ngx_array_t               *headers;
+    ngx_module_t              *m;
+    ngx_keyval_t              *kv;
+    ngx_command_t             *cmd;
+    ngx_http_conf_ctx_t       *ctx;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    static ngx_str_t  owned[] = {
+        ngx_string("Authorization"),
+        ngx_string("X-SIGNATURE"),
+        ngx_null_string
+    };
+
+    m = NULL;
+
+    for (i = 0; cf->cycle->modules[i]; i++) {
+        if (ngx_strcmp(cf->cycle->modules[i]->name, "ngx_http_proxy_module")
+            == 0)
+        {
+            m = cf->cycle->modules[i];
+            break;
+        }
+    }
+
+    if (m == NULL || m->commands == NULL) {
+        return NGX_OK;
+    }
+
+    for (cmd = m->commands; cmd->name.len; cmd++) {
+        if (cmd->name.len == sizeof("proxy_set_header") - 1
+            && ngx_strncmp(cmd->name.data, "proxy_set_header",
+                           cmd->name.len)
+               == 0)
+        {
+            break;
+        }
+    }
+
+    if (cmd->name.len == 0 || cmd->conf != NGX_HTTP_LOC_CONF_OFFSET) {
+        return NGX_OK;
+    }
+
+    ctx = cf->ctx;
+    plcf = ctx->loc_conf[m->ctx_index];
+    headers = *(ngx_array_t **) ((char *) plcf + cmd->offset);
+
+    if (headers == NULL || headers == NGX_CONF_UNSET_PTR) {
+        return NGX_OK;
+    }
+
+    kv = headers->elts;
+
+    for (i = 0; i < headers->nelts; i++) {
+        for (k = 0; owned[k].len; k++) {
+            if (kv[i].key.len == owned[k].len
+                && ngx_strncasecmp(kv[i].key.data, owned[k].data,
+                                   owned[k].len)
+                   == 0)
+            {
+                clcf = ngx_http_conf_get_module_loc_conf(cf,
+                                                         ngx_http_core_module);
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "\"proxy_set_header %V\" in the location "
+                              "\"%V\" with \"snap_sign\" (%V:%ui) would "
+                              "replace the %s nginx sends the provider: "
+                              "remove it (nginx sets %V itself)",
+                              &kv[i].key, &clcf->name, &slcf->role_file,
+                              slcf->role_line,
+                              k == 0 ? "token" : "signature", &owned[k]);
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_snap_sign_handler(ngx_http_request_t *r)
 {

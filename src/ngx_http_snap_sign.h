@@ -24,6 +24,8 @@ struct ngx_http_snap_sign_conf_s {
 char *ngx_http_snap_sign(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_snap_sign_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_snap_sign_init_filters(ngx_conf_t *cf);
+ngx_int_t ngx_http_snap_sign_merge(ngx_conf_t *cf,
+    ngx_http_snap_loc_conf_t *slcf);
 
 
 #endif /* _NGX_HTTP_SNAP_SIGN_H_INCLUDED_ */

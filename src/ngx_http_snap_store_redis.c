@@ -733,8 +733,17 @@ ngx_http_snap_store_redis_record(ngx_http_request_t *r,
 
     rcf = zone->conf;
 
-    /* the node's own zone first: a duplicate here costs no round trip */
+    /*
+     * the node's own zone first: a duplicate here costs no round trip.
+     * Redis holds the truth: a full zone is a full cache, passed over
+     */
     rc = ngx_http_snap_store_zone_record(r, zone, key, NULL, NULL, reason);
+
+    if (rc == NGX_DECLINED && *reason == NGX_HTTP_SNAP_ZONE_FULL) {
+        key->entry = NULL;
+        rc = NGX_OK;
+    }
+
     if (rc != NGX_OK) {
         return rc;
     }
@@ -1097,6 +1106,14 @@ ngx_http_snap_store_redis_failed(ngx_http_request_t *r,
     ngx_http_snap_store_redis_conf_t  *rcf;
 
     rcf = zone->conf;
+
+    /* the node's zone, full, holds nothing of it: it cannot decide */
+    if (rcf->fallback && key->entry == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "snap: redis zone \"%V\" %s and the node's zone is "
+                      "full, request refused", &rcf->zone, why);
+        return ngx_http_snap_refuse(reason, NGX_HTTP_SNAP_ZONE_FULL);
+    }
 
     if (rcf->fallback) {
         ngx_http_snap_metrics_fallback(r, rcf->metrics);

@@ -740,11 +740,29 @@ ngx_http_snap_store_zone_record(ngx_http_request_t *r,
 
         if (!zone->sh->full) {
             zone->sh->full = 1;
-            ngx_log_error(NGX_LOG_CRIT, r->connection->log, 0,
-                          "snap: replay zone \"%V\" is full with %ui live "
-                          "ids, requests are refused until ids expire; "
-                          "make the zone larger",
-                          &zone->name, zone->sh->entries);
+
+            if (entry->store != &ngx_http_snap_store_zone) {
+                /* another store holds the truth: the zone is its cache */
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "snap: replay zone \"%V\" is full with %ui "
+                              "live ids; its %V store decides alone until "
+                              "ids expire (a same-node replay costs a round "
+                              "trip); make the zone larger at a quiet time",
+                              &zone->name, zone->sh->entries,
+                              &entry->store->name);
+
+            } else {
+                ngx_log_error(NGX_LOG_CRIT, r->connection->log, 0,
+                              "snap: replay zone \"%V\" is full with %ui "
+                              "live ids, requests are refused until ids "
+                              "expire; a resized zone starts empty and "
+                              "would take the day's replays again: declare "
+                              "a larger zone under a new name beside this "
+                              "one and point snap_replay at it a day later "
+                              "(README \"Replay protection\"), or keep ids "
+                              "in Redis (snap_replay_redis)",
+                              &zone->name, zone->sh->entries);
+            }
         }
 
         ngx_shmtx_unlock(&zone->shpool->mutex);

@@ -332,8 +332,9 @@ EOF
     }
     ok($ok, 'and keeps accepting');
     unlike($f->read_file('error.log'), qr/\[alert\]/, 'no alert');
-    like($f->read_file('error.log'), qr/\[crit\].*is full with \d+ live ids/,
-        'the crit line says how many ids are live');
+    like($f->read_file('error.log'), qr/\[crit\].*is full with \d+ live ids, requests are refused until ids expire; a resized zone starts empty and would take the day's replays again: declare a larger zone under a new name beside this one/,
+        'the crit line says how many ids are live, and how to grow it '
+        . 'safely');
     $f->stop;
     $f->stop_upstream;
     $f->check_log;

@@ -533,6 +533,74 @@ EOF
     $m->check_log;
 }
 
+# a full node zone behind Redis is a full cache: Redis decides alone,
+# replays are still refused; with on_error=local and Redis gone, a full
+# zone cannot decide and refuses
+{
+    my $f = SnapTest->new(workers => 1);
+    $f->start_upstream;
+    $f->run(<<"EOF");
+    snap_client QoinSnap public_key=$p->{pem} secret_file=$p->{secret_file};
+    snap_replay_zone small:32k;
+    snap_replay_redis small 127.0.0.1:$rport password_file=$d/redis.pass
+                      prefix=t12f:;
+    snap_replay_zone lonely:32k;
+    snap_replay_redis lonely 127.0.0.1:1 on_error=local timeout=100ms;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location = /notify {
+            snap_verify 52 signature=rsa;
+            snap_replay small;
+            proxy_pass http://%%UPSTREAM%%;
+        }
+        location = /local {
+            snap_verify 52 signature=rsa;
+            snap_replay lonely;
+            proxy_pass http://%%UPSTREAM%%;
+        }
+    }
+EOF
+    my ($ok, $n, $first) = (0, 0);
+    for (1 .. 3000) {
+        my $id = external_id();
+        $first //= $id;
+        my $r = $f->snap($p, path => '/notify', body => $body,
+            external_id => $id);
+        $n++;
+        $ok++ if $r->{status} == 200;
+        last if $f->read_file('error.log') =~ /is full with/;
+    }
+    like($f->read_file('error.log'),
+        qr/\[warn\].*snap: replay zone "small" is full with \d+ live ids; its redis store decides alone until ids expire/,
+        'a full zone behind Redis: a warn line, no crit');
+    my $more = 0;
+    for (1 .. 5) {
+        my $r = $f->snap($p, path => '/notify', body => $body,
+            external_id => external_id());
+        $more++ if $r->{status} == 200;
+    }
+    is($more, 5, 'new ids are still accepted: Redis decides');
+    is($ok, $n, "all $n requests accepted while it filled");
+    my $r = $f->snap($p, path => '/notify', body => $body,
+        external_id => $first);
+    is($r->{status}, 409, 'and a replay is still refused')
+        or diag($r->{raw});
+
+    my $full = 0;
+    for (1 .. 600) {
+        my $r = $f->snap($p, path => '/local', body => $body,
+            external_id => external_id());
+        if (($r->{json}{responseCode} // '') eq '5005200') { $full = 1; last }
+    }
+    ok($full, 'on_error=local, Redis gone, the zone full: refused (500xx00)');
+    like($f->read_file('error.log'),
+        qr/snap: redis zone "lonely" .* and the node's zone is full, request refused/,
+        'saying why');
+    $f->stop;
+    $f->stop_upstream;
+    $f->check_log;
+}
+
 $b->stop;
 $b->stop_upstream;
 $b->check_log;

@@ -75,6 +75,10 @@ sub conf {
     server {
         listen 127.0.0.1:%%PORT%% reuseport;
         access_log $d/out.log out;
+        # README's recipe: what went out, and who answered, on every answer
+        add_header X-Snap-Out-External-Id \$snap_out_external_id always;
+        add_header X-Snap-Out-Timestamp \$snap_out_timestamp always;
+        add_header X-Snap-Refused-By-Nginx \$snap_response_code always;
 
         location = /_snap/qoinhub/token {
             internal;
@@ -103,11 +107,14 @@ sub conf {
             proxy_pass https://127.0.0.1:1;
         }
         # token= of "elsewhere" leads to a location that is not its token
-        # location, and that answers a token: it must not be taken
-        location = /_snap/elsewhere/token {
+        # location, and that answers a token: it must not be taken (a
+        # regex token location is taken on trust by nginx -t, so this is
+        # what run time must catch)
+        location ~ ^/_snap/elsewhere/token\$ {
             internal;
             snap_provider_token elsewhere;
-            proxy_pass https://127.0.0.1:$pport/api/v1.0/access-token/b2b;
+            rewrite ^ /api/v1.0/access-token/b2b break;
+            proxy_pass https://127.0.0.1:$pport;
             $tls
         }
         location = /_snap/elsewhere {
@@ -374,6 +381,20 @@ is_snap_error($r, '4004702', 'Invalid Mandatory Field partnerReferenceNo',
 $r = app($GEN, '');
 is_snap_error($r, '4004700', 'Bad Request', 'an empty body with a profile');
 is(txs(), $before, 'none of these reached the provider');
+is($r->{headers}{'x-snap-refused-by-nginx'}, '4004700',
+    'README\'s recipe: nginx\'s own refusal says so');
+ok(!defined $r->{headers}{'x-snap-out-external-id'},
+    'and carries no X-EXTERNAL-ID: nothing was sent');
+$r = app($QRY, $query);
+is($r->{status}, 200, 'a signed call');
+like($r->{headers}{'x-snap-out-external-id'} // '', qr/^\d{36}$/,
+    'the app learns the X-EXTERNAL-ID sent');
+is($r->{headers}{'x-snap-out-external-id'},
+    last_tx()->{headers}{'x-external-id'}, 'the one the provider got');
+is($r->{headers}{'x-snap-out-timestamp'},
+    last_tx()->{headers}{'x-timestamp'}, 'and its X-TIMESTAMP');
+ok(!defined $r->{headers}{'x-snap-refused-by-nginx'},
+    'the provider\'s answer is not marked as nginx\'s');
 
 ##############################################################################
 # the provider unreachable: nginx's 502 as SNAP
@@ -381,6 +402,10 @@ is(txs(), $before, 'none of these reached the provider');
 $r = app('/dead', $generate);
 is_snap_error($r, '5004702', 'External Server Error',
     'provider unreachable: 500xx02');
+is($r->{headers}{'x-snap-refused-by-nginx'}, '5004702',
+    'README\'s recipe: nginx\'s own 5xx says so');
+like($r->{headers}{'x-snap-out-external-id'} // '', qr/^\d{36}$/,
+    'with the X-EXTERNAL-ID it was sent with: not safe to retry blindly');
 
 ##############################################################################
 # 401xx01: the token is dropped and the next request fetches another

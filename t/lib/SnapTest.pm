@@ -114,7 +114,7 @@ sub rsa_key {
     $rsa->use_sha256_hash;
     $self->write_file("$name.pem", $rsa->get_public_key_x509_string);
     $self->write_file("$name.pkcs1.pem", $rsa->get_public_key_string);
-    $self->write_file("$name.key", $rsa->get_private_key_string);
+    chmod 0600, $self->write_file("$name.key", $rsa->get_private_key_string);
     return $rsa;
 }
 
@@ -127,7 +127,7 @@ sub partner {
         secret => $o{secret} // "secret-of-$id-0123456789",
         rsa => $self->rsa_key("$id", $o{bits}),
     };
-    $self->write_file("$id.secret", $p->{secret} . "\n");
+    chmod 0600, $self->write_file("$id.secret", $p->{secret} . "\n");
     $p->{pem} = "$self->{dir}/$id.pem";
     $p->{secret_file} = "$self->{dir}/$id.secret";
     $self->{partners}{$id} = $p;
@@ -136,7 +136,10 @@ sub partner {
 
 sub token_key {
     my ($self, $name, $value) = @_;
-    return $self->write_file($name, $value // ('k' x 16) . $name . ('K' x 16));
+    my $path = $self->write_file($name,
+        $value // ('k' x 16) . $name . ('K' x 16));
+    chmod 0600, $path;
+    return $path;
 }
 
 # A test CA and a server certificate it signed for $name and 127.0.0.1,
