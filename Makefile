@@ -226,7 +226,7 @@ ci: test test-asan
 # `make check URL=... CLIENT=... KEY=... SECRET=...`: tools/snap-check
 check:
 	@tools/snap-check $(foreach v,URL CLIENT KEY SECRET PARTNER ENDPOINT CA \
-	    CONNECT CHANNEL LIVE TOKEN_PATH,$(if $($(v)),$(v)="$($(v))"))
+	    CONNECT CHANNEL LIVE TOKEN_PATH BODY TOKEN_ONLY,$(if $($(v)),$(v)="$($(v))"))
 
 # The Debian package, built as Debian builds its own nginx modules (dh with
 # nginx-dev's buildsystem and dh_nginx) from a copy of the work tree:

@@ -56,6 +56,13 @@ $site =~ s{listen 443 ssl http2;}{listen 127.0.0.1:$tls ssl http2;};
 $site =~ s{\s*listen \[::\]:443 ssl http2;}{};
 $site =~ s{127\.0\.0\.1:9145}{127.0.0.1:$metrics}g;
 $site =~ s{server 127\.0\.0\.1:8081;}{server 127.0.0.1:$up;};
+# an RSA-only partner beside it, for snap-check without SECRET=
+system("openssl genrsa -out $d/selfbank.key 2048 2>/dev/null") == 0
+    and system("openssl rsa -in $d/selfbank.key -pubout "
+        . "-out $d/keys/selfbank.pub.pem 2>/dev/null") == 0
+    or die "openssl";
+$http .= "snap_client SelfBank public_key=$d/keys/selfbank.pub.pem "
+    . "signature=rsa;\n";
 $t->write_file('snap-http.conf', $http);
 
 $t->start_upstream;
@@ -155,5 +162,29 @@ is($?, 0, 'snap-check against the shipped site: all as expected')
 like($out, qr/^ok\s+a signed request\s+expected 200 200xxxx, got 200 2000000$/m,
     'the check location answered') or diag($out);
 is(scalar(() = $out =~ /^ok /mg), 4, 'four answers checked');
+
+# an RSA-only partner: no SECRET=, type 2 against the RSA check location
+$out = `$root/tools/snap-check URL=https://snap.example.com:$tls CA=$ca->{ca} CONNECT=127.0.0.1 CLIENT=SelfBank KEY=$d/selfbank.key 2>&1`;
+is($?, 0, 'snap-check for an RSA-only partner: all as expected')
+    or diag($out);
+is(scalar(() = $out =~ /^ok /mg), 4, 'its four answers checked');
+
+# a token-only setup
+$out = `$root/tools/snap-check URL=https://snap.example.com:$tls CA=$ca->{ca} CONNECT=127.0.0.1 CLIENT=SelfBank KEY=$d/selfbank.key TOKEN_ONLY=1 2>&1`;
+ok($? == 0 && $out =~ /^1 of 1 as expected$/m,
+    'snap-check TOKEN_ONLY=1: the token call alone') or diag($out);
+
+# the operator's own body, its reference made unique each run
+$t->write_file('body.json', "{\n  \"originalPartnerReferenceNo\": \"X\",\n"
+    . "  \"serviceCode\": \"00\"\n}\n");
+$out = `$root/tools/snap-check URL=https://snap.example.com:$tls CA=$ca->{ca} CONNECT=127.0.0.1 CLIENT=SelfTest KEY=$d/selftest.key SECRET=$d/keys/selftest.secret BODY=$d/body.json 2>&1`;
+is($?, 0, 'snap-check BODY=file: all as expected') or diag($out);
+like($out, qr/^ok\s+the same X-EXTERNAL-ID again \(replay\)/m,
+    'with the file\'s body: signed, and its replay refused');
+
+# --help, as the package's man page says
+$out = `$root/tools/snap-check --help 2>&1`;
+ok($? == 0 && $out =~ /^Test your own SNAP gateway/ && $out =~ /TOKEN_ONLY=1/,
+    'snap-check --help');
 
 $t->done;

@@ -22,7 +22,14 @@ for f in ./usr/lib/nginx/modules/ngx_http_snap_module.so \
          ./usr/share/nginx/modules-available/mod-http-snap.conf \
          ./etc/nginx/snap/snap-http.conf \
          ./etc/nginx/sites-available/snap-gateway \
-         ./usr/share/doc/$pkg/examples/conf.example; do
+         ./usr/share/doc/$pkg/examples/conf.example \
+         ./usr/bin/snap-check \
+         ./usr/share/man/man1/snap-check.1.gz \
+         ./usr/share/$pkg/grafana-snap.json \
+         ./usr/share/$pkg/snap-alerts.yml \
+         ./usr/share/$pkg/snap-alerts.test.yml \
+         ./etc/nginx/snap/keys/ \
+         ./etc/nginx/snap/tls/; do
     grep -qx "$f" /tmp/deb-files || fail "$f is not in the package"
 done
 
@@ -32,7 +39,19 @@ dpkg -i "$deb"
 [ "$(readlink -f "$link")" = /usr/share/nginx/modules-available/mod-http-snap.conf ] \
     || fail "$link points elsewhere"
 grep -qx "load_module modules/ngx_http_snap_module.so;" "$link"
-[ "$(stat -c %a /etc/nginx/snap)" = 750 ] || fail "/etc/nginx/snap is not 0750"
+for dir in /etc/nginx/snap /etc/nginx/snap/keys /etc/nginx/snap/tls; do
+    [ "$(stat -c %a "$dir")" = 750 ] || fail "$dir is not 0750"
+    [ "$(stat -c %U "$dir")" = root ] || fail "$dir is not root's"
+done
+# what the README tells a package user to run
+command -v snap-check >/dev/null || fail "snap-check is not on the PATH"
+snap-check --help | grep -q "TOKEN_ONLY=1" || fail "snap-check --help"
+rc=0; snap-check >/dev/null 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "snap-check without arguments: exit $rc, not 2"
+man -w snap-check >/dev/null 2>&1 || [ -f /usr/share/man/man1/snap-check.1.gz ] \
+    || fail "no man page for snap-check"
+promtool check rules /usr/share/$pkg/snap-alerts.yml >/dev/null \
+    || fail "the shipped alert rules do not parse"
 nginx -t
 nginx -T 2>/dev/null | grep -q "load_module modules/ngx_http_snap_module.so" \
     || fail "nginx -T does not show the module"
