@@ -856,6 +856,24 @@ ngx_http_snap_client_timestamp(ngx_http_request_t *r,
 }
 
 
+/* the configured partner a header names (its claim), or NULL */
+
+ngx_http_snap_client_t *
+ngx_http_snap_client_claimed(ngx_http_request_t *r, ngx_table_elt_t *h,
+    ngx_uint_t by_partner)
+{
+    ngx_http_snap_main_conf_t  *smcf;
+
+    if (h == NULL) {
+        return NULL;
+    }
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_snap_module);
+
+    return ngx_http_snap_find_client(smcf, &h->value, by_partner);
+}
+
+
 /*
  * An RSA signature against every public key of the client, for rotation;
  * the token call uses it too.  NGX_OK when one verifies, NGX_DECLINED

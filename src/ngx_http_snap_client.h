@@ -27,6 +27,8 @@ ngx_http_snap_client_t *ngx_http_snap_find_client(
     ngx_http_snap_main_conf_t *smcf, ngx_str_t *id, ngx_uint_t by_partner);
 ngx_int_t ngx_http_snap_client_allowed(ngx_http_request_t *r,
     ngx_http_snap_client_t *client, ngx_uint_t *reason);
+ngx_http_snap_client_t *ngx_http_snap_client_claimed(ngx_http_request_t *r,
+    ngx_table_elt_t *h, ngx_uint_t by_partner);
 ngx_int_t ngx_http_snap_client_timestamp(ngx_http_request_t *r,
     ngx_http_snap_ctx_t *ctx, time_t skew, ngx_uint_t *reason);
 ngx_int_t ngx_http_snap_client_rsa_verify(ngx_http_request_t *r,

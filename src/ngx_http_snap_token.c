@@ -170,22 +170,17 @@ static ngx_int_t
 ngx_http_snap_token_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     ngx_uint_t *reason, ngx_str_t *field)
 {
-    u_char                     *sig;
-    size_t                      sig_len;
-    ngx_int_t                   rc;
-    ngx_str_t                   msg;
-    ngx_http_snap_loc_conf_t   *slcf;
-    ngx_http_snap_main_conf_t  *smcf;
+    u_char                    *sig;
+    size_t                     sig_len;
+    ngx_int_t                  rc;
+    ngx_str_t                  msg;
+    ngx_http_snap_loc_conf_t  *slcf;
 
     rc = ngx_http_snap_collect_headers(r, ctx, ngx_http_snap_token_required,
                                        reason, field);
 
     /* whatever fails next is the named partner's, if it is one */
-    if (ctx->client_key) {
-        smcf = ngx_http_get_module_main_conf(r, ngx_http_snap_module);
-        ctx->claimed = ngx_http_snap_find_client(smcf,
-                                                 &ctx->client_key->value, 0);
-    }
+    ctx->claimed = ngx_http_snap_client_claimed(r, ctx->client_key, 0);
 
     if (rc != NGX_OK) {
         return NGX_DECLINED;

@@ -341,19 +341,14 @@ static ngx_int_t
 ngx_http_snap_verify_headers(ngx_http_request_t *r, ngx_http_snap_ctx_t *ctx,
     ngx_http_snap_loc_conf_t *slcf, ngx_uint_t *reason, ngx_str_t *field)
 {
-    u_char                     *p, *last;
-    ngx_int_t                   rc;
-    ngx_http_snap_main_conf_t  *smcf;
+    u_char     *p, *last;
+    ngx_int_t   rc;
 
     rc = ngx_http_snap_collect_headers(r, ctx, ngx_http_snap_verify_required,
                                        reason, field);
 
     /* whatever fails next is the named partner's, if it is one */
-    if (ctx->partner_id) {
-        smcf = ngx_http_get_module_main_conf(r, ngx_http_snap_module);
-        ctx->claimed = ngx_http_snap_find_client(smcf,
-                                                 &ctx->partner_id->value, 1);
-    }
+    ctx->claimed = ngx_http_snap_client_claimed(r, ctx->partner_id, 1);
 
     if (rc != NGX_OK) {
         return NGX_DECLINED;
