@@ -155,12 +155,8 @@ is(upstream_last()->{body}, $body, 'upstream got the slow body');
 SKIP: {
     skip 'curl not found', 2 unless -x '/usr/bin/curl';
     $hdr = $t->snap_headers($p, path => $N, token => $token, body => $body);
-    my @args;
-    my @h = @$hdr;
-    while (my ($k, $v) = splice @h, 0, 2) { push @args, '-H', "$k: $v" }
-    $t->write_file('h2body', $body);
-    my $out = `curl -s --http2-prior-knowledge -o - -w '\\n%{http_version} %{http_code}' @{[ map { "'$_'" } @args ]} --data-binary \@@{[ $t->dir ]}/h2body http://127.0.0.1:@{[ $t->port(1) ]}$N`;
-    like($out, qr/\n2 200$/, 'HTTP/2 body verifies');
+    my $h2 = $t->h2(path => $N, headers => $hdr, body => $body);
+    is("$h2->{version} $h2->{status}", '2 200', 'HTTP/2 body verifies');
     is(upstream_last()->{body}, $body, 'upstream got the HTTP/2 body');
 }
 

@@ -75,28 +75,10 @@ sub send_to {
     return $r;
 }
 
-sub primary_of {
-    my ($node) = @_;
-    my $m = $node->scrape;
-    my ($s) = grep { $_->[0] eq 'snap_replay_store_primary' && $_->[2] == 1 }
-        @{$m->{samples}};
-    return $s ? $s->[1]{address} : '';
-}
-
-# each worker answers a scrape with its own primary: until three scrapes
-# in a row name $want (the workers that had no request yet included), or
-# what the last named
 sub primary_is {
     my ($node, $want) = @_;
-    my ($got, $n) = ('', 0);
-    for (1 .. 60) {
-        $got = primary_of($node);
-        $n = $got eq $want ? $n + 1 : 0;
-        last if $n == 3;
-        send_to($node, external_id()) unless $n;
-        sleep 0.05;
-    }
-    return $got;
+    return $ha->node_primary_is($node, $want,
+        sub { send_to($node, external_id()) });
 }
 
 my $r = send_to($a, external_id());

@@ -68,27 +68,9 @@ sub send_id {
     return $r;
 }
 
-sub primary_of {
-    my $m = $t->scrape;
-    my ($s) = grep { $_->[0] eq 'snap_replay_store_primary' && $_->[2] == 1 }
-        @{$m->{samples}};
-    return $s ? $s->[1]{address} : '';
-}
-
-# each worker answers a scrape with its own primary: until three scrapes
-# in a row name $want (the workers that had no request yet included), or
-# what the last named
 sub primary_is {
     my ($want) = @_;
-    my ($got, $n) = ('', 0);
-    for (1 .. 60) {
-        $got = primary_of();
-        $n = $got eq $want ? $n + 1 : 0;
-        last if $n == 3;
-        send_id(external_id()) unless $n;
-        sleep 0.05;
-    }
-    return $got;
+    return $ha->node_primary_is($t, $want, sub { send_id(external_id()) });
 }
 
 # requests until one passes, for $secs at most: the moment it did

@@ -20,7 +20,6 @@ my $bank = $t->partner('Bank01');
 my $other = $t->partner('Other01');
 my $fast = $t->partner('Rated01');
 my $key = $t->token_key('token.key');
-my $d = $t->dir;
 
 my $N = '/api/v1.0/qr/qr-mpm-notify';
 my $body = '{"originalReferenceNo":"T1","latestTransactionStatus":"00"}';
@@ -87,31 +86,7 @@ $t->run($http);
 sub ups { scalar(my @u = $t->upstream_requests) }
 
 # the access log line of a request, written once its answer went out
-sub logged {
-    my ($re) = @_;
-    for (1 .. 40) {
-        my ($l) = grep { /$re/ } split /\n/, $t->read_file('snap.log');
-        return $l if defined $l;
-        sleep 0.05;
-    }
-    return '';
-}
-
-# over HTTP/2 with curl, prior knowledge on the second port
-sub h2 {
-    my ($path, $headers, $b) = @_;
-    my @args;
-    my @h = @$headers;
-    while (my ($k, $v) = splice @h, 0, 2) { push @args, '-H', "$k: $v" }
-    $t->write_file('h2body', $b);
-    my $out = `curl -sS --http2-prior-knowledge -o - -w '\\n%{http_version} %{http_code}' @{[ map { "'$_'" } @args ]} --data-binary \@$d/h2body http://127.0.0.1:@{[ $t->port(1) ]}$path 2>&1`;
-    my ($json, $v, $status) = $out =~ /^(.*)\n(\S+) (\d+)$/s
-        or diag("curl: $out");
-    my $r = { status => $status // 0, version => $v // '' };
-    diag("curl: $out") unless $r->{status} > 0;
-    $r->{json} = eval { JSON::PP::decode_json($json) };
-    return $r;
-}
+sub logged { $t->logged('snap.log', $_[0]) }
 
 my %token = map { $_->{id} => $t->get_token($_) } $notify, $fast;
 
@@ -158,16 +133,19 @@ like(logged(qr{^/token client=Other01 }), qr{^/token client=Other01 code=4017300
 # reads (RST_STREAM NO_ERROR after the whole answer, as RFC 9113 allows),
 # which curl 7.88 reports as error 92 when the reset outruns its upload.
 my $h = $t->snap_headers($notify, path => $N, body => '');
-$r = h2('/bank', $h, '');
+$r = $t->h2(path => '/bank', headers => $h,
+    body => '');
 is("$r->{version} $r->{status} " . ($r->{json}{responseCode} // ''),
     '2 401 4015200', 'HTTP/2: a partner not in snap_clients: refused');
 is($r->{json}{responseMessage}, 'Unauthorized. [Unknown client]',
     'HTTP/2: with its message');
-$r = h2('/token', $t->token_headers($other), '');
+$r = $t->h2(path => '/token', headers => $t->token_headers($other),
+    body => '');
 is("$r->{version} $r->{status} " . ($r->{json}{responseCode} // ''),
     '2 401 4017300', 'HTTP/2: the token call refused too');
 $h = $t->snap_headers($bank, path => $N, body => $body);
-$r = h2('/bank', $h, $body);
+$r = $t->h2(path => '/bank', headers => $h,
+    body => $body);
 is("$r->{version} $r->{status}", '2 200', 'HTTP/2: the listed partner '
     . 'accepted');
 
@@ -188,7 +166,8 @@ like($t->read_file('error.log'),
 
 $h = $t->snap_headers($bank, path => $N, body => '', token => $btok,
     secret => 'any');
-$r = h2('/open', $h, '');
+$r = $t->h2(path => '/open', headers => $h,
+    body => '');
 is("$r->{version} $r->{status} " . ($r->{json}{responseCode} // ''),
     '2 401 4015200', 'HTTP/2: an RSA-only partner in an HMAC location: '
     . 'refused');
@@ -241,7 +220,8 @@ my @h2codes;
 for (1 .. 3) {
     $h = $t->snap_headers($fast, path => $N, body => $body,
         token => $token{Rated01});
-    $r = h2('/notify', $h, $body);
+    $r = $t->h2(path => '/notify', headers => $h,
+    body => $body);
     push @h2codes, "$r->{version} $r->{status} "
         . ($r->{json}{responseCode} // '');
 }

@@ -76,15 +76,7 @@ $t->run(<<"EOF");
 EOF
 
 # the access log line of a request, once its answer went out
-sub logged {
-    my ($re) = @_;
-    for (1 .. 40) {
-        my ($l) = grep { /$re/ } split /\n/, $t->read_file('oncall.log');
-        return $l if defined $l;
-        sleep 0.05;
-    }
-    return '';
-}
+sub logged { $t->logged('oncall.log', $_[0]) }
 
 my $token = $t->get_token($p);
 my %want;    # reason => refusals counted under AcmePay

@@ -125,6 +125,31 @@ sub wait_synced {
     return 0;
 }
 
+# The Redis primary a node's scrape names (snap_replay_store_primary at
+# 1), '' when none.  Each worker answers a scrape with its own: until three
+# scrapes in a row name $want (the workers that had no request yet
+# included, $poke sending one), or what the last named.
+sub node_primary {
+    my ($self, $node) = @_;
+    my $m = $node->scrape;
+    my ($s) = grep { $_->[0] eq 'snap_replay_store_primary' && $_->[2] == 1 }
+        @{$m->{samples}};
+    return $s ? $s->[1]{address} : '';
+}
+
+sub node_primary_is {
+    my ($self, $node, $want, $poke) = @_;
+    my ($got, $n) = ('', 0);
+    for (1 .. 60) {
+        $got = $self->node_primary($node);
+        $n = $got eq $want ? $n + 1 : 0;
+        last if $n == 3;
+        $poke->() unless $n;
+        sleep 0.05;
+    }
+    return $got;
+}
+
 sub signal {
     my ($self, $sig, $name) = @_;
     my $pid = $self->{servers}{$name}{pid} or return;

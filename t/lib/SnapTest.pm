@@ -674,6 +674,19 @@ sub request {
     return parse_response($self->http($raw, port => $a{port}));
 }
 
+# The first line of a log file in the test's directory matching $re, once
+# nginx wrote it (the access log is written after the answer went out);
+# '' when none did within 2 s.
+sub logged {
+    my ($self, $file, $re) = @_;
+    for (1 .. 40) {
+        my ($l) = grep { /$re/ } split /\n/, $self->read_file($file);
+        return $l if defined $l;
+        sleep 0.05;
+    }
+    return '';
+}
+
 # One request over HTTP/2 (curl, prior knowledge) to the listener at
 # port(port_index, 1 by default); returns { status, version, json, body }.
 # A request refused before nginx reads its body is best sent without one:
